@@ -1,0 +1,165 @@
+"""Convolutions: Conv1d/2d/3d and ConvTranspose1d/2d/3d."""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence, Tuple
+
+from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTensor, TensorSpec, check_inferred, \
+    check_rank, expand
+
+
+def window_output_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
+    """``floor((size + pad_total - dilation*(kernel-1) - 1) / stride) + 1``,
+    the one formula behind convolution and pooling output sizes."""
+    return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def window_formula(size: int, kernel: int, stride: int, pad: int, dilation: int) -> str:
+    return (f"floor(({size} + 2*{pad} - {dilation}*({kernel}-1) - 1) / {stride}) + 1"
+            f" = {window_output_size(size, kernel, stride, 2 * pad, dilation)}")
+
+
+def unread_rows(size: int, kernel: int, stride: int, pad_before: int, pad_after: int, dilation: int) -> int:
+    """Input rows at the end that no window ever reads (trailing padding
+    excluded): the silent loss a stride/kernel mismatch causes."""
+    span = size + pad_before + pad_after - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    return max(0, span % stride - pad_after)
+
+
+def unread_warnings(layer_type: str, spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                    pad: Sequence[int], dilation: Sequence[int]) -> Tuple[LayerWarning, ...]:
+    warnings = []
+    for axis, (size, k, s, p, d) in enumerate(zip(spatial, kernel, stride, pad, dilation)):
+        lost = unread_rows(size, k, s, p, p, d)
+        if lost:
+            warnings.append(LayerWarning(
+                "PL451",
+                f"{layer_type} never reads the last {lost} of {size} input positions along spatial axis {axis}: "
+                f"({size} + 2*{p} - {d}*({k}-1) - 1) mod {s} = {lost + p}",
+                arg="stride" if s > 1 else "kernel_size",
+            ))
+    return tuple(warnings)
+
+
+def _groups_check(in_channels: int, out_channels: int, groups: int) -> None:
+    if in_channels % groups:
+        raise LayerError(f"in_channels must be divisible by groups: {in_channels} % {groups} != 0", arg="groups")
+    if out_channels % groups:
+        raise LayerError(f"out_channels must be divisible by groups: {out_channels} % {groups} != 0", arg="groups")
+
+
+def _conv_args(transposed: bool) -> Mapping[str, Arg]:
+    args = {
+        "in_channels": Arg("opt_pos_int", None, "input channels; inferred from the input when omitted"),
+        "out_channels": Arg("pos_int", doc="output channels"),
+        "kernel_size": Arg("size", doc="kernel size, one value or one per spatial axis"),
+        "stride": Arg("size", 1, "stride of the window"),
+        "padding": Arg("nonneg_size" if transposed else "padding", 0,
+                       "implicit zero padding on both sides" + ("" if transposed else "; 'same' or 'valid'")),
+        "dilation": Arg("size", 1, "spacing between kernel elements"),
+        "groups": Arg("pos_int", 1, "blocked connections from input to output channels"),
+        "bias": Arg("bool", True, "adds a learnable bias"),
+        "padding_mode": Arg("enum", "zeros", "how the padding is filled",
+                            choices=("zeros",) if transposed else ("zeros", "reflect", "replicate", "circular")),
+    }
+    if transposed:
+        args["output_padding"] = Arg("nonneg_size", 0, "extra size added to one side of the output")
+    return args
+
+
+def _make_conv_infer(n: int):
+    def infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
+        layer_type = f"Conv{n}d"
+        x = inputs[0]
+        check_rank(layer_type, x, (n + 2,), "a [C, *spatial] tensor")
+        channels, spatial = x.shape[0], x.shape[1:]
+        in_channels = check_inferred("in_channels", args["in_channels"], channels, "its input")
+        out_channels, groups = args["out_channels"], args["groups"]
+        _groups_check(in_channels, out_channels, groups)
+        kernel = expand(args["kernel_size"], n, "kernel_size")
+        stride = expand(args["stride"], n, "stride")
+        dilation = expand(args["dilation"], n, "dilation")
+        padding = args["padding"]
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise LayerError("padding='same' is not supported for strided convolutions", arg="padding")
+            pad_totals = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+            pads = tuple(t // 2 for t in pad_totals)
+        else:
+            pads = (0,) * n if padding == "valid" else expand(padding, n, "padding")
+            pad_totals = tuple(2 * p for p in pads)
+        if args["padding_mode"] != "zeros" and padding != "valid":
+            for size, p in zip(spatial, pads):
+                limit = size if args["padding_mode"] == "circular" else size - 1
+                if p > limit:
+                    raise LayerError(f"padding {p} is too large for padding_mode "
+                                     f"'{args['padding_mode']}' on an input of size {size}", arg="padding")
+        out_spatial = []
+        for size, k, s, t, d, p in zip(spatial, kernel, stride, pad_totals, dilation, pads):
+            if size + t < d * (k - 1) + 1:
+                raise LayerError(
+                    f"kernel (effective size {d}*({k}-1)+1 = {d * (k - 1) + 1}) is larger than the padded input "
+                    f"{size} + {t} = {size + t}: output size {window_formula(size, k, s, p, d)}",
+                    arg="kernel_size", code="PL403")
+            out_spatial.append(window_output_size(size, k, s, t, d))
+        weight = (out_channels, in_channels // groups) + kernel
+        params = {"weight": weight}
+        if args["bias"]:
+            params["bias"] = (out_channels,)
+        out = TensorSpec((out_channels, *out_spatial), x.dtype)
+        flops = 2 * math.prod(out_spatial) * math.prod(weight)
+        resolved = dict(args, in_channels=in_channels)
+        warnings = () if padding == "same" else unread_warnings(layer_type, spatial, kernel, stride, pads, dilation)
+        return LayerResult((out,), params, flops=flops, args=resolved, warnings=warnings,
+                           saved=(SavedTensor("input", x.numel, x.dtype),))
+
+    return infer
+
+
+def _make_transpose_infer(n: int):
+    def infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
+        layer_type = f"ConvTranspose{n}d"
+        x = inputs[0]
+        check_rank(layer_type, x, (n + 2,), "a [C, *spatial] tensor")
+        channels, spatial = x.shape[0], x.shape[1:]
+        in_channels = check_inferred("in_channels", args["in_channels"], channels, "its input")
+        out_channels, groups = args["out_channels"], args["groups"]
+        _groups_check(in_channels, out_channels, groups)
+        kernel = expand(args["kernel_size"], n, "kernel_size")
+        stride = expand(args["stride"], n, "stride")
+        dilation = expand(args["dilation"], n, "dilation")
+        pads = expand(args["padding"], n, "padding")
+        out_pads = expand(args["output_padding"], n, "output_padding")
+        out_spatial = []
+        for size, k, s, p, d, op in zip(spatial, kernel, stride, pads, dilation, out_pads):
+            if op >= s and op >= d:
+                raise LayerError(f"output padding must be smaller than either stride or dilation, "
+                                 f"but got output_padding={op}, stride={s}, dilation={d}", arg="output_padding")
+            size_out = (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+            if size_out <= 0:
+                raise LayerError(f"output size ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1 = {size_out} "
+                                 f"is not positive", arg="padding", code="PL403")
+            out_spatial.append(size_out)
+        weight = (in_channels, out_channels // groups) + kernel
+        params = {"weight": weight}
+        if args["bias"]:
+            params["bias"] = (out_channels,)
+        out = TensorSpec((out_channels, *out_spatial), x.dtype)
+        flops = 2 * math.prod(spatial) * math.prod(weight)
+        return LayerResult((out,), params, flops=flops, args=dict(args, in_channels=in_channels),
+                           saved=(SavedTensor("input", x.numel, x.dtype),))
+
+    return infer
+
+
+LAYERS = tuple(
+    LayerDef(f"Conv{n}d", "conv", _conv_args(False), _make_conv_infer(n),
+             doc=f"torch.nn.Conv{n}d: a {n}-d convolution over [C, *spatial] inputs.")
+    for n in (1, 2, 3)
+) + tuple(
+    LayerDef(f"ConvTranspose{n}d", "conv", _conv_args(True), _make_transpose_infer(n),
+             doc=f"torch.nn.ConvTranspose{n}d: a {n}-d transposed convolution.")
+    for n in (1, 2, 3)
+)

@@ -1,0 +1,126 @@
+"""The rule catalogue: every diagnostic code, its name, severity and docs.
+
+Codes are grouped like ruff's: PL1xx reading the file, PL2xx the schema,
+PL3xx the graph, PL4xx shapes and layer arguments, PL5xx budgets and
+training, PL6xx tool configuration and suppressions, PL9xx I/O and internal.
+``paramlint --explain CODE`` prints a rule's documentation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict
+
+from .diagnostics import ERROR, WARNING
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: str
+    summary: str
+    why: str = ""
+    example: str = ""
+    fix: str = ""
+
+
+def _rules(*rules: Rule) -> Dict[str, Rule]:
+    return {rule.code: rule for rule in rules}
+
+
+RULES: Dict[str, Rule] = _rules(
+    # --- reading -----------------------------------------------------------
+    Rule("PL101", "syntax-error", ERROR, "The file is not valid YAML or JSON.",
+         "Nothing can be checked in a file that does not parse.",
+         "layers:\n  - {type: Conv2d, kernel_size: 3", "Close the brace: `- {type: Conv2d, kernel_size: 3}`."),
+    Rule("PL102", "duplicate-key", ERROR, "A mapping has the same key twice.",
+         "YAML and JSON loaders silently keep the last value, so the first one is dead and misleading.",
+         "- {type: Linear, out_features: 10, out_features: 20}", "Keep one of the two keys."),
+    Rule("PL103", "input-limit", ERROR,
+         "The file exceeds a safety limit: size, node count after aliases, nesting depth, or expanded graph size.",
+         "A pre-commit hook must stay fast and bounded on any input, including alias bombs and generated files.",
+         "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n# ... nine more levels",
+         "Write the config out plainly; real model configs are far below the limits."),
+    Rule("PL104", "unsafe-tag", ERROR, "A YAML tag that would build an object (`!!python/...`) or any unknown tag.",
+         "Configs are data; paramlint loads YAML safely and never constructs objects.",
+         "layers: !!python/object/apply:os.system [echo hi]", "Remove the tag."),
+    Rule("PL105", "encoding", ERROR, "The file is not UTF-8 text.",
+         "YAML and JSON configs are UTF-8; a binary or mis-encoded file is a mistake.",
+         "(a file saved as UTF-16 or a binary blob named model.yaml)", "Save the file as UTF-8."),
+    # --- schema ------------------------------------------------------------
+    Rule("PL201", "unknown-key", ERROR, "A key that the format or the layer type does not have.",
+         "A misspelt argument would otherwise be ignored and the layer built with the default.",
+         "- {type: Conv2d, out_channels: 8, kernal_size: 3}", "Use the torch argument name: `kernel_size`."),
+    Rule("PL202", "wrong-type", ERROR, "A value of the wrong type or out of its range.",
+         "torch would raise at construction, or worse, silently accept a float.",
+         "- {type: Linear, out_features: 12.5}", "Give an integer: `out_features: 12`."),
+    Rule("PL203", "missing-key", ERROR, "A required key is missing.",
+         "A layer cannot be built without its required arguments.",
+         "- {type: Conv2d, kernel_size: 3}", "Add `out_channels`."),
+    Rule("PL204", "unknown-layer", ERROR, "A layer `type` that is neither a supported torch.nn layer nor a block.",
+         "The network cannot be analysed past an unknown layer.",
+         "- {type: Conv2D, out_channels: 8, kernel_size: 3}", "Use the torch class name: `Conv2d`."),
+    Rule("PL205", "bad-value", ERROR, "A value that has the right type but cannot be used (a unit, a format version).",
+         "Budgets and versions must be unambiguous.",
+         "budgets: {params: 30 MiB}", "A count takes K, M, B or T: `params: 30M`."),
+    # --- graph -------------------------------------------------------------
+    Rule("PL301", "unknown-reference", ERROR, "`from` or `shares` names a layer or input that does not exist.",
+         "The graph cannot be built with a dangling edge.",
+         "- {type: Add, from: [conv1, cnov2]}", "Fix the name: `conv2`."),
+    Rule("PL302", "forward-reference", ERROR,
+         "`from` refers to the layer itself or to a layer defined later (this would be a cycle).",
+         "Layers run in the order written; a later output does not exist yet.",
+         "- {type: Add, name: a, from: [a, b]}", "Refer only to earlier layers."),
+    Rule("PL303", "duplicate-name", ERROR, "Two layers or inputs share a name.",
+         "References by name would be ambiguous.",
+         "- {type: ReLU, name: act}\n- {type: ReLU, name: act}", "Give each layer its own name."),
+    Rule("PL304", "wrong-arity", ERROR, "A layer gets the wrong number of inputs.",
+         "A merge needs at least two inputs; an ordinary layer takes one.",
+         "- {type: Add, from: conv1}", "List all inputs: `from: [conv1, conv2]`."),
+    Rule("PL305", "bad-block", ERROR, "A block use or definition is wrong: missing or unknown argument, bad "
+         "expression, recursion.", "Blocks are expanded before anything else can be checked.",
+         "- {type: BasicBlock}  # planes is required", "Pass every required argument: `planes: 64`."),
+    Rule("PL306", "bad-sharing", ERROR, "`shares` ties layers whose parameters do not match.",
+         "Tied weights must have the same torch attribute name and shape.",
+         "- {type: Linear, out_features: 100, shares: embed}  # embed is Embedding(50000, 768)",
+         "Share with a layer whose weight has the same shape."),
+    # --- shapes and layer arguments ------------------------------------------
+    Rule("PL401", "shape-mismatch", ERROR, "A layer's input does not have the shape it expects.",
+         "torch would raise at the first forward pass, after the job was scheduled.",
+         "- {type: Flatten}            # produces 192\n- {type: Linear, in_features: 200, out_features: 10}",
+         "Make the sizes agree, or omit `in_features` to infer it."),
+    Rule("PL402", "invalid-argument", ERROR, "An argument combination that torch rejects.",
+         "torch raises at construction or at forward.",
+         "- {type: Conv2d, out_channels: 10, kernel_size: 3, groups: 4}", "Make channels divisible by groups."),
+    Rule("PL403", "empty-output", ERROR, "An output size that is zero or negative.",
+         "The input is too small for the kernel, or the padding too large.",
+         "input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, out_channels: 8, kernel_size: 11}",
+         "Use a smaller kernel, add padding, or a larger input."),
+    Rule("PL404", "wrong-dtype", ERROR, "A layer gets a tensor of the wrong kind (integer ids vs floats).",
+         "Embedding needs integer indices; convolutions need floating-point input.",
+         "input: {shape: [128], dtype: float32}\nlayers:\n  - {type: Embedding, num_embeddings: 100, embedding_dim: 16}",
+         "Declare the input `dtype: int64`."),
+    Rule("PL451", "unread-input", WARNING,
+         "A stride/kernel combination never reads the last rows or columns of its input.",
+         "Those pixels silently do not influence the output; usually a padding or stride mistake.",
+         "input: [3, 32, 32]\nlayers:\n  - {type: Conv2d, out_channels: 8, kernel_size: 3, stride: 2}",
+         "Add `padding: 1` or choose sizes so that (size + 2*padding - kernel) is divisible by the stride."),
+    # --- budgets and training ----------------------------------------------
+    Rule("PL501", "budget-exceeded", ERROR, "A figure exceeds its budget.",
+         "Budgets keep a model within what the team decided it may cost.",
+         "budgets: {params: 20K}  # the model has 26,926", "Shrink the model or raise the budget deliberately."),
+    Rule("PL502", "bad-training", ERROR, "An unknown optimizer, precision or sharding setting.",
+         "Optimizer state and memory cannot be predicted for it.",
+         "training: {optimizer: Adamm}", "Use a torch.optim name: `Adam`."),
+    # --- I/O and internal ------------------------------------------------------
+    Rule("PL901", "unreadable-file", ERROR, "A file or folder that cannot be read.",
+         "paramlint reports it and goes on with the other files (exit 2).",
+         "paramlint missing.yaml", "Check the path."),
+    Rule("PL902", "internal-error", ERROR, "paramlint itself failed on this file (a bug).",
+         "The other files are still linted; please report it.",
+         "", "Run with --debug and file a bug report with the traceback."),
+)
+
+
+def severity_of(code: str) -> str:
+    return RULES[code].severity
