@@ -105,6 +105,24 @@ RULES: Dict[str, Rule] = _rules(
          "Those pixels silently do not influence the output; usually a padding or stride mistake.",
          "input: [3, 32, 32]\nlayers:\n  - {type: Conv2d, out_channels: 8, kernel_size: 3, stride: 2}",
          "Add `padding: 1` or choose sizes so that (size + 2*padding - kernel) is divisible by the stride."),
+    Rule("PL452", "ineffective-dropout", WARNING,
+         "A recurrent layer's `dropout` with `num_layers: 1`: it applies dropout between stacked layers only.",
+         "The dropout does nothing, so the regularisation the config asks for never happens (torch only warns).",
+         "- {type: LSTM, hidden_size: 128, dropout: 0.2}",
+         "Stack layers (`num_layers: 2`), or drop `dropout` and add a `Dropout` layer after the LSTM."),
+    Rule("PL453", "ambiguous-dim", WARNING,
+         "torch picks a dimension implicitly (deprecated), or reads the batch as the channel dimension.",
+         "Softmax without `dim` and channel-wise dropout on an unexpected rank work, but on a dimension that is "
+         "probably not the one meant (torch only warns, or stays silent).",
+         "input: [10]\nlayers:\n  - {type: Softmax}",
+         "Write the dimension: `{type: Softmax, dim: -1}`; use the dropout that matches the rank."),
+    Rule("PL454", "ignored-argument", WARNING,
+         "A written size that torch does not use: `num_features` / `num_channels` of a norm without weights or "
+         "running statistics that disagrees with the input's channels.",
+         "torch accepts the layer (InstanceNorm only warns), so the config says one thing and the model does another; "
+         "turning on `affine` later would make it fail.",
+         "input: [3, 32, 32]\nlayers:\n  - {type: InstanceNorm2d, num_features: 64}",
+         "Omit the size to infer it, or write the input's channels: `num_features: 3`."),
     # --- budgets and training ----------------------------------------------
     Rule("PL501", "budget-exceeded", ERROR, "A figure exceeds its budget.",
          "Budgets keep a model within what the team decided it may cost.",
@@ -112,13 +130,30 @@ RULES: Dict[str, Rule] = _rules(
     Rule("PL502", "bad-training", ERROR, "An unknown optimizer, precision or sharding setting.",
          "Optimizer state and memory cannot be predicted for it.",
          "training: {optimizer: Adamm}", "Use a torch.optim name: `Adam`."),
+    # --- tool configuration and suppressions -----------------------------------
+    Rule("PL601", "unused-suppression", WARNING,
+         "A `# paramlint: ignore[...]` comment that suppresses nothing (judged only when the whole analysis ran).",
+         "A stale suppression would silently hide the next real problem on that line or layer.",
+         "input: [3, 32, 32]\nlayers:\n  - {type: Flatten}\n  - {type: Linear, out_features: 10}  # paramlint: ignore[PL401]",
+         "Remove the comment, or the codes in it that no longer occur."),
+    Rule("PL602", "config-syntax", ERROR, "The tool configuration (pyproject.toml, .paramlint.toml) is not valid TOML.",
+         "paramlint cannot know which rules and defaults apply, so it lints nothing under it (exit 2).",
+         "[tool.paramlint]\nignore = [\"PL451\"", "Close the list: `ignore = [\"PL451\"]`."),
+    Rule("PL603", "config-invalid", ERROR,
+         "The tool configuration does not match its schema (schemas/tool-config.json): unknown key, wrong type.",
+         "A misspelt setting would otherwise be ignored; paramlint lints nothing under it (exit 2).",
+         "[tool.paramlint]\nignor = [\"PL451\"]", "Use the documented key: `ignore`."),
+    Rule("PL604", "unknown-code", WARNING,
+         "A rule code or prefix in the tool configuration or in a suppression comment that matches no rule.",
+         "Selecting, ignoring or suppressing a code that does not exist does nothing; usually a typo.",
+         "[tool.paramlint]\nignore = [\"PL499\"]", "Use a code listed by `paramlint rules`."),
     # --- I/O and internal ------------------------------------------------------
     Rule("PL901", "unreadable-file", ERROR, "A file or folder that cannot be read.",
          "paramlint reports it and goes on with the other files (exit 2).",
          "paramlint missing.yaml", "Check the path."),
     Rule("PL902", "internal-error", ERROR, "paramlint itself failed on this file (a bug).",
          "The other files are still linted; please report it.",
-         "", "Run with --debug and file a bug report with the traceback."),
+         "(any config on which paramlint itself crashes)", "Run with --debug and file a bug report with the traceback."),
 )
 
 

@@ -111,6 +111,9 @@ class SavedTensor:
     numel: int
     dtype: str = "float32"
     index: int = 0  # which input or output
+    # False: ``numel`` is for the whole batch, not per sample (BatchNorm's
+    # batch statistics: 2 x C whatever the batch size).
+    per_sample: bool = True
 
 
 @dataclass
@@ -196,6 +199,13 @@ KIND_CHECKS: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "prob": (lambda v: _is_number(v) and 0 <= v <= 1, "a probability between 0 and 1"),
     "scale": (lambda v: (_is_number(v) and v > 0) or (isinstance(v, list) and len(v) > 0 and all(
         _is_number(x) and x > 0 for x in v)), "a positive number or a list of them"),
+    "opt_int": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "opt_dim": (lambda v: v is None or _is_int(v), "an integer dimension or null"),
+    "opt_bool": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
+    "opt_scale": (lambda v: v is None or (_is_number(v) and v > 0) or (isinstance(v, list) and len(v) > 0 and all(
+        _is_number(x) and x > 0 for x in v)), "a positive number, a list of them, or null"),
+    "ints": (lambda v: _is_int(v) or (isinstance(v, list) and len(v) > 0 and all(_is_int(x) for x in v)),
+             "an integer or a list of integers"),
     "string": (lambda v: isinstance(v, str), "a string"),
     "enum": (lambda v: isinstance(v, str), "one of the listed names"),
 }

@@ -28,19 +28,25 @@ def unread_rows(size: int, kernel: int, stride: int, pad_before: int, pad_after:
     return max(0, span % stride - pad_after)
 
 
+AXIS_NAMES = {1: ("positions",), 2: ("rows", "columns"), 3: ("frames", "rows", "columns")}
+
+
 def unread_warnings(layer_type: str, spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
                     pad: Sequence[int], dilation: Sequence[int]) -> Tuple[LayerWarning, ...]:
-    warnings = []
-    for axis, (size, k, s, p, d) in enumerate(zip(spatial, kernel, stride, pad, dilation)):
+    """One PL451 warning listing, per spatial axis, the input positions never read."""
+    names = AXIS_NAMES.get(len(spatial), tuple(f"axis-{i} positions" for i in range(len(spatial))))
+    parts, formulas, strided = [], [], False
+    for name, size, k, s, p, d in zip(names, spatial, kernel, stride, pad, dilation):
         lost = unread_rows(size, k, s, p, p, d)
         if lost:
-            warnings.append(LayerWarning(
-                "PL451",
-                f"{layer_type} never reads the last {lost} of {size} input positions along spatial axis {axis}: "
-                f"({size} + 2*{p} - {d}*({k}-1) - 1) mod {s} = {lost + p}",
-                arg="stride" if s > 1 else "kernel_size",
-            ))
-    return tuple(warnings)
+            parts.append(f"the last {lost} of {size} {name}")
+            formulas.append(f"({size} + 2*{p} - {d}*({k}-1) - 1) mod {s} = {lost + p}")
+            strided = strided or s > 1
+    if not parts:
+        return ()
+    message = (f"{layer_type} never reads {' and '.join(parts)} of its input: " + "; ".join(formulas) +
+               " (positions left after the last full window)")
+    return (LayerWarning("PL451", message, arg="stride" if strided else "kernel_size"),)
 
 
 def _groups_check(in_channels: int, out_channels: int, groups: int) -> None:

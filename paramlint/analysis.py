@@ -1,0 +1,181 @@
+"""Infer every tensor shape and count parameters, buffers and FLOPs.
+
+Walks the graph in order, calling each layer type's pure ``infer``.  A layer
+that fails is reported once, at the line that causes it; layers downstream
+of it are skipped rather than reported again.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .diagnostics import ERROR, Finding
+from .graph import Graph, Node, Source
+from .layers import REGISTRY
+from .rules import severity_of
+from .layers.base import LayerError, LayerResult, Shape, TensorSpec, format_shape, product_text, resolve_args
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One analysed layer, as the summary table and JSON show it."""
+
+    node: Node
+    result: LayerResult
+    inputs: Tuple[TensorSpec, ...]
+    params: int           # counted here (0 for tied parameters counted at their owner)
+    trainable_params: int
+    buffers: int
+
+    @property
+    def output(self) -> TensorSpec:
+        return self.result.outputs[0]
+
+
+@dataclass(frozen=True)
+class ShapeAnalysis:
+    inputs: Dict[str, TensorSpec]
+    layers: Tuple[LayerInfo, ...]
+    output: TensorSpec
+    params: int
+    trainable_params: int
+    buffers: int
+    flops: int
+    trainable_shapes: Tuple[Shape, ...] = field(default=())  # for optimizer state
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.params - self.trainable_params
+
+
+def _producer_text(graph: Graph, source: Source, infos: Dict[int, LayerInfo], lines: Dict[int, int]) -> str:
+    if source.node is None:
+        return f"the input `{source.input_name}`"
+    node = graph.nodes[source.node]
+    line = lines.get(source.node)
+    where = f" (line {line})" if line else ""
+    return f"{node.type} `{node.trace}`{where}"
+
+
+def _explain_size(graph: Graph, source: Source, infos: Dict[int, LayerInfo]) -> str:
+    """`` = 12 x 4 x 4`` when the producing layer flattened those sizes."""
+    if source.node is None or source.node not in infos:
+        return ""
+    info = infos[source.node]
+    if info.node.type == "Flatten" and info.inputs:
+        shape = info.inputs[0].shape
+        if len(shape) > 1 and info.output.shape and info.output.shape[-1] == math.prod(shape):
+            return f" = {product_text(shape)}"
+    return ""
+
+
+def _tensor_of(source: Source, graph: Graph, infos: Dict[int, LayerInfo]) -> Optional[TensorSpec]:
+    if source.node is None:
+        return graph.inputs[source.input_name]
+    info = infos.get(source.node)
+    if info is None:
+        return None
+    outputs = info.result.outputs
+    if source.output >= len(outputs):
+        raise LayerError(f"{info.node.type} `{info.node.trace}` has {len(outputs)} output"
+                         f"{'s' if len(outputs) > 1 else ''}; `.{source.output}` does not exist", arg="from",
+                         code="PL301")
+    return outputs[source.output]
+
+
+def _locate(node: Node, arg: Optional[str]) -> Tuple[Any, ...]:
+    if arg and arg in node.args:
+        return node.config_path + (arg,)
+    if arg == "from" and node.sources:
+        return node.config_path
+    return node.config_path
+
+
+def _context(node: Node) -> str:
+    if not node.frames:
+        return ""
+    return " [in " + " > ".join(f.describe() for f in node.frames) + f" > {node.label}]"
+
+
+def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeAnalysis], List[Finding]]:
+    """Shapes and counts for every node; ``lines`` maps node index -> line for messages."""
+    findings: List[Finding] = []
+    infos: Dict[int, LayerInfo] = {}
+    params = trainable = buffers = flops = 0
+    trainable_shapes: List[Shape] = []
+    for node in graph.nodes:
+        layer = REGISTRY[node.type]
+        try:
+            inputs = [_tensor_of(s, graph, infos) for s in node.sources]
+        except LayerError as error:
+            findings.append(Finding(error.code, error.message + _context(node), node.config_path + ("from",)))
+            continue
+        if any(t is None for t in inputs):
+            continue  # an upstream layer failed and was reported
+        try:
+            _check_dtypes(layer.input_dtype, node, inputs)
+            result = layer.infer(resolve_args(layer, node.args), inputs)
+        except LayerError as error:
+            message = error.message
+            if "its input" in message and node.sources:
+                message = message.replace("its input", _producer_text(graph, node.sources[0], infos, lines)) + \
+                    _explain_size(graph, node.sources[0], infos)
+            findings.append(Finding(error.code, f"{node.type} {message}" + _context(node), _locate(node, error.arg)))
+            continue
+        for warning in result.warnings:
+            findings.append(Finding(warning.code, warning.message + _context(node), _locate(node, warning.arg)))
+        owned = _owned_params(node, result, infos, findings)
+        count = sum(math.prod(shape) for shape in owned.values())
+        node_trainable = count if node.trainable else 0
+        if node.trainable:
+            trainable_shapes.extend(owned.values())
+        node_buffers = sum(math.prod(shape) for shape, _ in result.buffers.values())
+        infos[node.index] = LayerInfo(node, result, tuple(inputs), count, node_trainable, node_buffers)
+        params += count
+        trainable += node_trainable
+        buffers += node_buffers
+        flops += result.flops
+    if any(severity_of(f.code) == ERROR for f in findings):
+        return None, findings
+    output = _tensor_of(graph.output, graph, infos)
+    if output is None:
+        return None, findings
+    return ShapeAnalysis(graph.inputs, tuple(infos[n.index] for n in graph.nodes), output, params, trainable,
+                         buffers, flops, tuple(trainable_shapes)), findings
+
+
+def _owned_params(node: Node, result: LayerResult, infos: Dict[int, LayerInfo],
+                  findings: List[Finding]) -> Dict[str, Shape]:
+    """The parameters this node adds: all of them, less those tied by ``shares``."""
+    if node.shares is None:
+        return dict(result.params)
+    owner = infos.get(node.shares)
+    if owner is None:
+        return dict(result.params)
+    theirs = owner.result.params
+    common = [name for name in result.params if name in theirs]
+    if not common:
+        findings.append(Finding("PL306", f"{node.type} shares no parameter name with {owner.node.type} "
+                                         f"`{owner.node.trace}` (this: {', '.join(result.params) or 'none'}; "
+                                         f"that: {', '.join(theirs) or 'none'})", node.config_path + ("shares",)))
+        return dict(result.params)
+    for name in common:
+        if tuple(result.params[name]) != tuple(theirs[name]):
+            findings.append(Finding("PL306", f"{node.type}.{name} has shape {format_shape(result.params[name])} but "
+                                             f"{owner.node.type} `{owner.node.trace}`.{name} has "
+                                             f"{format_shape(theirs[name])}; tied weights must match",
+                                    node.config_path + ("shares",)))
+    return {name: shape for name, shape in result.params.items() if name not in theirs}
+
+
+def _check_dtypes(wanted: str, node: Node, inputs: Sequence[TensorSpec]) -> None:
+    if wanted == "any" or not inputs:
+        return
+    first = inputs[0]
+    if wanted == "int" and first.is_float:
+        raise LayerError(f"expects integer indices, but its input is {first.dtype}; declare the input with "
+                         f"`dtype: int64`", code="PL404")
+    if wanted == "float" and not first.is_float:
+        raise LayerError(f"expects a floating-point input, but its input is {first.dtype} (integer ids "
+                         f"need an Embedding first)", code="PL404")

@@ -1,0 +1,127 @@
+"""The ``paramlint`` command: ``main(argv) -> int`` only wires the steps.
+
+    paramlint [options] PATH...     lint configs (exit 0 ok, 1 findings, 2 usage/unreadable/internal)
+    paramlint --explain CODE        a rule's documentation
+    paramlint rules                 the rule catalogue
+    paramlint schema                the JSON Schema of the config format (for editors)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Mapping, Optional, Sequence, TextIO
+
+from . import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_FAILURE = 0, 1, 2
+FORMATS = ("text", "json", "github", "sarif", "markdown")  # report.REPORTERS, without importing it
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paramlint",
+        description="Lint neural-network architecture configs: schema, shapes, exact parameter counts, "
+                    "FLOPs, optimizer state, memory and budgets, without PyTorch.",
+        epilog="Also: `paramlint rules` lists the rules, `paramlint schema` prints the JSON Schema.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="config files, or folders searched for *.yaml, *.yml, *.json "
+                             "(files without `paramlint: 1` are skipped)")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="output format (default: github when GITHUB_ACTIONS is set, else text)")
+    parser.add_argument("-o", "--output-file", metavar="FILE", help="write the report to FILE instead of stdout")
+    parser.add_argument("--summary", action="store_true", help="print the per-layer table")
+    parser.add_argument("--config", metavar="FILE",
+                        help="tool configuration for all files (pyproject.toml or .paramlint.toml); "
+                             "default: found by walking up from each file")
+    parser.add_argument("--isolated", action="store_true", help="ignore all tool configuration files")
+    parser.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    parser.add_argument("--exit-zero", action="store_true",
+                        help="exit 0 even when there are findings (2 still means a failure to run)")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour text output (auto: on a terminal, unless NO_COLOR is set)")
+    parser.add_argument("--explain", metavar="CODE", help="print a rule's documentation and exit")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--version", action="version", version=f"paramlint {__version__}")
+    return parser
+
+
+def exit_code(reports: Sequence[object], *, strict: bool = False, exit_zero: bool = False) -> int:
+    """2 when a file or configuration could not be read or paramlint failed, else 1 for findings
+    (errors; warnings too under ``strict`` or a configuration's ``strict``), else 0."""
+    if any(r.failed_to_read for r in reports):  # type: ignore[attr-defined]
+        return EXIT_FAILURE
+    if exit_zero:
+        return EXIT_OK
+    if any(r.failed or (strict and r.warnings) for r in reports):  # type: ignore[attr-defined]
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def default_format(environ: Mapping[str, str]) -> str:
+    return "github" if environ.get("GITHUB_ACTIONS") else "text"
+
+
+def use_color(choice: str, stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """``auto``: only on a terminal, and never when NO_COLOR is set to anything non-empty."""
+    if choice != "auto":
+        return choice == "always"
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not environ.get("NO_COLOR")
+
+
+def write(text: str, stream: TextIO) -> None:
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:  # a terminal that cannot show the markdown's marks
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+    stream.flush()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["rules"]:
+        from .rules_cli import rules_command
+
+        return rules_command(args_list[1:])
+    if args_list[:1] == ["schema"]:
+        from .rules_cli import schema_command
+
+        return schema_command(args_list[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as stop:  # argparse exits on usage errors and --help/--version
+        return int(stop.code or 0) and EXIT_FAILURE
+    if args.explain:
+        from .rules_cli import explain_command
+
+        return explain_command(args.explain)
+    if not args.paths:
+        parser.print_usage(sys.stderr)
+        print("paramlint: error: give at least one file or folder", file=sys.stderr)
+        return EXIT_FAILURE
+    from .api import lint_paths
+    from .report import render
+
+    try:
+        reports = lint_paths(args.paths, config=args.config, isolated=args.isolated, debug=args.debug)
+    except OSError as error:  # only an explicit --config that cannot be read
+        print(f"paramlint: error: cannot read the configuration {args.config}: {error.strerror or error}",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    format_name = args.format or default_format(os.environ)
+    if args.output_file:
+        text = render(format_name, reports, summary=args.summary, color=args.color == "always")
+        try:
+            with open(args.output_file, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            print(f"paramlint: error: cannot write {args.output_file}: {error.strerror or error}", file=sys.stderr)
+            return EXIT_FAILURE
+    else:
+        color = format_name == "text" and use_color(args.color, sys.stdout, os.environ)
+        write(render(format_name, reports, summary=args.summary, color=color), sys.stdout)
+    return exit_code(reports, strict=args.strict, exit_zero=args.exit_zero)

@@ -1,0 +1,263 @@
+"""The pipeline for one file, and for many: load -> validate -> graph ->
+shapes and counts -> training figures -> budgets -> located diagnostics.
+
+Each step is a function of the previous step's value; nothing here prints.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+from .analysis import ShapeAnalysis, analyze_shapes
+from .budgets import BudgetUse, Figure, budget_uses, check_budgets, top_contributors
+from .config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
+from .diagnostics import ERROR, ConfigPath, Diagnostic, Finding, format_config_path
+from .graph import build_graph
+from .loader import Document, LoadError, load_document
+from .memory import MemoryEstimate, estimate_memory
+from .rules import RULES
+from .suppress import apply_suppressions
+from .training import OPTIMIZERS, TrainingSetup, optimizer_state_values, read_training
+from .validate import SchemaValidator
+
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+FAILURE_CODES = ("PL901", "PL902", "PL602", "PL603")  # exit 2: unreadable, internal, broken tool config
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything paramlint computed about one model."""
+
+    shapes: ShapeAnalysis
+    training: TrainingSetup
+    optimizer_state: int
+    memory: MemoryEstimate
+    budgets: Tuple[BudgetUse, ...] = ()
+    lines: Mapping[int, int] = field(default_factory=dict)
+
+    @property
+    def params(self) -> int:
+        return self.shapes.params
+
+    @property
+    def trainable_params(self) -> int:
+        return self.shapes.trainable_params
+
+    @property
+    def flops(self) -> int:
+        return self.shapes.flops
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """The outcome for one file: skipped, or diagnostics and (when analysable) the model."""
+
+    path: str
+    skipped: bool = False
+    diagnostics: Tuple[Diagnostic, ...] = ()
+    analysis: Optional[Analysis] = None
+    name: str = ""
+    strict: bool = False  # the tool configuration makes warnings fail
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity == ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.diagnostics) - self.errors
+
+    @property
+    def failed_to_read(self) -> bool:
+        return any(d.code in FAILURE_CODES for d in self.diagnostics)
+
+    @property
+    def failed(self) -> bool:
+        """Errors, or warnings under ``strict``."""
+        return bool(self.errors or (self.strict and self.warnings))
+
+
+class Linter:
+    """Lints files; holds the compiled schema so a batch compiles it once."""
+
+    def __init__(self, *, debug: bool = False) -> None:
+        self.debug = debug
+        self._validator: Optional[SchemaValidator] = None
+
+    @property
+    def validator(self) -> SchemaValidator:
+        if self._validator is None:
+            self._validator = SchemaValidator()
+        return self._validator
+
+    def lint_file(self, path: str, *, config: ToolConfig = DEFAULT_CONFIG) -> FileReport:
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read()
+        except OSError as error:
+            reason = error.strerror or str(error)
+            if os.path.isdir(path):
+                reason = "is a directory"
+            return FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL901", f"cannot read {path}: {reason}"),))
+        return self.lint_bytes(text, path=path, config=config)
+
+    def lint_bytes(self, text: bytes, *, path: str, config: ToolConfig = DEFAULT_CONFIG) -> FileReport:
+        try:
+            report = self._lint(text, path, config)
+        except Exception as error:  # a bug in paramlint: report it, never a traceback
+            detail = traceback.format_exc() if self.debug else "run with --debug for the traceback"
+            message = (f"internal error while linting this file ({type(error).__name__}: {error}); "
+                       f"please report this bug with the file. {detail}")
+            return FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL902", message),))
+        # select/ignore and severity overrides apply to every diagnostic of the file
+        diagnostics = config.apply(report.diagnostics, path)
+        return dataclasses.replace(report, diagnostics=diagnostics, strict=config.strict)
+
+    def _lint(self, text: bytes, path: str, config: ToolConfig) -> FileReport:
+        try:
+            document = load_document(text, path=path)
+        except LoadError as error:
+            return FileReport(path, diagnostics=(Diagnostic(path, error.line, error.column, error.code,
+                                                            error.message),))
+        data = document.data
+        if not isinstance(data, Mapping) or "paramlint" not in data:
+            return FileReport(path, skipped=True)
+        name = data.get("name") if isinstance(data.get("name"), str) else ""
+        data, from_defaults = config.with_defaults(data)
+        findings, analysis = analyze_document(data, document, self.validator)
+        if from_defaults:
+            findings = [_mark_default(f, from_defaults, config) for f in findings]
+        findings, comment_diagnostics = apply_suppressions(
+            findings, document, lambda f: position_of(document, f.config_path, at_key=f.at_key)[0],
+            path=path, complete=analysis is not None, source=text)
+        diagnostics = tuple(sorted(locate(findings, document, path) + tuple(comment_diagnostics),
+                                   key=lambda d: (d.line, d.column, d.code, d.message)))
+        return FileReport(path, False, diagnostics, analysis, name)
+
+
+def _mark_default(finding: Finding, from_defaults: Iterable[ConfigPath], config: ToolConfig) -> Finding:
+    """Say so when a finding is about a project default rather than the config's own text."""
+    if tuple(finding.config_path[:2]) not in from_defaults:
+        return finding
+    return dataclasses.replace(finding, message=f"{finding.message} (a project default from {config.path})")
+
+
+def analyze_document(data: Mapping[str, Any], document: Optional[Document],
+                     validator: SchemaValidator) -> Tuple[List[Finding], Optional[Analysis]]:
+    """Validate and analyse one config; the findings are not located yet."""
+    findings = validator.validate(data)
+    if findings:
+        return findings, None
+    graph, graph_findings = build_graph(data)
+    findings.extend(graph_findings)
+    if graph is None:
+        return findings, None
+    lines = {}
+    if document is not None:
+        lines = {node.index: position_of(document, node.config_path)[0] for node in graph.nodes}
+    shapes, shape_findings = analyze_shapes(graph, lines)
+    findings.extend(shape_findings)
+    if shapes is None:
+        return findings, None
+    setup = read_training(data.get("training"))
+    trainable_shapes = shapes.trainable_shapes
+    state = optimizer_state_values(setup, trainable_shapes)
+    memory = estimate_memory(shapes, setup, state)
+    figures = _figures(shapes, setup, state, memory)
+    budgets = data.get("budgets") or {}
+    findings.extend(check_budgets(budgets, figures))
+    analysis = Analysis(shapes, setup, state, memory, tuple(budget_uses(budgets, figures)), lines)
+    return findings, analysis
+
+
+def _figures(shapes: ShapeAnalysis, setup: TrainingSetup, state: int, memory: MemoryEstimate) -> Dict[str, Figure]:
+    by_params = top_contributors([(f"{i.node.type} `{i.node.trace}`", i.params) for i in shapes.layers])
+    by_trainable = top_contributors([(f"{i.node.type} `{i.node.trace}`", i.trainable_params) for i in shapes.layers])
+    by_flops = top_contributors([(f"{i.node.type} `{i.node.trace}`", i.result.flops) for i in shapes.layers])
+    per_param = state / shapes.trainable_params if shapes.trainable_params else 0
+    optimizer = OPTIMIZERS[setup.optimizer]
+    state_text = (f"{per_param:g} x {shapes.trainable_params:,} trainable parameters "
+                  f"({setup.optimizer}: {optimizer.doc})")
+    parts = memory.to_dict()
+    memory_text = " + ".join(f"{k.replace('_', ' ')} {_mib(v)}" for k, v in parts.items() if k != "peak")
+    return {
+        "params": Figure(shapes.params, "", by_params),
+        "trainable_params": Figure(shapes.trainable_params, "", by_trainable),
+        "optimizer_state": Figure(state, state_text, by_trainable),
+        "flops": Figure(shapes.flops, "", by_flops),
+        "memory": Figure(memory.peak, f"{memory_text} at batch size {setup.batch_size}", (), is_bytes=True),
+    }
+
+
+def _mib(value: int) -> str:
+    from .units import format_bytes
+
+    return format_bytes(value)
+
+
+def position_of(document: Document, config_path: ConfigPath, *, at_key: bool = False) -> Tuple[int, int]:
+    """The node at ``config_path``, or its nearest ancestor that has a position."""
+    if at_key and config_path in document.key_positions:
+        return document.key_positions[config_path]
+    path = tuple(config_path)
+    while path:
+        if path in document.positions:
+            return document.positions[path]
+        path = path[:-1]
+    return document.positions.get((), (1, 1))
+
+
+def locate(findings: Iterable[Finding], document: Document, path: str) -> Tuple[Diagnostic, ...]:
+    """Turn findings into diagnostics with the line and column of their node."""
+    diagnostics = []
+    for finding in findings:
+        line, column = position_of(document, finding.config_path, at_key=finding.at_key)
+        severity = finding.severity or RULES[finding.code].severity
+        diagnostics.append(Diagnostic(path, line, column, finding.code, finding.message, severity,
+                                      format_config_path(finding.config_path)))
+    return tuple(sorted(set(diagnostics), key=lambda d: (d.line, d.column, d.code, d.message)))
+
+
+def discover(paths: Sequence[str]) -> Iterator[str]:
+    """Files as given; folders searched for *.yaml, *.yml and *.json (hidden folders and symlinked folders
+    skipped, so a symlink loop cannot trap the search)."""
+    for given in paths:
+        if os.path.isdir(given):
+            for folder, subfolders, files in os.walk(given):
+                subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+                for name in sorted(files):
+                    if name.endswith(CONFIG_SUFFIXES):
+                        yield str(Path(folder) / name)
+        else:
+            yield given
+
+
+def lint_paths(paths: Sequence[str], *, debug: bool = False, config: Union[str, os.PathLike, ToolConfig, None] = None,
+               isolated: bool = False) -> List[FileReport]:
+    """Lint files and folders; one bad file never stops the others.
+
+    Each file gets the tool configuration found by walking up from it
+    (``[tool.paramlint]`` in pyproject.toml, or .paramlint.toml), unless
+    ``config`` gives one for all (a path or a ``ToolConfig``) or ``isolated``
+    asks for the defaults.  A configuration with problems is reported as a
+    report of its own, before the files it governs; one with errors governs
+    nothing, so those files are not linted.  Raises ``OSError`` when an
+    explicit ``config`` file cannot be read.
+    """
+    explicit = load_config(config) if isinstance(config, (str, os.PathLike)) else config
+    resolver = ConfigResolver(explicit=explicit, isolated=isolated)
+    linter = Linter(debug=debug)
+    reports: List[FileReport] = []
+    shown: Set[Optional[str]] = set()
+    for path in discover(paths):
+        settings = resolver.for_file(path)
+        if settings.diagnostics and settings.path not in shown:
+            shown.add(settings.path)
+            reports.append(FileReport(settings.path or path, diagnostics=settings.diagnostics))
+        if not settings.broken:
+            reports.append(linter.lint_file(path, config=settings))
+    return reports

@@ -1,0 +1,97 @@
+"""The per-layer table people know from torchinfo, with blocks as a tree."""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple
+
+from ..analysis import LayerInfo
+from ..graph import Frame
+from ..lint import FileReport
+from ..training import OPTIMIZERS
+from ..units import format_bytes
+
+HEADER = ("Layer", "Type", "Output shape", "Params", "FLOPs")
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def _subtotals(layers: Sequence[LayerInfo]) -> Dict[Tuple[Frame, ...], Tuple[int, int]]:
+    totals: Dict[Tuple[Frame, ...], Tuple[int, int]] = {}
+    for info in layers:
+        frames = info.node.frames
+        for depth in range(1, len(frames) + 1):
+            params, flops = totals.get(frames[:depth], (0, 0))
+            totals[frames[:depth]] = (params + info.params, flops + info.result.flops)
+    return totals
+
+
+def layer_rows(layers: Sequence[LayerInfo], inputs: Dict[str, Sequence[int]]) -> List[Tuple[str, ...]]:
+    rows: List[Tuple[str, ...]] = [(name, "input", _shape(shape), "-", "-") for name, shape in inputs.items()]
+    subtotals = _subtotals(layers)
+    open_frames: Tuple[Frame, ...] = ()
+    for info in layers:
+        frames = info.node.frames
+        common = 0
+        while common < min(len(frames), len(open_frames)) and frames[common] == open_frames[common]:
+            common += 1
+        for depth in range(common, len(frames)):
+            params, flops = subtotals[frames[:depth + 1]]
+            frame = frames[depth]
+            rows.append(("  " * depth + frame.label.rsplit(" ", 2 if "#" in frame.label else 1)[0],
+                         frame.label.split(" ", 1)[1], "", f"{params:,}", f"{flops:,}"))
+        open_frames = frames
+        indent = "  " * len(frames)
+        params = f"{info.params:,}" + ("" if info.node.trainable or not info.params else " (frozen)")
+        if info.node.shares is not None:
+            params += " (tied)"
+        rows.append((indent + info.node.label, info.node.type, _shape(info.output.shape), params,
+                     f"{info.result.flops:,}"))
+    return rows
+
+
+def _table(rows: Sequence[Tuple[str, ...]]) -> List[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    right = {3, 4}
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("-" * len(lines[0]))
+    return lines
+
+
+def render_summary(report: FileReport) -> str:
+    analysis = report.analysis
+    assert analysis is not None
+    shapes = analysis.shapes
+    rows = [HEADER] + layer_rows(shapes.layers, {n: t.shape for n, t in shapes.inputs.items()})
+    lines = [f"{report.name or report.path}"] + _table(rows)
+    rule = "=" * max(len(line) for line in lines[1:3])
+    setup = analysis.training
+    memory = analysis.memory
+    per = analysis.optimizer_state / shapes.trainable_params if shapes.trainable_params else 0
+    lines += [
+        rule,
+        f"Total params:          {shapes.params:,}",
+        f"Trainable params:      {shapes.trainable_params:,}",
+        f"Non-trainable params:  {shapes.non_trainable_params:,}",
+        f"Buffers:               {shapes.buffers:,} values",
+        f"Output shape:          {_shape(shapes.output.shape)}",
+        f"Forward FLOPs/sample:  {shapes.flops:,}",
+        f"Optimizer state:       {analysis.optimizer_state:,} values ({setup.optimizer}: {per:g} per trainable "
+        f"parameter; {OPTIMIZERS[setup.optimizer].doc})",
+        f"Memory estimate at batch {setup.batch_size} ({setup.precision}"
+        + (f", {setup.sharding} over {setup.devices} devices" if setup.sharding != "none" else "") + "):",
+        f"  parameters + buffers {format_bytes(memory.params)}, gradients {format_bytes(memory.gradients)}, "
+        f"optimizer state {format_bytes(memory.optimizer_state)}, activations {format_bytes(memory.activations)}",
+        f"  peak                 {format_bytes(memory.peak)}",
+    ]
+    for use in analysis.budgets:
+        value = format_bytes(use.value) if use.is_bytes else f"{use.value:,}"
+        limit = format_bytes(use.limit) if use.is_bytes else f"{use.limit:,}"
+        mark = "EXCEEDED" if use.exceeded else "ok"
+        lines.append(f"Budget {use.name}: {value} of {limit} ({100 * use.fraction:.1f}%) {mark}")
+    lines.append(rule)
+    return "\n".join(lines)

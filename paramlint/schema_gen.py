@@ -1,0 +1,250 @@
+"""Generate the published JSON Schema (schemas/format-1.json) from the code.
+
+The layer catalogue is the single source of truth: every layer type's
+arguments, kinds, defaults and docs become one ``$defs`` entry.  Run
+
+    python -m paramlint.schema_gen          # rewrite schemas/format-1.json
+    python -m paramlint.schema_gen --check  # exit 1 if the file is stale
+
+The linter itself never runs this module; it reads the generated file.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from .layers import REGISTRY
+from .layers.base import REQUIRED, Arg, LayerDef
+from .training import OPTIMIZERS, PRECISIONS, SHARDINGS
+
+SCHEMA_ID = "https://github.com/paramlint/paramlint/schemas/format-1.json"
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "format-1.json"
+
+EXPR = {"type": "string", "pattern": r"^\$([A-Za-z_][A-Za-z0-9_]*|\{[^{}]*\})$",
+        "description": "inside a block: `$arg` or `${arg * 2}` (integer arithmetic on the block's arguments)"}
+
+COUNT_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*[KMBT]?\s*$"
+BYTES_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*([KMGT]i?B|B)\s*$"
+
+
+def _alt(*schemas: Dict[str, Any], expected: str, **extra: Any) -> Dict[str, Any]:
+    return {"anyOf": [*schemas, {"$ref": "#/$defs/expr"}], "x-expected": expected, **extra}
+
+
+POS = {"type": "integer", "minimum": 1}
+NONNEG = {"type": "integer", "minimum": 0}
+INT = {"type": "integer"}
+
+KIND_SCHEMAS: Dict[str, Dict[str, Any]] = {
+    "int": _alt(INT, expected="an integer"),
+    "pos_int": _alt(POS, expected="a positive integer"),
+    "nonneg_int": _alt(NONNEG, expected="a non-negative integer"),
+    "opt_pos_int": _alt(POS, {"type": "null"}, expected="a positive integer or null"),
+    "size": _alt(POS, {"type": "array", "minItems": 1, "items": POS},
+                 expected="a positive integer or a list of them"),
+    "opt_size": _alt(POS, {"type": "array", "minItems": 1, "items": POS}, {"type": "null"},
+                     expected="a positive integer, a list of them, or null"),
+    "nonneg_size": _alt(NONNEG, {"type": "array", "minItems": 1, "items": NONNEG},
+                        expected="a non-negative integer or a list of them"),
+    "padding": _alt(NONNEG, {"type": "array", "minItems": 1, "items": NONNEG}, {"enum": ["same", "valid"]},
+                    expected="a non-negative integer, a list of them, 'same' or 'valid'"),
+    "adaptive_size": _alt(POS, {"type": "array", "minItems": 1, "items": {"anyOf": [POS, {"type": "null"}]}},
+                          expected="a positive integer or a list of positive integers or nulls"),
+    "shape": _alt({"type": "array", "items": {"anyOf": [POS, {"$ref": "#/$defs/expr"}]}},
+                  expected="a list of positive integers"),
+    "reshape": _alt({"type": "array", "minItems": 1, "items": {"anyOf": [POS, {"const": -1}, {"$ref": "#/$defs/expr"}]}},
+                    expected="a list of positive integers (one may be -1)"),
+    "dim": _alt(INT, expected="an integer dimension"),
+    "dims": _alt(INT, {"type": "array", "minItems": 1, "items": INT}, expected="an integer dimension or a list of them"),
+    "bool": _alt({"type": "boolean"}, expected="true or false"),
+    "number": _alt({"type": "number"}, expected="a number"),
+    "opt_number": _alt({"type": "number"}, {"type": "null"}, expected="a number or null"),
+    "pos_number": _alt({"type": "number", "exclusiveMinimum": 0}, expected="a positive number"),
+    "prob": _alt({"type": "number", "minimum": 0, "maximum": 1}, expected="a probability between 0 and 1"),
+    "scale": _alt({"type": "number", "exclusiveMinimum": 0},
+                  {"type": "array", "minItems": 1, "items": {"type": "number", "exclusiveMinimum": 0}},
+                  expected="a positive number or a list of them"),
+    "opt_int": _alt(INT, {"type": "null"}, expected="an integer or null"),
+    "opt_dim": _alt(INT, {"type": "null"}, expected="an integer dimension or null"),
+    "opt_bool": _alt({"type": "boolean"}, {"type": "null"}, expected="true, false or null"),
+    "opt_scale": _alt({"type": "number", "exclusiveMinimum": 0},
+                      {"type": "array", "minItems": 1, "items": {"type": "number", "exclusiveMinimum": 0}},
+                      {"type": "null"}, expected="a positive number, a list of them, or null"),
+    "ints": _alt(INT, {"type": "array", "minItems": 1, "items": INT}, expected="an integer or a list of integers"),
+    "string": {"type": "string", "x-expected": "a string"},
+}
+
+RESERVED: Dict[str, Dict[str, Any]] = {
+    "type": {"type": "string", "description": "the torch.nn class name, an operation, or the name of a block"},
+    "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_\-]*$",
+             "description": "unique id of this layer's output; default: its position"},
+    "from": {"anyOf": [{"$ref": "#/$defs/ref"}, {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/ref"}}],
+             "x-expected": "a layer or input name, or a list of them",
+             "description": "where the input comes from (default: the previous entry); a list for merges"},
+    "repeat": _alt(POS, expected="a positive integer", description="apply this entry N times in sequence"),
+    "trainable": {"type": "boolean", "description": "false freezes the parameters (no gradients, no optimizer state)"},
+    "shares": {"type": "string", "description": "an earlier layer whose parameters this one uses (weight tying)"},
+    "checkpoint": {"type": "boolean", "description": "activation checkpointing: recompute in backward"},
+}
+
+
+def _arg_schema(arg: Arg) -> Dict[str, Any]:
+    if arg.kind == "enum":
+        schema: Dict[str, Any] = {"anyOf": [{"enum": list(arg.choices)}, {"$ref": "#/$defs/expr"}],
+                                  "x-expected": "one of " + ", ".join(repr(c) for c in arg.choices)}
+    else:
+        schema = {"$ref": f"#/$defs/kind.{arg.kind}"}
+    if arg.doc:
+        schema["description"] = arg.doc
+    if arg.default is not REQUIRED:
+        schema["default"] = arg.default
+    return schema
+
+
+def layer_schema(layer: LayerDef) -> Dict[str, Any]:
+    properties: Dict[str, Any] = {"type": {"const": layer.type}}
+    properties.update({k: {"$ref": f"#/$defs/reserved.{k}"} for k in RESERVED if k != "type"})
+    properties.update({name: _arg_schema(arg) for name, arg in layer.args.items()})
+    required = ["type"] + [name for name, arg in layer.args.items() if arg.default is REQUIRED]
+    return {"type": "object", "description": layer.doc, "properties": properties, "required": required,
+            "additionalProperties": False}
+
+
+def _layer_dispatch(types: Sequence[str]) -> List[Dict[str, Any]]:
+    return [{"if": {"properties": {"type": {"const": t}}, "required": ["type"]},
+             "then": {"$ref": f"#/$defs/layer.{t}"}} for t in types]
+
+
+def _shape_or_input() -> Dict[str, Any]:
+    return {
+        "anyOf": [
+            {"$ref": "#/$defs/kind.shape"},
+            {"type": "object", "required": ["shape"], "additionalProperties": False,
+             "properties": {"shape": {"$ref": "#/$defs/kind.shape"},
+                            "dtype": {"enum": ["float32", "float16", "bfloat16", "float64", "int64", "int32"],
+                                      "default": "float32"}}},
+        ],
+        "x-expected": "a shape list like [3, 32, 32] or {shape: [...], dtype: ...}",
+        "examples": [[3, 32, 32], {"shape": [1024], "dtype": "int64"}],
+    }
+
+
+def _training() -> Dict[str, Any]:
+    optimizer_names = sorted(OPTIMIZERS)
+    return {
+        "type": "object", "additionalProperties": False,
+        "description": "how the model is trained: for optimizer-state and memory figures",
+        "properties": {
+            "batch_size": {"type": "integer", "minimum": 1, "description": "samples per device per step",
+                           "examples": [256]},
+            "optimizer": {
+                "anyOf": [{"enum": optimizer_names},
+                          {"type": "object", "required": ["type"],
+                           "properties": {"type": {"enum": optimizer_names}}}],
+                "x-expected": "an optimizer name (" + ", ".join(optimizer_names) + ") or {type: NAME, ...}",
+                "description": "a torch.optim name, or {type: SGD, momentum: 0.9} with torch.optim's arguments",
+                "examples": ["Adam", {"type": "SGD", "momentum": 0.9}],
+            },
+            "precision": {"enum": list(PRECISIONS), "default": "fp32",
+                          "description": "fp32; bf16-mixed / fp16-mixed (autocast, fp32 weights); bf16 / fp16"},
+            "devices": {"type": "integer", "minimum": 1, "default": 1, "description": "data-parallel devices"},
+            "sharding": {"enum": list(SHARDINGS), "default": "none", "description": "ZeRO stage"},
+            "loss": {"type": "string", "description": "the loss after the model (default CrossEntropyLoss)"},
+        },
+    }
+
+
+def _budgets() -> Dict[str, Any]:
+    count = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": COUNT_PATTERN}],
+             "x-expected": "a count: an integer or a number with K, M, B or T",
+             "examples": [30000, "30K", "1.5M", "7B"]}
+    size = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": BYTES_PATTERN}],
+            "x-expected": "a size in bytes: an integer or a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB",
+            "examples": ["128 MiB", "16GB"]}
+    docs = {
+        "params": "all parameters (shared ones once)",
+        "trainable_params": "parameters that receive gradients",
+        "optimizer_state": "values the optimizer stores, as a count",
+        "flops": "forward FLOPs for one sample, as torch.utils.flop_counter counts them",
+    }
+    properties: Dict[str, Any] = {k: dict(count, description=v) for k, v in docs.items()}
+    properties["memory"] = dict(size, description="predicted peak training memory per device")
+    return {"type": "object", "additionalProperties": False, "properties": properties,
+            "description": "limits that fail the lint when exceeded"}
+
+
+def build_schema() -> Dict[str, Any]:
+    types = sorted(REGISTRY)
+    defs: Dict[str, Any] = {
+        "expr": EXPR,
+        "ref": {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
+                "x-expected": "a layer name, an input name or a layer position"},
+        "input": _shape_or_input(),
+        "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/layer"},
+                   "x-expected": "a non-empty list of layer entries"},
+        "layer": {
+            "type": "object", "required": ["type"],
+            "x-expected": "a layer entry: a mapping with `type`",
+            "properties": {"type": {"type": "string"}},
+            "allOf": _layer_dispatch(types),
+            "description": "a layer: `type` plus torch's constructor arguments, or a block use",
+        },
+        "block": {
+            "type": "object", "required": ["layers"], "additionalProperties": False,
+            "properties": {
+                "args": {"type": "object", "description": "the block's arguments with defaults; null: required"},
+                "inputs": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                           "description": "names of the block's inputs (default: one, named `input`)"},
+                "layers": {"$ref": "#/$defs/layers"},
+                "output": {"type": "string", "description": "the layer whose output is the block's (default: last)"},
+            },
+        },
+    }
+    defs.update({f"kind.{k}": v for k, v in KIND_SCHEMAS.items()})
+    defs.update({f"reserved.{k}": v for k, v in RESERVED.items()})
+    defs.update({f"layer.{t}": layer_schema(REGISTRY[t]) for t in types})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "paramlint model config, format 1",
+        "description": "A neural-network architecture in PyTorch's vocabulary; see docs/format.md.",
+        "type": "object",
+        "required": ["paramlint", "layers"],
+        "additionalProperties": False,
+        "properties": {
+            "paramlint": {"const": 1, "description": "format version: marks the file as a model config"},
+            "name": {"type": "string", "description": "model name"},
+            "input": dict(_shape_or_input(), description="the one input, batch excluded"),
+            "inputs": {"type": "object", "minProperties": 1, "additionalProperties": {"$ref": "#/$defs/input"},
+                       "description": "several named inputs instead of `input`"},
+            "layers": {"$ref": "#/$defs/layers"},
+            "blocks": {"type": "object", "additionalProperties": {"$ref": "#/$defs/block"},
+                       "description": "reusable sub-networks"},
+            "training": _training(),
+            "budgets": _budgets(),
+        },
+        "$defs": defs,
+    }
+
+
+def render() -> str:
+    return json.dumps(build_schema(), indent=1, sort_keys=False) + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    text = render()
+    if "--check" in args:
+        current = SCHEMA_PATH.read_text(encoding="utf-8") if SCHEMA_PATH.exists() else ""
+        if current != text:
+            print(f"{SCHEMA_PATH} is stale: run python -m paramlint.schema_gen", file=sys.stderr)
+            return 1
+        return 0
+    SCHEMA_PATH.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

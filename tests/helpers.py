@@ -1,0 +1,25 @@
+"""Small helpers for tests that lint inline configs."""
+from __future__ import annotations
+
+import textwrap
+from typing import List, Tuple
+
+from paramlint.lint import FileReport, Linter
+
+_LINTER = Linter(debug=True)
+
+
+def lint_yaml(text: str, path: str = "model.yaml") -> FileReport:
+    return _LINTER.lint_bytes(textwrap.dedent(text).encode("utf-8"), path=path)
+
+
+def codes(text: str, path: str = "model.yaml") -> List[Tuple[int, int, str]]:
+    """(line, column, code) of every diagnostic, the way tests assert them."""
+    return [(d.line, d.column, d.code) for d in lint_yaml(text, path).diagnostics]
+
+
+def at(text: str, line: int, token: str, code: str) -> Tuple[int, int, str]:
+    """(line, column, code) of the first ``token`` on ``line`` (1-based) of ``text``."""
+    source = textwrap.dedent(text).splitlines()[line - 1]
+    assert token in source, (token, source)
+    return line, source.index(token) + 1, code
