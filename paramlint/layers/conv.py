@@ -44,7 +44,7 @@ def unread_warnings(layer_type: str, spatial: Sequence[int], kernel: Sequence[in
             strided = strided or s > 1
     if not parts:
         return ()
-    message = (f"{layer_type} never reads {' and '.join(parts)} of its input: " + "; ".join(formulas) +
+    message = (f"{layer_type} never reads {' and '.join(parts)} of its input: " + "; ".join(dict.fromkeys(formulas)) +
                " (positions left after the last full window)")
     return (LayerWarning("PL451", message, arg="stride" if strided else "kernel_size"),)
 
