@@ -173,12 +173,14 @@ def _positions(text: str, entries: List[Tuple[ConfigPath, int]]) -> Dict[ConfigP
     """Offsets to (line, column); the entries come in text order (a JSON string holds no raw newline)."""
     line_starts = [0]
     line_starts.extend(match.end() for match in _NEWLINE.finditer(text))
+    line_starts.append(len(text) + 1)  # a sentinel: no offset reaches it
     positions: Dict[ConfigPath, Position] = {}
-    line = 0
-    next_start = line_starts[1] if len(line_starts) > 1 else len(text) + 1
+    line, start, next_start = 0, 0, line_starts[1]
     for path, offset in entries:
         if offset >= next_start:
-            line = bisect_right(line_starts, offset) - 1
-            next_start = line_starts[line + 1] if line + 1 < len(line_starts) else len(text) + 1
-        positions[path] = (line + 1, offset - line_starts[line] + 1)
+            line += 1
+            if offset >= line_starts[line + 1]:  # more than one line further
+                line = bisect_right(line_starts, offset) - 1
+            start, next_start = line_starts[line], line_starts[line + 1]
+        positions[path] = (line + 1, offset - start + 1)
     return positions

@@ -55,9 +55,12 @@ def load_document(text: Union[bytes, str], *, path: str, limits: Limits = LIMITS
     is_json = path.lower().endswith(".json")
     unprintable = (_JSON_UNPRINTABLE if is_json else _YAML_UNPRINTABLE).search(source)
     if unprintable is not None:
-        char = unprintable.group()
-        what = "a NUL character (is this a binary file?)" if char == "\x00" else f"the control character U+{ord(char):04X}"
-        raise LoadError("PL105", f"the file contains {what}", *_char_position(source, unprintable.start()))
+        char, index = unprintable.group(), unprintable.start()
+        what = "a NUL character (is this a binary file?)" if char == "\x00" \
+            else f"the control character U+{ord(char):04X}"
+        position = (source.count("\n", 0, index) + 1, index - source.rfind("\n", 0, index)) if is_json \
+            else _char_position(source, index)
+        raise LoadError("PL105", f"the file contains {what}", *position)
     if is_json:
         data, positions, key_positions = parse_json(source, limits)
         return Document(data, positions, key_positions, {})
@@ -84,6 +87,7 @@ def _decode(text: Union[bytes, str], limits: Limits) -> str:
 
 
 def _char_position(source: str, index: int) -> Position:
+    """(line, column) of a character, counting lines as YAML does."""
     line, line_start = 1, 0
     for match in _LINE_BREAK.finditer(source, 0, index):
         line, line_start = line + 1, match.end()

@@ -33,7 +33,7 @@ TIMESTAMP, MERGE, VALUE, SEQ, MAP = _Y + "timestamp", _Y + "merge", _Y + "value"
 _CONSTRUCTORS = {INT: "construct_yaml_int", FLOAT: "construct_yaml_float", BOOL: "construct_yaml_bool"}
 _NO_KEY = object()  # a mapping frame waiting for its next key
 _IN_SEQ = object()  # the key of a sequence frame: it never waits for one
-_MISS = object()
+_MISS = object()  # a cache miss
 _MERGE = object()  # a mapping frame reading the value of "<<"; also its path element
 
 Entry = Tuple[ConfigPath, Position]
@@ -93,7 +93,7 @@ class EventBuilder:
         self.loader = loader
         self.limits = limits
         self.anchors: dict = {}
-        self.cache: dict = {}  # plain scalar text -> (tag, value): configs repeat the same keys and values
+        self.cache: dict = {}  # plain scalar text -> value: configs repeat the same keys and values
         self.spans: Optional[List[Span]] = [] if want_spans else None
         self.deferred = False  # whether an alias wrote a deferred entry
 
@@ -144,53 +144,28 @@ class EventBuilder:
                 value = cache.get(event.value, _MISS) if event.tag is None and event.implicit[0] else _MISS
                 if value is _MISS:
                     special, value = scalar(event, pos)
-                if frame is not None and special is None and event.anchor is None:  # the common case, inlined
-                    key = frame.key
-                    if key is _NO_KEY:
-                        if value in frame.container:
-                            raise self._duplicate(frame, value, pos, keys)
-                        frame.key = value
-                        keys.append((frame.path + (value,), pos))
-                    elif key is _IN_SEQ:
-                        vals.append((frame.path + (len(frame.container),), pos))
-                        frame.container.append(value)
-                    elif key is _MERGE:
-                        raise _syntax("expected a mapping or list of mappings for merging, but found a scalar", pos)
-                    else:
-                        vals.append((frame.path + (key,), pos))
-                        frame.container[key] = value
-                        frame.key = _NO_KEY
+                if (special is not None or event.anchor is not None) and self._rare_scalar(
+                        event, special, value, frame, pos, vals, keys):
                     continue
-                if event.anchor is not None:
-                    if special == MERGE:
-                        raise _syntax("an anchor on a merge key '<<' is not supported", pos)
-                    anchor = self._define(event.anchor, pos, _Range(vals, 0, 0, keys, 0, 0, 0))
-                    anchor.value, anchor.done = value, True
                 if frame is None:
-                    if special is not None:
-                        raise self._unconstructible(special, pos)
                     vals.append(((), pos))
                     root = value
-                elif frame.key is _NO_KEY:
-                    if special == MERGE:
-                        self._merge_key(frame, pos)
-                    else:
-                        if value in frame.container:
-                            raise self._duplicate(frame, value, pos, keys)
-                        frame.key = value
-                        keys.append((frame.path + (value,), pos))
-                elif frame.key is _MERGE:
+                    continue
+                key = frame.key
+                if key is _NO_KEY:
+                    if value in frame.container:
+                        raise self._duplicate(frame, value, pos, keys)
+                    frame.key = value
+                    keys.append((frame.path + (value,), pos))
+                elif key is _IN_SEQ:
+                    vals.append((frame.path + (len(frame.container),), pos))
+                    frame.container.append(value)
+                elif key is _MERGE:
                     raise _syntax("expected a mapping or list of mappings for merging, but found a scalar", pos)
                 else:
-                    if special is not None:
-                        raise self._unconstructible(special, pos)
-                    if frame.is_map:
-                        vals.append((frame.path + (frame.key,), pos))
-                        frame.container[frame.key] = value
-                        frame.key = _NO_KEY
-                    else:
-                        vals.append((frame.path + (len(frame.container),), pos))
-                        frame.container.append(value)
+                    vals.append((frame.path + (key,), pos))
+                    frame.container[key] = value
+                    frame.key = _NO_KEY
                 continue
             mark = event.start_mark
             pos = (mark.line + 1, mark.column + 1)
@@ -224,12 +199,13 @@ class EventBuilder:
             if cls is MappingEndEvent or cls is SequenceEndEvent:
                 done = stack.pop()
                 if done.merges:
-                    self._flatten(done, vals, keys)
+                    # copying merged entries is work the node count must bound too (nested merges copy again)
+                    nodes += self._flatten(done, vals, keys, max_nodes - nodes)
                 value, height = done.container, done.height
                 anchor = done.anchor
                 if anchor is not None:
-                    anchor.value, anchor.size, anchor.height, anchor.done = value, nodes - done.nodes_at_start, \
-                        height, True
+                    anchor.value, anchor.height, anchor.done = value, height, True
+                    anchor.size = nodes - done.nodes_at_start
                     anchor.range.vj, anchor.range.kj = len(vals), len(keys)
                 frame = stack[-1] if stack else None
                 if done.zone is not None:
@@ -286,6 +262,23 @@ class EventBuilder:
                     frame.container.append(value)
 
     # --- scalars and tags ----------------------------------------------------
+    def _rare_scalar(self, event: Any, special: Optional[str], value: Any, frame: Optional[_Frame],
+                     pos: Position, vals: List[Entry], keys: List[Entry]) -> bool:
+        """Define a scalar's anchor and check a special tag; True when the scalar was a merge key."""
+        if event.anchor is not None:
+            if special == MERGE:
+                raise _syntax("an anchor on a merge key '<<' is not supported", pos)
+            anchor = self._define(event.anchor, pos, _Range(vals, 0, 0, keys, 0, 0, 0))
+            anchor.value, anchor.done = value, True
+        if special is None:
+            return False
+        if frame is None or frame.key is not _NO_KEY:
+            raise self._unconstructible(special, pos)
+        if special == MERGE:
+            self._merge_key(frame, pos)
+            return True
+        return False  # a "=" key: SafeLoader reads it as the string "="
+
     def _scalar(self, event: Any, pos: Position) -> Tuple[Optional[str], Any]:
         """(special tag or None, value) of a scalar event, as SafeLoader resolves and constructs it.
 
@@ -387,9 +380,11 @@ class EventBuilder:
         if frame.height < height:
             frame.height = height
 
-    @staticmethod
-    def _flatten(frame: _Frame, vals: List[Entry], keys: List[Entry]) -> None:
-        """Apply the merges: earlier sources win over later ones, explicit keys over all (the YAML merge spec)."""
+    def _flatten(self, frame: _Frame, vals: List[Entry], keys: List[Entry], budget: int) -> int:
+        """Apply the merges: earlier sources win over later ones, explicit keys over all (the YAML merge spec).
+
+        Returns the number of entries read to copy the merged positions, refused over ``budget``.
+        """
         explicit = frame.container
         merged: dict = {}
         winner: dict = {}
@@ -402,14 +397,29 @@ class EventBuilder:
         merged.update(explicit)
         frame.container = merged
         path = frame.path
-        for source in {id(s): s for s in winner.values()}.values():
-            rng = source[1]
+        read = 0
+
+        def copy(rng: _Range, source: tuple) -> None:
+            nonlocal read
+            read += rng.vj - rng.vi + rng.kj - rng.ki
+            if read > budget:
+                raise _limit(f"more than {self.limits.max_nodes} nodes after merging", frame.pos)
             base = rng.base
-            for store, lo, hi, out in ((rng.vstore, rng.vi, rng.vj, vals), (rng.kstore, rng.ki, rng.kj, keys)):
-                for entry_path, pos in store[lo:hi]:
-                    rel = entry_path[base:]
-                    if rel and winner.get(rel[0]) is source:
-                        out.append((path + rel, pos))
+            for entry_path, pos in rng.vstore[rng.vi:rng.vj]:
+                rel = entry_path[base:]
+                if rel:
+                    if winner.get(rel[0]) is source:
+                        vals.append((path + rel, pos))
+                elif pos.__class__ is _Range:  # the source is an alias: read what its anchor wrote
+                    copy(pos, source)
+            for entry_path, pos in rng.kstore[rng.ki:rng.kj]:
+                rel = entry_path[base:]
+                if winner.get(rel[0]) is source:
+                    keys.append((path + rel, pos))
+
+        for source in {id(s): s for s in winner.values()}.values():
+            copy(source[1], source)
+        return read
 
 
 def _expand(path: ConfigPath, rng: _Range, positions: dict, key_positions: dict) -> None:
