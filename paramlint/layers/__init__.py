@@ -12,6 +12,15 @@ from .base import LayerDef
 
 FAMILIES = (
     "conv",
+    "pool",
+    "norm",
+    "recurrent",
+    "attention",
+    "merge",
+    "activation",
+    "linear",
+    "reshape",
+    "shape_ops",
 )
 
 
