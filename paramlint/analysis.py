@@ -14,7 +14,13 @@ from .diagnostics import ERROR, Finding
 from .graph import Graph, Node, Source
 from .layers import REGISTRY
 from .rules import severity_of
-from .layers.base import LayerError, LayerResult, Shape, TensorSpec, format_shape, product_text, resolve_args
+from .layers.base import DTYPE_BYTES, MAX_ELEMENTS, LayerError, LayerResult, Shape, TensorSpec, format_shape, \
+    product_text, resolve_args
+
+# torch keeps sizes as int64 and refuses a tensor whose storage in bytes overflows it (PL405).
+INT64_MAX = MAX_ELEMENTS
+# The most dimensions torch's reductions support; also what keeps shape arithmetic cheap (PL103).
+MAX_RANK = 64
 
 
 @dataclass(frozen=True)
@@ -101,11 +107,21 @@ def _context(node: Node) -> str:
 def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeAnalysis], List[Finding]]:
     """Shapes and counts for every node; ``lines`` maps node index -> line for messages."""
     findings: List[Finding] = []
+    for name, tensor in graph.inputs.items():
+        problem = _oversized_shape(tensor.shape, tensor.dtype, tensor.rank, f"the input `{name}` is a tensor")
+        if problem:
+            findings.append(Finding(problem[0], problem[1], graph.input_paths.get(name, ())))
+    if findings:
+        return None, findings
     infos: Dict[int, LayerInfo] = {}
     params = trainable = buffers = flops = 0
     trainable_shapes: List[Shape] = []
     for node in graph.nodes:
         layer = REGISTRY[node.type]
+        oversized = _oversized_args(node)
+        if oversized is not None:
+            findings.append(oversized)
+            continue
         try:
             inputs = [_tensor_of(s, graph, infos) for s in node.sources]
         except LayerError as error:
@@ -121,7 +137,13 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
             if "its input" in message and node.sources:
                 message = message.replace("its input", _producer_text(graph, node.sources[0], infos, lines)) + \
                     _explain_size(graph, node.sources[0], infos)
-            findings.append(Finding(error.code, f"{node.type} {message}" + _context(node), _locate(node, error.arg)))
+            if not message.startswith(f"{node.type} "):
+                message = f"{node.type} {message}"
+            findings.append(Finding(error.code, message + _context(node), _locate(node, error.arg)))
+            continue
+        oversized = _oversized_result(node, result)
+        if oversized is not None:
+            findings.append(oversized)
             continue
         for warning in result.warnings:
             findings.append(Finding(warning.code, warning.message + _context(node), _locate(node, warning.arg)))
@@ -143,6 +165,58 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
         return None, findings
     return ShapeAnalysis(graph.inputs, tuple(infos[n.index] for n in graph.nodes), output, params, trainable,
                          buffers, flops, tuple(trainable_shapes)), findings
+
+
+def magnitude(value: int) -> str:
+    """``1,000,000`` for a readable integer, ``~10^4000 (a 4001-digit number)`` for an absurd one."""
+    if -10**30 < value < 10**30:
+        return f"{value:,}"
+    digits = len(str(abs(value)))
+    return f"{'-' if value < 0 else ''}~10^{digits - 1} (a {digits}-digit number)"
+
+
+def _oversized_shape(shape: Shape, dtype: str, rank: int, what: str) -> Optional[Tuple[str, str]]:
+    """(code, message) when torch could not hold this tensor; checked before any arithmetic on its shape."""
+    if rank > MAX_RANK:
+        return "PL103", (f"{what} with {rank} dimensions: paramlint analyses tensors of at most {MAX_RANK} "
+                         f"(the most torch's reductions support)")
+    if shape and max(shape) > INT64_MAX:
+        return "PL405", f"{what} with a size of {magnitude(max(shape))}: torch's sizes are int64 (at most 2^63-1)"
+    itemsize = DTYPE_BYTES.get(dtype, 4)
+    numel = math.prod(shape)
+    if numel * itemsize <= INT64_MAX:
+        return None
+    return "PL405", (f"{what} {format_shape(shape)} of {magnitude(numel)} elements x {itemsize} bytes: more than "
+                     f"torch can allocate (2^63-1 bytes)")
+
+
+def _oversized_args(node: Node) -> Optional[Finding]:
+    """An integer argument torch cannot take (int64), or a list longer than any tensor's rank."""
+    for name, value in node.args.items():
+        if isinstance(value, list) and len(value) > MAX_RANK:
+            return Finding("PL103", f"{node.type} `{name}` has {len(value)} values; paramlint analyses tensors of "
+                                    f"at most {MAX_RANK} dimensions" + _context(node), node.config_path + (name,))
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, int) and not isinstance(item, bool) and not -INT64_MAX - 1 <= item <= INT64_MAX:
+                return Finding("PL405", f"{node.type} `{name}` is {magnitude(item)}, beyond the int64 range torch "
+                                        f"accepts (at most 2^63-1 = {INT64_MAX:,})" + _context(node),
+                               node.config_path + (name,))
+    return None
+
+
+def _oversized_result(node: Node, result: LayerResult) -> Optional[Finding]:
+    """An output, parameter or buffer torch could not allocate."""
+    problem = None
+    for i, tensor in enumerate(result.outputs):
+        problem = problem or _oversized_shape(tensor.shape, tensor.dtype, tensor.rank,
+                                              f"output {i}" if i else "an output")
+    for name, shape in result.params.items():
+        problem = problem or _oversized_shape(shape, "float32", len(shape), f"a parameter `{name}`")
+    for name, (shape, dtype) in result.buffers.items():
+        problem = problem or _oversized_shape(shape, dtype, len(shape), f"a buffer `{name}`")
+    if problem:
+        return Finding(problem[0], f"{node.type} would create {problem[1]}" + _context(node), node.config_path)
+    return None
 
 
 def _owned_params(node: Node, result: LayerResult, infos: Dict[int, LayerInfo],

@@ -4,6 +4,7 @@
     paramlint --explain CODE        a rule's documentation
     paramlint rules                 the rule catalogue
     paramlint schema                the JSON Schema of the config format (for editors)
+    paramlint diff OLD NEW          how the model changes between two configs (REV:PATH reads git)
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import sys
 from typing import Mapping, Optional, Sequence, TextIO
 
 from . import __version__
+from .report import REPORTERS
 
 EXIT_OK, EXIT_FINDINGS, EXIT_FAILURE = 0, 1, 2
-FORMATS = ("text", "json", "github", "sarif", "markdown")  # report.REPORTERS, without importing it
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,12 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="paramlint",
         description="Lint neural-network architecture configs: schema, shapes, exact parameter counts, "
                     "FLOPs, optimizer state, memory and budgets, without PyTorch.",
-        epilog="Also: `paramlint rules` lists the rules, `paramlint schema` prints the JSON Schema.",
+        epilog="Also: `paramlint rules` lists the rules, `paramlint schema` prints the JSON Schema, "
+               "`paramlint diff OLD NEW` compares two configs.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="config files, or folders searched for *.yaml, *.yml, *.json "
                              "(files without `paramlint: 1` are skipped)")
-    parser.add_argument("--format", choices=FORMATS, default=None,
+    parser.add_argument("--format", choices=tuple(REPORTERS), default=None,
                         help="output format (default: github when GITHUB_ACTIONS is set, else text)")
     parser.add_argument("-o", "--output-file", metavar="FILE", help="write the report to FILE instead of stdout")
     parser.add_argument("--summary", action="store_true", help="print the per-layer table")
@@ -86,6 +88,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .rules_cli import rules_command
 
         return rules_command(args_list[1:])
+    if args_list[:1] == ["diff"]:
+        from .diff import diff_command
+
+        return diff_command(args_list[1:])
     if args_list[:1] == ["schema"]:
         from .rules_cli import schema_command
 

@@ -21,6 +21,9 @@ from .suggest import did_you_mean
 RESERVED_KEYS = ("type", "name", "from", "repeat", "trainable", "shares", "checkpoint")
 MAX_NODES = 100_000
 MAX_BLOCK_DEPTH = 32
+# Arguments that stack sub-layers inside one torch module (LSTM's num_layers, Transformer's encoder and
+# decoder layers): each sub-layer counts toward MAX_NODES, since its parameters are listed one by one.
+SUBLAYER_ARGS = ("num_layers", "num_encoder_layers", "num_decoder_layers")
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class _Builder:
         self.nodes: List[Node] = []
         self.findings: List[Finding] = []
         self.active_blocks: List[str] = []
+        self.expanded = 0  # layers so far, sub-layers included (see SUBLAYER_ARGS)
 
     def error(self, code: str, message: str, path: ConfigPath, *, at_key: bool = False) -> None:
         self.findings.append(Finding(code, message, path, at_key=at_key))
@@ -204,7 +208,7 @@ class _Builder:
             self.error("PL204", f"unknown layer type `{layer_type}`{did_you_mean(layer_type, candidates)}",
                        path + ("type",))
             return BROKEN
-        if len(self.nodes) + repeat > MAX_NODES:
+        if self.expanded + repeat > MAX_NODES:
             self.error("PL103", f"`repeat: {repeat}` would expand the network past the limit of {MAX_NODES:,} "
                                 f"layers", path + ("repeat",) if "repeat" in entry else path)
             raise _Abort()
@@ -251,9 +255,18 @@ class _Builder:
                                     f"{did_you_mean(entry['shares'], known)}", path + ("shares",))
                 return BROKEN
             shares = target
-        if len(self.nodes) >= MAX_NODES:
+        if self.expanded >= MAX_NODES:
             self.error("PL103", f"the network expands past the limit of {MAX_NODES:,} layers", path)
             raise _Abort()
+        for key in SUBLAYER_ARGS:
+            count = args.get(key)
+            if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                if self.expanded + 1 + count > MAX_NODES:
+                    self.error("PL103", f"{layer.type} with `{key}: {count}` would expand the network past the "
+                                        f"limit of {MAX_NODES:,} layers (each stacked layer counts)", path + (key,))
+                    raise _Abort()
+                self.expanded += count
+        self.expanded += 1
         label = f"{local}#{copy}" if copy else local
         node = Node(len(self.nodes), layer.type, args, sources, path, label, frames, trainable, shares,
                     bool(entry.get("checkpoint", False)))

@@ -6,18 +6,21 @@ Each step is a function of the previous step's value; nothing here prints.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import stat
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .analysis import ShapeAnalysis, analyze_shapes
+from .analysis import INT64_MAX, ShapeAnalysis, analyze_shapes, magnitude
 from .budgets import BudgetUse, Figure, budget_uses, check_budgets, top_contributors
 from .config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
 from .diagnostics import ERROR, ConfigPath, Diagnostic, Finding, format_config_path
 from .graph import build_graph
-from .loader import Document, LoadError, load_document
+from .loader import LIMITS, Document, LoadError, load_document
+from .layers.base import DTYPE_BYTES
 from .memory import MemoryEstimate, estimate_memory
 from .rules import RULES
 from .suppress import apply_suppressions
@@ -96,13 +99,14 @@ class Linter:
 
     def lint_file(self, path: str, *, config: ToolConfig = DEFAULT_CONFIG) -> FileReport:
         try:
-            with open(path, "rb") as handle:
-                text = handle.read()
+            text = read_limited(path, LIMITS.max_bytes)
         except OSError as error:
             reason = error.strerror or str(error)
             if os.path.isdir(path):
                 reason = "is a directory"
             return FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL901", f"cannot read {path}: {reason}"),))
+        except _TooLarge as error:
+            return FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL103", str(error)),))
         return self.lint_bytes(text, path=path, config=config)
 
     def lint_bytes(self, text: bytes, *, path: str, config: ToolConfig = DEFAULT_CONFIG) -> FileReport:
@@ -139,6 +143,55 @@ class Linter:
         return FileReport(path, False, diagnostics, analysis, name)
 
 
+class _TooLarge(Exception):
+    """A file over the size limit, found before reading it."""
+
+
+def read_limited(path: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``.
+
+    Checked with stat before it is opened (and with fstat once open, without
+    blocking): a FIFO, a socket or a device (``/dev/zero``) is refused
+    instead of hanging or filling memory, and an oversized file is refused
+    unread.  Raises OSError (the reason in ``strerror``) or _TooLarge.
+    """
+    _check_regular(os.stat(path), max_bytes)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        _check_regular(os.fstat(fd), max_bytes)  # the path may have been replaced since
+        chunks = []
+        remaining = max_bytes + 1  # a file that grows while read is still refused
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise _TooLarge(f"the file has more than {max_bytes} bytes, the limit")
+    return data
+
+
+def _check_regular(info: os.stat_result, max_bytes: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise OSError(errno.EISDIR, "is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, f"is not a regular file (it is a {_file_kind(info.st_mode)})")
+    if info.st_size > max_bytes:
+        raise _TooLarge(f"the file has {info.st_size} bytes, over the limit of {max_bytes}")
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return kind
+    return "special file"
+
+
 def _mark_default(finding: Finding, from_defaults: Iterable[ConfigPath], config: ToolConfig) -> Finding:
     """Say so when a finding is about a project default rather than the config's own text."""
     if tuple(finding.config_path[:2]) not in from_defaults:
@@ -164,14 +217,34 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
     if shapes is None:
         return findings, None
     setup = read_training(data.get("training"))
+    overflow = _batch_overflow(shapes, setup.batch_size)
+    if overflow:
+        findings.append(Finding("PL405", overflow, ("training", "batch_size")))
+        return findings, None
     trainable_shapes = shapes.trainable_shapes
     state = optimizer_state_values(setup, trainable_shapes)
-    memory = estimate_memory(shapes, setup, state)
+    memory = estimate_memory(shapes, setup, state, output=graph.output)
     figures = _figures(shapes, setup, state, memory)
     budgets = data.get("budgets") or {}
     findings.extend(check_budgets(budgets, figures))
     analysis = Analysis(shapes, setup, state, memory, tuple(budget_uses(budgets, figures)), lines)
     return findings, analysis
+
+
+def _batch_overflow(shapes: ShapeAnalysis, batch_size: int) -> str:
+    """Why a batch of activations is beyond what torch can allocate ("" when it is not)."""
+    if batch_size <= 1:
+        return ""  # one sample: every tensor was checked by the shape analysis
+    tensors = [(f"the input `{name}`", t) for name, t in shapes.inputs.items()]
+    tensors += [(f"the output of {i.node.type} `{i.node.trace}`", t) for i in shapes.layers for t in i.result.outputs]
+    sizes = [(t.numel * DTYPE_BYTES.get(t.dtype, 4), what, t) for what, t in tensors if t.batched]
+    if not sizes:
+        return ""
+    largest, what, tensor = max(sizes, key=lambda item: item[0])
+    if batch_size * largest <= INT64_MAX:
+        return ""
+    return (f"batch_size {magnitude(batch_size)} x {what} {tensor.describe()} ({largest:,} bytes per sample) = "
+            f"{magnitude(batch_size * largest)} bytes: more than torch can allocate (2^63-1 bytes)")
 
 
 def _figures(shapes: ShapeAnalysis, setup: TrainingSetup, state: int, memory: MemoryEstimate) -> Dict[str, Figure]:
@@ -182,8 +255,8 @@ def _figures(shapes: ShapeAnalysis, setup: TrainingSetup, state: int, memory: Me
     optimizer = OPTIMIZERS[setup.optimizer]
     state_text = (f"{per_param:g} x {shapes.trainable_params:,} trainable parameters "
                   f"({setup.optimizer}: {optimizer.doc})")
-    parts = memory.to_dict()
-    memory_text = " + ".join(f"{k.replace('_', ' ')} {_mib(v)}" for k, v in parts.items() if k != "peak")
+    parts = memory.parts()
+    memory_text = " + ".join(f"{k.replace('_', ' ')} {_mib(v)}" for k, v in parts.items() if v)
     return {
         "params": Figure(shapes.params, "", by_params),
         "trainable_params": Figure(shapes.trainable_params, "", by_trainable),
@@ -254,7 +327,13 @@ def lint_paths(paths: Sequence[str], *, debug: bool = False, config: Union[str, 
     reports: List[FileReport] = []
     shown: Set[Optional[str]] = set()
     for path in discover(paths):
-        settings = resolver.for_file(path)
+        try:
+            settings = resolver.for_file(path)
+        except (OSError, RuntimeError) as error:  # a symlink loop: Python 3.11's Path.resolve raises RuntimeError
+            reason = getattr(error, "strerror", None) or str(error)
+            reports.append(FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL901",
+                                                                    f"cannot read {path}: {reason}"),)))
+            continue
         if settings.diagnostics and settings.path not in shown:
             shown.add(settings.path)
             reports.append(FileReport(settings.path or path, diagnostics=settings.diagnostics))

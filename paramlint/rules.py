@@ -100,6 +100,15 @@ RULES: Dict[str, Rule] = _rules(
          "Embedding needs integer indices; convolutions need floating-point input.",
          "input: {shape: [128], dtype: float32}\nlayers:\n  - {type: Embedding, num_embeddings: 100, embedding_dim: 16}",
          "Declare the input `dtype: int64`."),
+    Rule("PL405", "size-overflow", ERROR,
+         "A size torch cannot represent: an integer above 2^63-1 (int64), or a tensor of more than 2^63-1 bytes.",
+         "torch stores sizes as int64: it refuses a larger argument (\"Overflow when unpacking long\") and cannot "
+         "allocate a tensor whose storage (elements x bytes per element) exceeds 2^63-1 bytes (\"Storage size "
+         "calculation overflowed\"), so the model can never be built or run. Every layer argument, input size, "
+         "output, parameter and buffer is checked, and each activation times the training batch size. paramlint "
+         "reports the size instead of computing counts, FLOPs and memory no machine can hold.",
+         "input: [1000000000000]\nlayers:\n  - {type: Linear, out_features: 1000000000000}  # weight: 10^24 elements",
+         "Check the sizes for a typo (an extra zero, a product written where a factor was meant)."),
     Rule("PL451", "unread-input", WARNING,
          "A stride/kernel combination never reads the last rows or columns of its input.",
          "Those pixels silently do not influence the output; usually a padding or stride mistake.",

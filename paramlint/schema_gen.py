@@ -76,17 +76,32 @@ KIND_SCHEMAS: Dict[str, Dict[str, Any]] = {
     "string": {"type": "string", "x-expected": "a string"},
 }
 
+# An example value of each kind, for editors' hover and completion where an argument has no default.
+KIND_EXAMPLES: Dict[str, List[Any]] = {
+    "int": [1], "pos_int": [64], "nonneg_int": [0], "opt_pos_int": [64], "size": [3, [3, 3]], "opt_size": [2],
+    "nonneg_size": [1], "padding": [1, "same"], "adaptive_size": [1, [7, 7]], "shape": [[768]],
+    "reshape": [[-1, 64]], "dim": [-1], "dims": [-1, [1, 2]], "bool": [True], "number": [1.0],
+    "opt_number": [1.0], "pos_number": [1e-05], "prob": [0.1], "scale": [2.0], "opt_int": [1], "opt_dim": [-1],
+    "opt_bool": [True], "opt_scale": [2.0], "ints": [1, [1, 2]], "string": ["none"],
+}
+
 RESERVED: Dict[str, Dict[str, Any]] = {
-    "type": {"type": "string", "description": "the torch.nn class name, an operation, or the name of a block"},
+    "type": {"type": "string", "description": "the torch.nn class name, an operation, or the name of a block",
+             "examples": ["Conv2d", "Linear", "BasicBlock"]},
     "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_\-]*$",
-             "description": "unique id of this layer's output; default: its position"},
+             "description": "unique id of this layer's output; default: its position", "examples": ["conv1"]},
     "from": {"anyOf": [{"$ref": "#/$defs/ref"}, {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/ref"}}],
              "x-expected": "a layer or input name, or a list of them",
-             "description": "where the input comes from (default: the previous entry); a list for merges"},
-    "repeat": _alt(POS, expected="a positive integer", description="apply this entry N times in sequence"),
-    "trainable": {"type": "boolean", "description": "false freezes the parameters (no gradients, no optimizer state)"},
-    "shares": {"type": "string", "description": "an earlier layer whose parameters this one uses (weight tying)"},
-    "checkpoint": {"type": "boolean", "description": "activation checkpointing: recompute in backward"},
+             "description": "where the input comes from (default: the previous entry); a list for merges",
+             "examples": ["conv1", ["bn2", "input"]]},
+    "repeat": _alt(POS, expected="a positive integer", description="apply this entry N times in sequence",
+                   examples=[2]),
+    "trainable": {"type": "boolean", "description": "false freezes the parameters (no gradients, no optimizer state)",
+                  "examples": [False]},
+    "shares": {"type": "string", "description": "an earlier layer whose parameters this one uses (weight tying)",
+               "examples": ["embed"]},
+    "checkpoint": {"type": "boolean", "description": "activation checkpointing: recompute in backward",
+                   "examples": [True]},
 }
 
 
@@ -100,11 +115,15 @@ def _arg_schema(arg: Arg) -> Dict[str, Any]:
         schema["description"] = arg.doc
     if arg.default is not REQUIRED:
         schema["default"] = arg.default
+    if arg.default is not REQUIRED and arg.default is not None:
+        schema["examples"] = [arg.default]
+    else:
+        schema["examples"] = list(arg.choices[:1]) or KIND_EXAMPLES.get(arg.kind, [])
     return schema
 
 
 def layer_schema(layer: LayerDef) -> Dict[str, Any]:
-    properties: Dict[str, Any] = {"type": {"const": layer.type}}
+    properties: Dict[str, Any] = {"type": {"const": layer.type, "description": layer.doc}}
     properties.update({k: {"$ref": f"#/$defs/reserved.{k}"} for k in RESERVED if k != "type"})
     properties.update({name: _arg_schema(arg) for name, arg in layer.args.items()})
     required = ["type"] + [name for name, arg in layer.args.items() if arg.default is REQUIRED]
@@ -122,9 +141,11 @@ def _shape_or_input() -> Dict[str, Any]:
         "anyOf": [
             {"$ref": "#/$defs/kind.shape"},
             {"type": "object", "required": ["shape"], "additionalProperties": False,
-             "properties": {"shape": {"$ref": "#/$defs/kind.shape"},
+             "properties": {"shape": {"$ref": "#/$defs/kind.shape", "description": "the shape, batch excluded",
+                                      "examples": [[1024]]},
                             "dtype": {"enum": ["float32", "float16", "bfloat16", "float64", "int64", "int32"],
-                                      "default": "float32"}}},
+                                      "default": "float32", "examples": ["int64"],
+                                      "description": "element type; int64 for token ids"}}},
         ],
         "x-expected": "a shape list like [3, 32, 32] or {shape: [...], dtype: ...}",
         "examples": [[3, 32, 32], {"shape": [1024], "dtype": "int64"}],
@@ -142,17 +163,22 @@ def _training() -> Dict[str, Any]:
             "optimizer": {
                 "anyOf": [{"enum": optimizer_names},
                           {"type": "object", "required": ["type"],
-                           "properties": {"type": {"enum": optimizer_names}}}],
+                           "properties": {"type": {"enum": optimizer_names, "description": "a torch.optim name",
+                                                   "examples": ["SGD"]}}}],
                 "x-expected": "an optimizer name (" + ", ".join(optimizer_names) + ") or {type: NAME, ...}",
                 "description": "a torch.optim name, or {type: SGD, momentum: 0.9} with torch.optim's arguments",
                 "examples": ["Adam", {"type": "SGD", "momentum": 0.9}],
             },
-            "precision": {"enum": list(PRECISIONS), "default": "fp32",
+            "precision": {"enum": list(PRECISIONS), "default": "fp32", "examples": ["bf16-mixed"],
                           "description": "fp32; bf16-mixed / fp16-mixed (autocast, fp32 weights); bf16 / fp16"},
-            "devices": {"type": "integer", "minimum": 1, "default": 1, "description": "data-parallel devices"},
-            "sharding": {"enum": list(SHARDINGS), "default": "none", "description": "ZeRO stage"},
-            "loss": {"type": "string", "description": "the loss after the model (default CrossEntropyLoss)"},
+            "devices": {"type": "integer", "minimum": 1, "default": 1, "description": "data-parallel devices",
+                        "examples": [8]},
+            "sharding": {"enum": list(SHARDINGS), "default": "none", "description": "ZeRO stage",
+                         "examples": ["zero2"]},
+            "loss": {"type": "string", "description": "the loss after the model (default CrossEntropyLoss)",
+                     "examples": ["CrossEntropyLoss"]},
         },
+        "examples": [{"batch_size": 256, "optimizer": "Adam", "precision": "bf16-mixed"}],
     }
 
 
@@ -172,7 +198,8 @@ def _budgets() -> Dict[str, Any]:
     properties: Dict[str, Any] = {k: dict(count, description=v) for k, v in docs.items()}
     properties["memory"] = dict(size, description="predicted peak training memory per device")
     return {"type": "object", "additionalProperties": False, "properties": properties,
-            "description": "limits that fail the lint when exceeded"}
+            "description": "limits that fail the lint when exceeded",
+            "examples": [{"params": "30M", "memory": "16 GiB"}]}
 
 
 def build_schema() -> Dict[str, Any]:
@@ -183,7 +210,9 @@ def build_schema() -> Dict[str, Any]:
                 "x-expected": "a layer name, an input name or a layer position"},
         "input": _shape_or_input(),
         "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/layer"},
-                   "x-expected": "a non-empty list of layer entries"},
+                   "x-expected": "a non-empty list of layer entries",
+                   "description": "layer entries, run in order: `type` plus torch's constructor arguments",
+                   "examples": [[{"type": "Conv2d", "out_channels": 16, "kernel_size": 3}, {"type": "ReLU"}]]},
         "layer": {
             "type": "object", "required": ["type"],
             "x-expected": "a layer entry: a mapping with `type`",
@@ -194,11 +223,14 @@ def build_schema() -> Dict[str, Any]:
         "block": {
             "type": "object", "required": ["layers"], "additionalProperties": False,
             "properties": {
-                "args": {"type": "object", "description": "the block's arguments with defaults; null: required"},
+                "args": {"type": "object", "description": "the block's arguments with defaults; null: required",
+                         "examples": [{"planes": None, "stride": 1}]},
                 "inputs": {"type": "array", "items": {"type": "string"}, "minItems": 1,
-                           "description": "names of the block's inputs (default: one, named `input`)"},
+                           "description": "names of the block's inputs (default: one, named `input`)",
+                           "examples": [["x", "skip"]]},
                 "layers": {"$ref": "#/$defs/layers"},
-                "output": {"type": "string", "description": "the layer whose output is the block's (default: last)"},
+                "output": {"type": "string", "description": "the layer whose output is the block's (default: last)",
+                           "examples": ["out"]},
             },
         },
     }
@@ -214,14 +246,18 @@ def build_schema() -> Dict[str, Any]:
         "required": ["paramlint", "layers"],
         "additionalProperties": False,
         "properties": {
-            "paramlint": {"const": 1, "description": "format version: marks the file as a model config"},
-            "name": {"type": "string", "description": "model name"},
+            "paramlint": {"const": 1, "description": "format version: marks the file as a model config",
+                          "examples": [1]},
+            "name": {"type": "string", "description": "model name", "examples": ["cifar10-cnn"]},
             "input": dict(_shape_or_input(), description="the one input, batch excluded"),
             "inputs": {"type": "object", "minProperties": 1, "additionalProperties": {"$ref": "#/$defs/input"},
-                       "description": "several named inputs instead of `input`"},
+                       "description": "several named inputs instead of `input`",
+                       "examples": [{"tokens": {"shape": [1024], "dtype": "int64"}, "image": [3, 224, 224]}]},
             "layers": {"$ref": "#/$defs/layers"},
             "blocks": {"type": "object", "additionalProperties": {"$ref": "#/$defs/block"},
-                       "description": "reusable sub-networks"},
+                       "description": "reusable sub-networks", "examples": [{"BasicBlock": {
+                           "args": {"planes": None}, "layers": [{"type": "Conv2d", "out_channels": "$planes",
+                                                                   "kernel_size": 3}]}}]},
             "training": _training(),
             "budgets": _budgets(),
         },
@@ -235,15 +271,17 @@ def render() -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    from . import tool_schema  # the tool configuration's schema embeds `training` and `budgets`
+
     text = render()
     if "--check" in args:
         current = SCHEMA_PATH.read_text(encoding="utf-8") if SCHEMA_PATH.exists() else ""
         if current != text:
             print(f"{SCHEMA_PATH} is stale: run python -m paramlint.schema_gen", file=sys.stderr)
             return 1
-        return 0
+        return tool_schema.main(args)
     SCHEMA_PATH.write_text(text, encoding="utf-8")
-    return 0
+    return tool_schema.main(args)
 
 
 if __name__ == "__main__":

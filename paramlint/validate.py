@@ -87,8 +87,19 @@ class SchemaValidator:
                 yield Finding(finding.code, finding.message, path + (index,) + finding.config_path, finding.at_key)
 
 
+TRAINING_CHOICES = ("optimizer", "precision", "sharding")
+
+
 def _humanized(errors: Iterator[Any]) -> List[Finding]:
-    return [f for f in (_humanize(e, ()) for e in errors) if f is not None]
+    findings = []
+    for finding in (_humanize(e, ()) for e in errors):
+        if finding is None:
+            continue
+        path = finding.config_path
+        if len(path) >= 2 and path[0] == "training" and path[1] in TRAINING_CHOICES and finding.code == "PL202":
+            finding = Finding("PL502", finding.message, path, finding.at_key)  # bad-training
+        findings.append(finding)
+    return findings
 
 
 def _sorted(findings: List[Finding]) -> List[Finding]:
@@ -141,7 +152,7 @@ def _humanize(error: Any, prefix: ConfigPath) -> Optional[Finding]:
         allowed = list(schema.get("properties", {}))
         extra = [k for k in instance if k not in allowed]
         key = extra[0] if extra else "?"
-        where = "top-level key" if not path else "key"
+        where = "top-level key" if not path and "paramlint" in instance else "key"
         return Finding("PL201", f"unknown {where} `{key}`{_owner(instance)}{did_you_mean(key, allowed)}",
                        path + (key,), at_key=True)
     if validator == "required":

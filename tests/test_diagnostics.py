@@ -130,7 +130,7 @@ def test_budget_unit_of_the_wrong_kind():
 
 def test_unknown_optimizer():
     text = HEAD + "  - {type: ReLU}\ntraining: {optimizer: Adamm}\n"
-    assert codes(text) == [at(text, 5, "Adamm", "PL202")]
+    assert codes(text) == [at(text, 5, "Adamm", "PL502")]
     assert "did you mean" in lint_yaml(text).diagnostics[0].message
 
 

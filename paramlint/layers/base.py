@@ -114,6 +114,9 @@ class SavedTensor:
     # False: ``numel`` is for the whole batch, not per sample (BatchNorm's
     # batch statistics: 2 x C whatever the batch size).
     per_sample: bool = True
+    # True: statistics kept in float32 whatever the precision (norm mean/rstd,
+    # attention logsumexp); False: a float tensor in the layer's compute dtype.
+    stats: bool = False
 
 
 @dataclass

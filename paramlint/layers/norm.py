@@ -64,7 +64,7 @@ def _running_buffers(size: int, track: bool) -> Dict[str, Tuple[Shape, str]]:
 
 def _stats(count: int, numel: int, per_sample: bool = True) -> Tuple[SavedTensor, ...]:
     """``count`` saved fp32 statistics tensors (mean, rstd, ...) of ``numel`` values each."""
-    return tuple(SavedTensor("new", numel, STATS_DTYPE, per_sample=per_sample) for _ in range(count))
+    return tuple(SavedTensor("new", numel, STATS_DTYPE, per_sample=per_sample, stats=True) for _ in range(count))
 
 
 def _running_args() -> Dict[str, Arg]:

@@ -6,9 +6,10 @@ reporter module is imported only when its format is used.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Dict, Sequence
+from typing import TYPE_CHECKING, Dict, Sequence
 
-from ..lint import FileReport
+if TYPE_CHECKING:  # the command reads REPORTERS for --format before anything heavy is imported
+    from ..lint import FileReport
 
 # format name -> module in this package; each module has ``render(reports, **options) -> str``
 REPORTERS: Dict[str, str] = {
@@ -17,9 +18,10 @@ REPORTERS: Dict[str, str] = {
     "github": "github",
     "sarif": "sarif",
     "markdown": "markdown",
+    "html": "html",
 }
 
 
-def render(format_name: str, reports: Sequence[FileReport], **options: object) -> str:
+def render(format_name: str, reports: "Sequence[FileReport]", **options: object) -> str:
     module = import_module(f".{REPORTERS[format_name]}", __name__)
     return module.render(reports, **options)
