@@ -84,6 +84,10 @@ def write(text: str, stream: TextIO) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["fit"]:
+        from .fit import main as fit_main
+
+        return fit_main(args_list[1:])
     if args_list[:1] == ["rules"]:
         from .rules_cli import rules_command
 
@@ -122,7 +126,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.output_file:
         text = render(format_name, reports, summary=args.summary, color=args.color == "always")
         try:
-            with open(args.output_file, "w", encoding="utf-8") as handle:
+            with open(args.output_file, "w", encoding="utf-8", errors="backslashreplace") as handle:
                 handle.write(text)
         except OSError as error:
             print(f"paramlint: error: cannot write {args.output_file}: {error.strerror or error}", file=sys.stderr)

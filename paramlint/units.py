@@ -13,12 +13,17 @@ BYTE_SUFFIXES = {
 _NUMBER_UNIT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
 
+MAX_DIGITS = 40
+
+
 class UnitError(ValueError):
     pass
 
 
 def _split(value: str) -> tuple:
     match = _NUMBER_UNIT.match(value)
+    if match and len(match.group(1)) > MAX_DIGITS:
+        raise UnitError(f"a budget of {len(match.group(1))} digits is beyond any model; write it with a unit")
     if not match:
         raise UnitError(f"{value!r} is not a number with an optional unit")
     try:

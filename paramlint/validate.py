@@ -9,6 +9,7 @@ editors use): the same rules, but one subschema per layer instead of one
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
@@ -37,21 +38,25 @@ class SchemaValidator:
     """Compiled validators for the document, each layer type and block uses."""
 
     def __init__(self, schema: Optional[Dict[str, Any]] = None) -> None:
-        from jsonschema import Draft202012Validator
         from referencing import Registry, Resource
 
+        validator_class = strict_validator_class()
         self.schema = schema if schema is not None else load_schema()
         schema_id = self.schema["$id"]
-        document = dict(self.schema, **{"$defs": dict(self.schema["$defs"])})
-        document["$defs"]["layer"] = {"type": "object", "required": ["type"], "x-expected": "a layer entry: a "
-                                      "mapping with `type`", "properties": {"type": {"type": "string"}}}
+        stub = {"type": "object", "required": ["type"], "additionalProperties": True,
+                "x-expected": "a layer entry: a mapping with `type`", "properties": {"type": {"type": "string"}}}
+        # The document schema with layer entries checked only for `type` (each entry is then checked
+        # against its own layer.<Type> schema) and the layer lists inlined: a $ref per entry is slow.
+        layers = dict(self.schema["$defs"]["layers"], items=stub)
+        document = dict(self.schema, **{"$defs": dict(self.schema["$defs"], layer=stub, layers=layers)})
+        document["properties"] = dict(document["properties"], layers=layers)
         self._registry = Registry().with_resource(schema_id, Resource.from_contents(self.schema))
-        self._validator_class = Draft202012Validator
+        self._validator_class = validator_class
         self._id = schema_id
-        self.document = Draft202012Validator(document)
+        self.document = validator_class(document)
         reserved = {k[len("reserved."):]: {"$ref": f"{schema_id}#/$defs/{k}"}
                     for k in self.schema["$defs"] if k.startswith("reserved.")}
-        self.block_use = Draft202012Validator({"type": "object", "properties": reserved}, registry=self._registry)
+        self.block_use = validator_class({"type": "object", "properties": reserved}, registry=self._registry)
         self._layers: Dict[str, Any] = {}
         self._seen: Dict[Tuple[str, str], List[Finding]] = {}
 
@@ -78,11 +83,12 @@ class SchemaValidator:
         for index, entry in enumerate(entries):
             layer_type = entry["type"]
             validator = self._layer_validator(layer_type) if layer_type in REGISTRY else self.block_use
-            key = (layer_type, json.dumps(entry, sort_keys=True, default=str))
-            relative = self._seen.get(key)
+            key = _cache_key(entry)
+            relative = self._seen.get(key) if key is not None else None
             if relative is None:
                 relative = _humanized(validator.iter_errors(entry))
-                self._seen[key] = relative
+                if key is not None:
+                    self._seen[key] = relative
             for finding in relative:
                 yield Finding(finding.code, finding.message, path + (index,) + finding.config_path, finding.at_key)
 
@@ -100,6 +106,34 @@ def _humanized(errors: Iterator[Any]) -> List[Finding]:
             finding = Finding("PL502", finding.message, path, finding.at_key)  # bad-training
         findings.append(finding)
     return findings
+
+
+def strict_validator_class() -> Any:
+    """Draft 2020-12 where "integer" means an integer, not also 3.0 (torch takes no float sizes)."""
+    from jsonschema import Draft202012Validator, validators
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    return validators.extend(Draft202012Validator, type_checker=checker)
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+def _cache_key(entry: Mapping[str, Any]) -> Optional[str]:
+    """Identical layers are validated once.  A valid ``name`` and a string ``from``
+    cannot fail validation, so they are left out of the key: a network of many
+    similar layers with distinct names costs one validation per distinct layer."""
+    canonical = dict(entry)
+    if isinstance(canonical.get("name"), str) and _NAME.match(canonical["name"]):
+        canonical["name"] = "_"
+    source = canonical.get("from")
+    if isinstance(source, str) or (isinstance(source, list) and source and all(isinstance(s, str) for s in source)):
+        canonical["from"] = "_"
+    try:
+        return json.dumps(canonical, sort_keys=True)
+    except (TypeError, ValueError):  # non-string keys, values json cannot write: validate without caching
+        return None
 
 
 def _sorted(findings: List[Finding]) -> List[Finding]:
@@ -159,12 +193,17 @@ def _humanize(error: Any, prefix: ConfigPath) -> Optional[Finding]:
         missing = [k for k in error.validator_value if not (isinstance(instance, Mapping) and k in instance)]
         name = missing[0] if missing else "?"
         allowed = schema.get("properties", {})
-        if isinstance(instance, Mapping) and any(closest(str(k), [name]) == name for k in instance if k not in allowed):
+        if schema.get("additionalProperties") is False and isinstance(instance, Mapping) and \
+                any(closest(str(k), [name]) == name for k in instance if k not in allowed):
             return None  # a misspelling of this key, already reported as unknown-key
         kind = instance.get("type") if isinstance(instance, Mapping) and isinstance(instance.get("type"), str) \
             else "this entry" if path else "a model config"
         description = schema.get("properties", {}).get(name, {})
         expected = _expected(description)
+        near = [str(k) for k in instance if k not in allowed and closest(str(k), [name]) == name] \
+            if isinstance(instance, Mapping) else []
+        if near:
+            expected = (expected + "; " if expected else "") + f"is `{near[0]}` a misspelling of `{name}`?"
         return Finding("PL203", f"{kind} needs `{name}`" + (f" ({expected})" if expected else ""), path)
     if validator == "const" and path == ("paramlint",):
         return Finding("PL205", f"unsupported format version {_show(instance)}: this paramlint reads "
