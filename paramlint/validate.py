@@ -47,13 +47,14 @@ class SchemaValidator:
                 "x-expected": "a layer entry: a mapping with `type`", "properties": {"type": {"type": "string"}}}
         # The document schema with layer entries checked only for `type` (each entry is then checked
         # against its own layer.<Type> schema) and the layer lists inlined: a $ref per entry is slow.
-        layers = dict(self.schema["$defs"]["layers"], items=stub)
+        layers = dict(self.schema["$defs"]["layers"], items=True)
         document = dict(self.schema, **{"$defs": dict(self.schema["$defs"], layer=stub, layers=layers)})
         document["properties"] = dict(document["properties"], layers=layers)
         self._registry = Registry().with_resource(schema_id, Resource.from_contents(self.schema))
         self._validator_class = validator_class
         self._id = schema_id
         self.document = validator_class(document)
+        self.entry = validator_class(stub)
         reserved = {k[len("reserved."):]: {"$ref": f"{schema_id}#/$defs/{k}"}
                     for k in self.schema["$defs"] if k.startswith("reserved.")}
         self.block_use = validator_class({"type": "object", "properties": reserved}, registry=self._registry)
@@ -81,6 +82,11 @@ class SchemaValidator:
 
     def _layers_of(self, entries: List[Any], path: ConfigPath) -> Iterator[Finding]:
         for index, entry in enumerate(entries):
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
+                for finding in _humanized(self.entry.iter_errors(entry)):
+                    yield Finding(finding.code, finding.message, path + (index,) + finding.config_path,
+                                  finding.at_key)
+                continue
             layer_type = entry["type"]
             validator = self._layer_validator(layer_type) if layer_type in REGISTRY else self.block_use
             key = _cache_key(entry)
