@@ -1,0 +1,181 @@
+"""The examples in examples/ against published counts and hand-written torch models.
+
+For every example: paramlint lints it cleanly and reproduces the published
+parameter count; an independent torch model (tests/reference_models.py,
+mirroring torchvision's / Hugging Face's architectures) has the same total,
+trainable and buffer counts, output shape and FLOPs
+(``torch.utils.flop_counter.FlopCounterMode`` at batch 1); and the model
+``paramlint.torch.build`` makes from the example agrees too.
+
+Big models are counted on the ``meta`` device (shapes only, no memory, no
+arithmetic).  FLOPs are counted on the CPU where torch's kernel choice
+matters (scaled dot-product attention runs an uncounted flash kernel on the
+CPU but not on ``meta``); the transformers whose attention takes that kernel
+are run on a shorter sequence there, which changes no weight shape that
+FLOPs depend on.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import reference_models as ref  # noqa: E402
+from paramlint.cli import main as cli_main  # noqa: E402
+from paramlint.lint import Analysis, Linter, analyze_document  # noqa: E402
+from paramlint.torch import build  # noqa: E402
+from paramlint.validate import SchemaValidator  # noqa: E402
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+def _inputs_of(data: Mapping[str, Any], device: str, batch: int = 1) -> Tuple[Any, ...]:
+    """Dummy inputs for the config's inputs, in order: zeros for ids, noise for floats."""
+    specs = data["inputs"] if "inputs" in data else {"input": data["input"]}
+    tensors = []
+    for spec in specs.values():
+        shape = spec["shape"] if isinstance(spec, dict) else spec
+        dtype = spec.get("dtype", "float32") if isinstance(spec, dict) else "float32"
+        if dtype.startswith("int"):
+            tensors.append(torch.zeros(batch, *shape, dtype=getattr(torch, dtype), device=device))
+        else:
+            tensors.append(torch.randn(batch, *shape, dtype=getattr(torch, dtype), device=device))
+    return tuple(tensors)
+
+
+def _shorter_gpt2(data: Dict[str, Any]) -> Dict[str, Any]:
+    """GPT-2 on 64 tokens: the token input and the position table shrink together."""
+    data["inputs"]["tokens"]["shape"] = [64]
+    wpe = next(layer for layer in data["layers"] if layer.get("name") == "wpe")
+    wpe["shape"] = [64, 768]
+    return data
+
+
+@dataclass(frozen=True)
+class Example:
+    published: Optional[int]          # the published parameter count, where there is one
+    reference: Callable[[], Any]      # the independent torch model
+    flops_device: str = "meta"        # where FLOPs are counted (see the module docstring)
+    shorter: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None  # config variant for the CPU run
+
+
+EXAMPLES: Dict[str, Example] = {
+    "resnet18": Example(11_689_512, ref.resnet18),
+    "resnet50": Example(25_557_032, ref.resnet50),
+    "mobilenet_v2": Example(3_504_872, ref.MobileNetV2),
+    "vgg16": Example(138_357_544, ref.VGG16),
+    "vit_b16": Example(86_567_656, ref.ViTB16, flops_device="cpu"),
+    "gpt2_small": Example(124_439_808, ref.GPT2LMHead, flops_device="cpu", shorter=_shorter_gpt2),
+    "bert_base": Example(109_482_240, ref.BertModel),
+    "unet_small": Example(None, ref.UNetSmall, flops_device="cpu"),
+    "lstm_lm": Example(19_780_400, ref.LSTMLanguageModel, flops_device="cpu"),
+}
+
+
+def _data(name: str) -> Dict[str, Any]:
+    return yaml.safe_load((EXAMPLES_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+def _analysis(data: Mapping[str, Any]) -> Analysis:
+    findings, analysis = analyze_document(data, None, SchemaValidator())
+    assert analysis is not None, findings
+    return analysis
+
+
+def _counts(model: Any) -> Tuple[int, int, int]:
+    params = list(model.parameters())
+    return (sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad),
+            sum(b.numel() for b in model.buffers()))
+
+
+def _run(model: Any, inputs: Tuple[Any, ...]) -> Tuple[Tuple[int, ...], int]:
+    """(per-sample output shape, FLOPs) of one training-mode forward without gradients."""
+    model.train()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model(*inputs)
+    return tuple(out.shape[1:]), counter.get_total_flops()
+
+
+def _make(device: str, factory: Callable[[], Any]) -> Any:
+    with torch.device(device):
+        return factory()
+
+
+def _uninitialised(device: str, factory: Callable[[], Any]) -> Any:
+    """The model on ``device`` without initialising its weights: FLOPs need no values (to_empty also
+    unties shared weights, which changes no FLOP)."""
+    model = _make("meta", factory)
+    return model if device == "meta" else model.to_empty(device=device)
+
+
+def test_all_examples_are_listed():
+    files = {p.stem for p in EXAMPLES_DIR.glob("*.yaml")}
+    assert set(EXAMPLES) <= files
+    assert files - set(EXAMPLES) == {"cifar10_cnn", "cifar10_cnn_batchnorm", "broken"}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_lints_clean_with_the_published_count(name, capsys):
+    path = str(EXAMPLES_DIR / f"{name}.yaml")
+    assert cli_main([path]) == 0, capsys.readouterr().out
+    report = Linter().lint_file(path)
+    assert report.errors == 0 and report.analysis is not None
+    if EXAMPLES[name].published is not None:
+        assert report.analysis.params == EXAMPLES[name].published
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_matches_its_reference_model(name):
+    """Counts and output shape against the hand-written model, and against build()."""
+    example, data = EXAMPLES[name], _data(name)
+    analysis = _analysis(data)
+    expected = (analysis.params, analysis.trainable_params, analysis.shapes.buffers)
+    device = "cpu" if name == "lstm_lm" else "meta"  # the fused LSTM kernel has no meta version
+
+    reference = _make(device, example.reference)
+    assert _counts(reference) == expected
+    shape, _ = _run(reference, _inputs_of(data, device))
+    assert shape == analysis.shapes.output.shape
+
+    built = build(data, device=device)
+    assert _counts(built) == expected
+    shape, _ = _run(built, _inputs_of(data, device))
+    assert shape == analysis.shapes.output.shape
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_flops_match_flop_counter(name):
+    example = EXAMPLES[name]
+    data = _data(name)
+    if example.shorter is not None:
+        data = example.shorter(copy.deepcopy(data))
+    flops = _analysis(data).flops
+    device = example.flops_device
+    inputs = _inputs_of(data, device)
+    _, reference_flops = _run(_uninitialised(device, example.reference), inputs)
+    _, built_flops = _run(_uninitialised(device, lambda: build(data)), inputs)
+    assert (reference_flops, built_flops) == (flops, flops)
+
+
+def test_gpt2_head_is_tied_to_the_token_embedding():
+    model = build(EXAMPLES_DIR / "gpt2_small.yaml", device="meta")
+    assert model.lm_head.weight is model.wte.weight
+    assert _counts(model)[0] == 124_439_808
+
+
+def test_bert_takes_its_inputs_by_name():
+    data = _data("bert_base")
+    data["inputs"] = {k: {"shape": [8], "dtype": "int64"} for k in data["inputs"]}
+    next(layer for layer in data["layers"] if layer.get("name") == "positions")["end"] = 8
+    model = build(data, device="meta")
+    ids = torch.zeros(2, 8, dtype=torch.int64, device="meta")
+    model.eval()
+    with torch.no_grad():
+        assert model(input_ids=ids, token_type_ids=ids).shape == (2, 768)
+        assert model(ids, token_type_ids=ids).shape == (2, 768)
