@@ -21,6 +21,7 @@ from .layers.base import DTYPE_BYTES, MAX_ELEMENTS, LayerError, LayerResult, Sha
 INT64_MAX = MAX_ELEMENTS
 # The most dimensions torch's reductions support; also what keeps shape arithmetic cheap (PL103).
 MAX_RANK = 64
+_SAFE_NUMEL = INT64_MAX // 8
 
 
 @dataclass(frozen=True)
@@ -204,16 +205,24 @@ def _oversized_args(node: Node) -> Optional[Finding]:
     return None
 
 
+def _fits(shape: Shape, rank: int) -> bool:
+    """The quick test: no dtype has more than 8 bytes per element, and a positive product bounds every size."""
+    return rank <= MAX_RANK and 0 < math.prod(shape) <= _SAFE_NUMEL
+
+
 def _oversized_result(node: Node, result: LayerResult) -> Optional[Finding]:
     """An output, parameter or buffer torch could not allocate."""
     problem = None
     for i, tensor in enumerate(result.outputs):
-        problem = problem or _oversized_shape(tensor.shape, tensor.dtype, tensor.rank,
-                                              f"output {i}" if i else "an output")
+        if not _fits(tensor.shape, tensor.rank):
+            problem = problem or _oversized_shape(tensor.shape, tensor.dtype, tensor.rank,
+                                                  f"output {i}" if i else "an output")
     for name, shape in result.params.items():
-        problem = problem or _oversized_shape(shape, "float32", len(shape), f"a parameter `{name}`")
+        if not _fits(shape, len(shape)):
+            problem = problem or _oversized_shape(shape, "float32", len(shape), f"a parameter `{name}`")
     for name, (shape, dtype) in result.buffers.items():
-        problem = problem or _oversized_shape(shape, dtype, len(shape), f"a buffer `{name}`")
+        if not _fits(shape, len(shape)):
+            problem = problem or _oversized_shape(shape, dtype, len(shape), f"a buffer `{name}`")
     if problem:
         return Finding(problem[0], f"{node.type} would create {problem[1]}" + _context(node), node.config_path)
     return None

@@ -6,7 +6,7 @@ excess in absolute and relative terms, and the largest contributors.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .diagnostics import Finding
 from .units import format_bytes, format_count, parse_bytes, parse_count
@@ -20,6 +20,7 @@ class Figure:
     arithmetic: str = ""
     contributors: Tuple[Tuple[str, int], ...] = ()
     is_bytes: bool = False
+    advice: Optional[Callable[[int], str]] = None  # what would fit a given limit (computed only when exceeded)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ def check_budgets(budgets: Mapping[str, Any], figures: Mapping[str, Figure]) -> 
         message += f" exceeds the budget {shown} by {fmt(excess)} ({percent})"
         if figure.contributors:
             message += "; largest: " + _contributors(figure.contributors, use.value, fmt)
+        if figure.advice is not None:
+            message += "; " + figure.advice(use.limit)
         findings.append(Finding("PL501", message, ("budgets", use.name)))
     return findings
 

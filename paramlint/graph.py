@@ -41,8 +41,10 @@ class Frame:
 
     label: str
     block: str
-    args: Tuple[Tuple[str, Any], ...]
-    use_path: ConfigPath
+    # Not compared: values may be lists (unhashable), and label + use_path already identify the use.
+    args: Tuple[Tuple[str, Any], ...] = field(compare=False)
+    use_path: ConfigPath = ()
+    checkpoint: bool = False  # `checkpoint: true` on the block use: its layers are recomputed in backward
 
     def describe(self) -> str:
         values = ", ".join(f"{k}={v}" for k, v in self.args)
@@ -107,6 +109,7 @@ class _Builder:
         self.findings: List[Finding] = []
         self.active_blocks: List[str] = []
         self.expanded = 0  # layers so far, sub-layers included (see SUBLAYER_ARGS)
+        self.block_names: Dict[str, Dict[str, int]] = {}  # block -> names declared in its layers, computed once
 
     def error(self, code: str, message: str, path: ConfigPath, *, at_key: bool = False) -> None:
         self.findings.append(Finding(code, message, path, at_key=at_key))
@@ -152,7 +155,7 @@ class _Builder:
             name, output = base, int(suffix)
         if name in scope.names:
             source = scope.names[name]
-            if source == BROKEN:
+            if source is BROKEN:
                 return BROKEN
             if output and source.node is None:
                 self.error("PL301", f"input `{name}` has no output {output}", path)
@@ -214,7 +217,7 @@ class _Builder:
             raise _Abort()
         for copy in range(repeat):
             out = make(entry, local, copy + 1 if repeat > 1 else None, path, scope, sources, env, frames, trainable)
-            if out == BROKEN:
+            if out is BROKEN:
                 return BROKEN
             sources = (out,)
         return sources[0]
@@ -228,7 +231,7 @@ class _Builder:
                 self.error("PL304", f"{layer.type} takes no input; remove `from`", path + ("from",))
                 return BROKEN
             sources = ()
-        if BROKEN in sources:
+        if any(source is BROKEN for source in sources):  # identity: cheaper than dataclass ==
             return BROKEN
         if len(sources) < layer.min_inputs or (layer.max_inputs is not None and len(sources) > layer.max_inputs):
             wanted = (f"{layer.min_inputs}" if layer.min_inputs == layer.max_inputs else
@@ -287,7 +290,7 @@ class _Builder:
         if len(self.active_blocks) >= MAX_BLOCK_DEPTH:
             self.error("PL103", f"blocks nested deeper than {MAX_BLOCK_DEPTH} levels", path)
             return BROKEN
-        if BROKEN in sources:
+        if any(source is BROKEN for source in sources):  # identity: cheaper than dataclass ==
             return BROKEN
         declared = dict(block.get("args") or {})
         block_env: Dict[str, Any] = dict(declared)
@@ -313,10 +316,14 @@ class _Builder:
                                 f"got {len(sources)}", path + ("from",) if "from" in entry else path)
             return BROKEN
         frame = Frame(f"{local} {name} #{copy}" if copy else f"{local} {name}", name,
-                      tuple(sorted(block_env.items())), path)
+                      tuple(sorted(block_env.items(), key=lambda item: str(item[0]))), path,
+                      entry.get("checkpoint") is True)
         block_path: ConfigPath = ("blocks", name, "layers")
         entries = block["layers"]
-        inner = _Scope(block_path, dict(zip(input_names, sources)), _declared_names(entries))
+        declared_names = self.block_names.get(name)
+        if declared_names is None:
+            declared_names = self.block_names[name] = _declared_names(entries)
+        inner = _Scope(block_path, dict(zip(input_names, sources)), declared_names)
         self.active_blocks.append(name)
         try:
             last = self.expand_scope(entries, inner, (sources[0],), block_env, frames + (frame,), trainable)
@@ -370,6 +377,6 @@ def build_graph(data: Mapping[str, Any]) -> Tuple[Optional[Graph], List[Finding]
         last = builder.expand_scope(data["layers"], scope, (first,), {}, (), True)
     except _Abort:
         return None, builder.findings
-    if builder.findings or last[0] == BROKEN:
+    if builder.findings or last[0] is BROKEN:
         return None, builder.findings
     return Graph(inputs, input_paths, tuple(builder.nodes), last[0]), builder.findings

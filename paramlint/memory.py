@@ -1,87 +1,172 @@
-"""Training memory per device: a first, documented estimate.
+"""Training memory per device: the peak of one steady-state training step.
 
-peak = parameters + buffers + gradients + optimizer state + activations, where
-activations are the unique tensors autograd saves for backward (each layer's
-``saved`` list, shared input/output storages counted once across the network)
-plus the input batch and the output, times the batch size.  Everything at once
-is an upper bound: backward frees activations while gradients appear.
-Sharding follows ZeRO (Rajbhandari et al., 2020): stage 1 shards optimizer
-state, stage 2 also gradients, stage 3 also parameters.
+What is predicted is ``torch.cuda.max_memory_allocated()`` during
+``zero_grad(set_to_none=True)``, forward, loss, ``backward()`` and
+``optimizer.step()`` in eager PyTorch, once the optimizer state exists, plus
+the eval-mode inference peak.  The step is simulated storage by storage
+(memory_plan, memory_steps, memory_sim): parameters, buffers, optimizer
+state and the batch exist throughout; the forward pass allocates outputs and
+what autograd saves, and frees values nobody keeps after their last
+consumer; backward runs in reverse, allocating gradients and freeing each
+saved tensor after its last user; the optimizer step adds its temporaries.
+Every allocation is rounded up to 512 bytes, and a fixed CUDA overhead
+(workspaces) is added.  docs/memory.md has the measurements behind it.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Dict, Set, Tuple
+import gc
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from .analysis import ShapeAnalysis
-from .layers.base import DTYPE_BYTES
-from .training import WEIGHT_BYTES, TrainingSetup
-
-HALF_ACTIVATIONS = ("bf16-mixed", "fp16-mixed", "bf16", "fp16")
+from .graph import Source
+from .memory_advice import advice
+from .memory_plan import CATEGORIES, plan_forward
+from .memory_sim import SimResult, layer_bytes, simulate
+from .memory_steps import Timeline, inference_timeline, training_timeline
+from .precision import CUDA, PRECISION_MODELS, DeviceModel
+from .step_flops import step_flops
+from .training import TrainingSetup
 
 
 @dataclass(frozen=True)
 class MemoryEstimate:
+    """The peak and its parts, in bytes per device.
+
+    ``params`` ... ``transient`` are what is alive at the peak (they add up
+    to ``peak`` with ``overhead``); ``activations`` counts the saved tensors,
+    the model output and the loss's saved tensors.  ``forward_activations``
+    is what the forward pass leaves saved for backward (the per-layer
+    ``layer_activations`` plus the output and loss), ``all_gradients`` every
+    parameter gradient, ``inference_peak`` an eval-mode forward pass.
+    """
+
     params: int
     gradients: int
     optimizer_state: int
     activations: int
+    buffers: int = 0
+    inputs: int = 0
+    transient: int = 0
+    overhead: int = 0
+    forward_activations: int = 0
+    all_gradients: int = 0
+    phase: str = ""
+    peak_layer: int = -1
+    batch_size: int = 1
+    layer_activations: Tuple[int, ...] = field(default=(), repr=False)
+    forward_flops: int = 0            # per step (batch x per sample), as FlopCounterMode counts
+    backward_flops: int = 0
+    layer_backward_flops: Tuple[int, ...] = field(default=(), repr=False)  # per sample
+    inference: Optional[Callable[[], int]] = field(default=None, repr=False, compare=False)
+    advice: Optional[Callable[[int], str]] = field(default=None, repr=False, compare=False)
+
+    @property
+    def inference_peak(self) -> int:
+        """The eval-mode forward peak (computed when first asked for)."""
+        return self.inference() if self.inference is not None else 0
 
     @property
     def peak(self) -> int:
-        return self.params + self.gradients + self.optimizer_state + self.activations
+        return (self.params + self.buffers + self.gradients + self.optimizer_state + self.inputs + self.activations
+                + self.transient + self.overhead)
 
-    def to_dict(self) -> Dict[str, int]:
-        return {"params": self.params, "gradients": self.gradients, "optimizer_state": self.optimizer_state,
-                "activations": self.activations, "peak": self.peak}
+    def parts(self) -> Dict[str, int]:
+        """The peak's parts, in the order the reports show them."""
+        return {"params": self.params, "buffers": self.buffers, "gradients": self.gradients,
+                "optimizer_state": self.optimizer_state, "inputs": self.inputs, "activations": self.activations,
+                "transient": self.transient, "overhead": self.overhead}
 
-
-def activation_bytes_per_sample(shapes: ShapeAnalysis, precision: str) -> Tuple[int, Dict[int, int]]:
-    """Unique saved-for-backward bytes for one sample, and per layer."""
-    seen: Set[Tuple[str, int, int]] = set()
-    per_layer: Dict[int, int] = {}
-    total = 0
-    for info in shapes.layers:
-        node = info.node
-        layer_bytes = 0
-        for saved in info.result.saved:
-            if saved.kind == "output":
-                key = ("node", node.index, saved.index)
-            elif saved.kind == "input" and saved.index < len(node.sources):
-                source = node.sources[saved.index]
-                key = ("node", source.node, source.output) if source.node is not None else ("input", -1, 0)
-            else:
-                key = ("new", node.index, id(saved))
-            if key in seen:
-                continue
-            seen.add(key)
-            dtype_bytes = DTYPE_BYTES.get(saved.dtype, 4)
-            if precision in HALF_ACTIVATIONS and saved.dtype == "float32":
-                dtype_bytes = 2
-            layer_bytes += saved.numel * dtype_bytes
-        per_layer[node.index] = layer_bytes
-        total += layer_bytes
-    return total, per_layer
+    def to_dict(self) -> Dict[str, object]:
+        return dict(self.parts(), peak=self.peak, inference_peak=self.inference_peak,
+                    forward_activations=self.forward_activations, all_gradients=self.all_gradients,
+                    peak_phase=self.phase, batch_size=self.batch_size,
+                    activations_by_layer=list(self.layer_activations),
+                    step_flops={"forward": self.forward_flops, "backward": self.backward_flops,
+                                "backward_by_layer": list(self.layer_backward_flops)})
 
 
-def estimate_memory(shapes: ShapeAnalysis, setup: TrainingSetup, optimizer_values: int) -> MemoryEstimate:
-    weight = WEIGHT_BYTES[setup.precision]
-    devices = setup.devices if setup.sharding != "none" else 1
-    params = shapes.params * weight + shapes.buffers * 4
-    gradients = shapes.trainable_params * weight
-    state = optimizer_values * weight
-    if setup.precision.endswith("-mixed"):
-        # autocast keeps fp32 weights; the half copies of weights are transient
-        pass
-    if setup.sharding in ("zero1", "zero2", "zero3"):
-        state = math.ceil(state / devices)
-    if setup.sharding in ("zero2", "zero3"):
-        gradients = math.ceil(gradients / devices)
-    if setup.sharding == "zero3":
-        params = math.ceil(params / devices)
-    per_sample, _ = activation_bytes_per_sample(shapes, setup.precision)
-    io_bytes = sum(t.numel * DTYPE_BYTES.get(t.dtype, 4) for t in shapes.inputs.values())
-    io_bytes += shapes.output.numel * 4
-    activations = setup.batch_size * (per_sample + io_bytes)
-    return MemoryEstimate(params, gradients, state, activations)
+class MemoryModel:
+    """The batch-independent timelines of one model and training setup;
+    :meth:`estimate` runs them for any batch size (``paramlint fit`` searches
+    over it).  Building is linear in the number of layers, and so is each
+    estimate."""
+
+    def __init__(self, shapes: ShapeAnalysis, setup: TrainingSetup, *, output: Optional[Source] = None,
+                 device: DeviceModel = CUDA, checkpoint_blocks: bool = False) -> None:
+        self.shapes = shapes
+        self.setup = setup
+        self.device = device
+        self.checkpoint_blocks = checkpoint_blocks
+        self.precision = PRECISION_MODELS[setup.precision]
+        self.output = output if output is not None else Source(len(shapes.layers) - 1)
+        with _collector_paused():
+            plan = plan_forward(shapes, self.output, self.precision, device, training=True,
+                                checkpoint_blocks=checkpoint_blocks)
+            self.training: Timeline = training_timeline(plan, shapes, setup, self.precision, device)
+        self._inference: Optional[Timeline] = None
+        self.flops = step_flops(shapes, self.output)
+
+    @property
+    def inference(self) -> Timeline:
+        """The eval-mode timeline, built on first use."""
+        if self._inference is None:
+            with _collector_paused():
+                plan = plan_forward(self.shapes, self.output, self.precision, self.device, training=False)
+                self._inference = inference_timeline(plan, self.shapes, self.precision)
+        return self._inference
+
+    def inference_peak(self, batch: int) -> int:
+        return simulate(self.inference, batch, self.device.rounding).peak + self.device.overhead
+
+    def simulate(self, batch: int) -> SimResult:
+        return simulate(self.training, batch, self.device.rounding)
+
+    def peak(self, batch: int) -> int:
+        return self.simulate(batch).peak + self.device.overhead
+
+    def estimate(self, batch: Optional[int] = None) -> MemoryEstimate:
+        batch = batch or self.setup.batch_size
+        rounding = self.device.rounding
+        result = self.simulate(batch)
+        parts = dict(zip(CATEGORIES, result.breakdown))
+        end = dict(zip(CATEGORIES, result.end_of_forward))
+        layers = layer_bytes(self.training, batch, rounding, len(self.shapes.layers))
+        gradients = sum(-(-self.training.storages.fixed[s] // rounding) * rounding
+                        for s in _gradient_storages(self.training))
+        return MemoryEstimate(
+            params=parts["parameters"], gradients=parts["gradients"], optimizer_state=parts["optimizer_state"],
+            activations=parts["activations"], buffers=parts["buffers"], inputs=parts["inputs"],
+            transient=parts["transient"], overhead=self.device.overhead,
+            forward_activations=end["activations"], all_gradients=gradients, phase=result.phase,
+            peak_layer=result.layer, batch_size=batch, layer_activations=tuple(layers),
+            forward_flops=batch * self.flops.forward, backward_flops=batch * self.flops.backward,
+            layer_backward_flops=self.flops.layer_backward,
+            inference=lambda: self.inference_peak(batch), advice=advice(self))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector would walk every object of a large model
+    again and again while the plan creates its many small ones; the plan
+    makes no cycles, so it is paused (and resumed as it was)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _gradient_storages(timeline: Timeline) -> List[int]:
+    gradients = CATEGORIES.index("gradients")
+    return [s for s, c in enumerate(timeline.storages.category) if c == gradients]
+
+
+def estimate_memory(shapes: ShapeAnalysis, setup: TrainingSetup, optimizer_values: int = 0, *,
+                    output: Optional[Source] = None, device: DeviceModel = CUDA) -> MemoryEstimate:
+    """The memory estimate for the configured batch size (``optimizer_values``
+    is accepted for compatibility; the state is sized per tensor)."""
+    return MemoryModel(shapes, setup, output=output, device=device).estimate()

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .layers.base import Shape
 
@@ -41,29 +41,93 @@ def _adafactor(options: Mapping[str, Any], shape: Shape) -> int:
     return numel // shape[-1] + numel // shape[-2]
 
 
+# Temporaries of ``step()``: (k_sum, k_max) means k_sum times all parameter
+# bytes plus k_max times the largest parameter tensor, by implementation.
+Temporaries = Callable[[Mapping[str, Any], str], Tuple[float, float]]
+
+
+def _fixed(loop: float, foreach: float) -> Temporaries:
+    return lambda options, impl: (0.0, 0.0) if impl == "fused" else \
+        ((foreach, 0.0) if impl == "foreach" else (0.0, loop))
+
+
+def _sgd_temporaries(options: Mapping[str, Any], impl: str) -> Tuple[float, float]:
+    decay = bool(options.get("weight_decay", 0))
+    nesterov = bool(options.get("nesterov", False)) and bool(options.get("momentum", 0))
+    if impl == "fused":
+        return 0.0, 0.0
+    if impl == "foreach":
+        return (1.0 if decay else 0.0), 0.0
+    return 0.0, float(decay + nesterov)
+
+
+def _adam_temporaries(decoupled: bool) -> Temporaries:
+    def temporaries(options: Mapping[str, Any], impl: str) -> Tuple[float, float]:
+        if impl == "fused":
+            return 0.0, 0.0
+        if impl == "foreach":
+            return 1.0, 0.0
+        coupled_decay = not decoupled and bool(options.get("weight_decay", 0))
+        return 0.0, 2.0 + coupled_decay
+    return temporaries
+
+
 @dataclass(frozen=True)
 class Optimizer:
-    """An optimizer: values it stores per parameter tensor, and its docs."""
+    """An optimizer: values it stores per parameter tensor, and its docs.
+
+    ``temporaries`` gives what ``step()`` allocates for a moment (measured
+    with live storages on torch 2.13 for the torch optimizers; from the
+    published implementations for Lion and the 8-bit Adams).  ``impls`` are
+    the implementations it has; ``step_scalar``: the 0-d tensors torch keeps
+    per parameter (``step``; NAdam's ``mu_product``; ASGD's ``eta`` and
+    ``mu``), on the device only when fused or capturable.
+    """
 
     name: str
     state_values: Callable[[Mapping[str, Any], Shape], int]
     doc: str
+    temporaries: Temporaries = field(default=_fixed(0.0, 0.0))
+    impls: Tuple[str, ...] = ("for-loop", "foreach")
+    step_scalar: int = 0
+    state_bytes: Optional[Callable[[Mapping[str, Any], Shape, int], List[int]]] = None
+
+
+def _bnb_8bit(options: Mapping[str, Any], shape: Shape, weight_bytes: int) -> List[int]:
+    """bitsandbytes' blockwise 8-bit state: two 1-byte states, an fp32 absmax
+    per block of 256 values and a 256-entry fp32 quantisation map each;
+    tensors under 4,096 values keep two fp32 states."""
+    numel = math.prod(shape)
+    if numel < int(options.get("min_8bit_size", 4096)):
+        return [4 * numel, 4 * numel]
+    blocks = -(-numel // 256)
+    return [numel, numel, 4 * blocks, 4 * blocks, 1024, 1024]
 
 
 OPTIMIZERS: Dict[str, Optimizer] = {o.name: o for o in (
-    Optimizer("SGD", _sgd, "momentum buffer (1 per parameter) when momentum > 0, else nothing"),
-    Optimizer("Adam", _adam, "exp_avg and exp_avg_sq (2 per parameter), max_exp_avg_sq too with amsgrad (3)"),
-    Optimizer("AdamW", _adam, "as Adam"),
-    Optimizer("Adamax", _per_element(2), "exp_avg and exp_inf"),
-    Optimizer("RAdam", _per_element(2), "exp_avg and exp_avg_sq"),
-    Optimizer("NAdam", _per_element(2), "exp_avg and exp_avg_sq"),
-    Optimizer("Adadelta", _per_element(2), "square_avg and acc_delta"),
-    Optimizer("Adagrad", _per_element(1), "sum of squared gradients"),
-    Optimizer("RMSprop", _rmsprop, "square_avg; +momentum_buffer with momentum; +grad_avg when centered"),
-    Optimizer("Rprop", _per_element(2), "prev and step_size"),
-    Optimizer("ASGD", _per_element(1), "ax, the averaged parameters"),
-    Optimizer("Lion", _per_element(1), "exp_avg"),
-    Optimizer("Adafactor", _adafactor, "row and column second-moment statistics (R + C for an R x C matrix)"),
+    Optimizer("SGD", _sgd, "momentum buffer (1 per parameter) when momentum > 0, else nothing",
+              _sgd_temporaries, ("for-loop", "foreach", "fused")),
+    Optimizer("Adam", _adam, "exp_avg and exp_avg_sq (2 per parameter), max_exp_avg_sq too with amsgrad (3)",
+              _adam_temporaries(False), ("for-loop", "foreach", "fused"), 1),
+    Optimizer("AdamW", _adam, "as Adam", _adam_temporaries(True), ("for-loop", "foreach", "fused"), 1),
+    Optimizer("Adamax", _per_element(2), "exp_avg and exp_inf", _fixed(1, 1), step_scalar=1),
+    Optimizer("RAdam", _per_element(2), "exp_avg and exp_avg_sq", _fixed(2, 1), step_scalar=1),
+    Optimizer("NAdam", _per_element(2), "exp_avg and exp_avg_sq", _fixed(2, 1), step_scalar=2),
+    Optimizer("Adadelta", _per_element(2), "square_avg and acc_delta", _fixed(2, 2), step_scalar=1),
+    Optimizer("Adagrad", _per_element(1), "sum of squared gradients", _fixed(1, 2),
+              ("for-loop", "foreach", "fused"), 1),
+    Optimizer("RMSprop", _rmsprop, "square_avg; +momentum_buffer with momentum; +grad_avg when centered",
+              _fixed(1, 1), step_scalar=1),
+    Optimizer("Rprop", _per_element(2), "prev and step_size",
+              lambda options, impl: (1.0, 1.25) if impl == "foreach" else (0.0, 3.0), step_scalar=1),
+    Optimizer("ASGD", _per_element(1), "ax, the averaged parameters", _fixed(0, 1), step_scalar=3),
+    Optimizer("Lion", _per_element(1), "exp_avg (lion-pytorch; not part of torch.optim)", _fixed(2, 2),
+              ("for-loop",)),
+    Optimizer("Adafactor", _adafactor, "row and column second-moment statistics (R + C for an R x C matrix)",
+              _fixed(1, 1), step_scalar=1),
+    Optimizer("Adam8bit", _per_element(2), "bitsandbytes: exp_avg and exp_avg_sq in 8 bits, blockwise",
+              impls=("fused",), state_bytes=_bnb_8bit),
+    Optimizer("AdamW8bit", _per_element(2), "as Adam8bit", impls=("fused",), state_bytes=_bnb_8bit),
 )}
 
 
@@ -75,6 +139,7 @@ class TrainingSetup:
     precision: str
     devices: int
     sharding: str
+    loss: str = "CrossEntropyLoss"
 
 
 def read_training(section: Optional[Mapping[str, Any]]) -> TrainingSetup:
@@ -92,6 +157,7 @@ def read_training(section: Optional[Mapping[str, Any]]) -> TrainingSetup:
         precision=section.get("precision", "fp32"),
         devices=section.get("devices", 1),
         sharding=section.get("sharding", "none"),
+        loss=section.get("loss", "CrossEntropyLoss"),
     )
 
 
@@ -104,3 +170,37 @@ def optimizer_state_values(setup: TrainingSetup, trainable_shapes: Sequence[Shap
 def describe_optimizer(setup: TrainingSetup) -> Tuple[str, str]:
     options = ", ".join(f"{k}={v}" for k, v in setup.optimizer_options.items())
     return (f"{setup.optimizer}({options})" if options else setup.optimizer), OPTIMIZERS[setup.optimizer].doc
+
+
+def optimizer_impl(setup: TrainingSetup, default: str) -> str:
+    """``for-loop``, ``foreach`` or ``fused``: what the options ask for, else
+    torch's default on the device (foreach where the optimizer has one)."""
+    optimizer = OPTIMIZERS[setup.optimizer]
+    options = setup.optimizer_options
+    if options.get("fused") and "fused" in optimizer.impls:
+        return "fused"
+    if options.get("foreach") is False:
+        return "for-loop" if "for-loop" in optimizer.impls else optimizer.impls[0]
+    if options.get("foreach") and "foreach" in optimizer.impls:
+        return "foreach"
+    return default if default in optimizer.impls else optimizer.impls[0]
+
+
+def state_tensor_bytes(setup: TrainingSetup, shape: Shape, weight_bytes: int) -> List[int]:
+    """The optimizer state tensors of one parameter tensor, in bytes each (before rounding)."""
+    optimizer = OPTIMIZERS[setup.optimizer]
+    if optimizer.state_bytes is not None:
+        return optimizer.state_bytes(setup.optimizer_options, shape, weight_bytes)
+    values = optimizer.state_values(setup.optimizer_options, shape)
+    numel = math.prod(shape)
+    if not values:
+        return []
+    if setup.optimizer == "Adafactor" and len(shape) >= 2:
+        return [weight_bytes * numel // shape[-1], weight_bytes * numel // shape[-2]]
+    full, rest = divmod(values, numel) if numel else (0, values)
+    return [weight_bytes * numel] * full + ([weight_bytes * rest] if rest else [])
+
+
+def step_temporaries(setup: TrainingSetup, impl: str) -> Tuple[float, float]:
+    """(k_sum, k_max) of ``Optimizer.temporaries`` for this setup."""
+    return OPTIMIZERS[setup.optimizer].temporaries(setup.optimizer_options, impl)

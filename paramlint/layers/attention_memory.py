@@ -70,14 +70,15 @@ def mha_saved(query_len: int, key_len: int, embed_dim: int, kdim: int, vdim: int
                       SavedTensor("new", heads * L * attended, dtype)]
         saved.append(SavedTensor("new", L * E, dtype))
     else:
-        saved += [SavedTensor("new", L * E, dtype), SavedTensor("new", heads * L, STATS)]
+        saved += [SavedTensor("new", L * E, dtype), SavedTensor("new", heads * L, STATS, stats=True)]
     return saved
 
 
 def layer_norm_saved(numel: int, rows: int, dtype: str, source: Optional[Tuple[str, int]] = None) -> List[SavedTensor]:
     """LayerNorm: its input (shared when ``source`` names the layer input) and mean/rstd."""
     kind, index = source or ("new", 0)
-    return [SavedTensor(kind, numel, dtype, index), SavedTensor("new", rows, STATS), SavedTensor("new", rows, STATS)]
+    return [SavedTensor(kind, numel, dtype, index), SavedTensor("new", rows, STATS, stats=True),
+            SavedTensor("new", rows, STATS, stats=True)]
 
 
 def block_saved(length: int, memory_len: Optional[int], d_model: int, heads: int, feedforward: int, *,
@@ -133,7 +134,7 @@ def sdpa_saved(*, fused: bool, inputs: Tuple[int, int, int], batched: Tuple[bool
 
     if fused:
         return [shared(0), shared(1), shared(2), SavedTensor("output", output, dtype),
-                SavedTensor("new", logsumexp, STATS)]
+                SavedTensor("new", logsumexp, STATS, stats=True)]
     saved = [SavedTensor("new", inputs[0], dtype, per_sample=batched[0]), SavedTensor("new", grouped[0], dtype),
              SavedTensor("new", scores, dtype),
              shared(2) if grouped[1] == inputs[2] else SavedTensor("new", grouped[1], dtype)]

@@ -119,9 +119,25 @@ def _make_conv_infer(n: int):
         resolved = dict(args, in_channels=in_channels)
         warnings = () if padding == "same" else unread_warnings(layer_type, spatial, kernel, stride, pads, dilation)
         return LayerResult((out,), params, flops=flops, args=resolved, warnings=warnings,
-                           saved=(SavedTensor("input", x.numel, x.dtype),))
+                           saved=_conv_saved(x, args["padding_mode"], pad_totals, padding == "same"))
 
     return infer
+
+
+def _conv_saved(x: TensorSpec, mode: str, pad_totals: Tuple[int, ...], same: bool) -> Tuple[SavedTensor, ...]:
+    """The convolution keeps its input, unless torch pads it first: a padding
+    mode other than zeros pads explicitly (and reflect/replicate keep the
+    input for their own backward), and 'same' with an odd total padding pads
+    the extra row explicitly; the convolution keeps the padded copy."""
+    channels, spatial = x.shape[0], x.shape[1:]
+    if mode != "zeros" and any(pad_totals):
+        padded = channels * math.prod(size + total for size, total in zip(spatial, pad_totals))
+        own = (SavedTensor("input", x.numel, x.dtype),) if mode in ("reflect", "replicate") else ()
+        return own + (SavedTensor("new", padded, x.dtype),)
+    if same and any(total % 2 for total in pad_totals):
+        padded = channels * math.prod(size + total % 2 for size, total in zip(spatial, pad_totals))
+        return (SavedTensor("new", padded, x.dtype),)
+    return (SavedTensor("input", x.numel, x.dtype),)
 
 
 def _make_transpose_infer(n: int):

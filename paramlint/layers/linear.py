@@ -100,8 +100,10 @@ def _embedding_bag_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) 
     # them for 'max'), and the bag of each index (offset2bag), which a plain
     # 'sum' (no padding_idx) leaves empty.
     plain_sum = mode == "sum" and args["padding_idx"] is None
-    extra = 2 + (0 if plain_sum else bag) + (dim if mode == "max" else 1)
-    saved = (SavedTensor("input", x.numel, x.dtype), SavedTensor("new", extra, x.dtype))
+    saved = (SavedTensor("input", x.numel, x.dtype), SavedTensor("new", 1, x.dtype), SavedTensor("new", 1, x.dtype),
+             SavedTensor("new", dim if mode == "max" else 1, x.dtype))
+    if not plain_sum:  # offset2bag (its storage has one more entry per batch)
+        saved += (SavedTensor("new", bag, x.dtype),)
     return LayerResult((TensorSpec((dim,), "float32"),), {"weight": (args["num_embeddings"], dim)},
                        args=dict(args), saved=saved)
 
