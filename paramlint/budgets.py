@@ -6,7 +6,7 @@ excess in absolute and relative terms, and the largest contributors.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 from .diagnostics import Finding
 from .units import format_bytes, format_count, parse_bytes, parse_count

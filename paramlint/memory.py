@@ -14,10 +14,8 @@ Every allocation is rounded up to 512 bytes, and a fixed CUDA overhead
 """
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .analysis import ShapeAnalysis
 from .graph import Source
@@ -26,6 +24,7 @@ from .memory_plan import CATEGORIES, plan_forward
 from .memory_sim import SimResult, layer_bytes, simulate
 from .memory_steps import Timeline, inference_timeline, training_timeline
 from .precision import CUDA, PRECISION_MODELS, DeviceModel
+from .runtime import collector_paused
 from .step_flops import step_flops
 from .training import TrainingSetup
 
@@ -101,7 +100,7 @@ class MemoryModel:
         self.checkpoint_blocks = checkpoint_blocks
         self.precision = PRECISION_MODELS[setup.precision]
         self.output = output if output is not None else Source(len(shapes.layers) - 1)
-        with _collector_paused():
+        with collector_paused():
             plan = plan_forward(shapes, self.output, self.precision, device, training=True,
                                 checkpoint_blocks=checkpoint_blocks)
             self.training: Timeline = training_timeline(plan, shapes, setup, self.precision, device)
@@ -112,7 +111,7 @@ class MemoryModel:
     def inference(self) -> Timeline:
         """The eval-mode timeline, built on first use."""
         if self._inference is None:
-            with _collector_paused():
+            with collector_paused():
                 plan = plan_forward(self.shapes, self.output, self.precision, self.device, training=False)
                 self._inference = inference_timeline(plan, self.shapes, self.precision)
         return self._inference
@@ -144,20 +143,6 @@ class MemoryModel:
             forward_flops=batch * self.flops.forward, backward_flops=batch * self.flops.backward,
             layer_backward_flops=self.flops.layer_backward,
             inference=lambda: self.inference_peak(batch), advice=advice(self))
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector would walk every object of a large model
-    again and again while the plan creates its many small ones; the plan
-    makes no cycles, so it is paused (and resumed as it was)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _gradient_storages(timeline: Timeline) -> List[int]:

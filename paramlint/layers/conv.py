@@ -75,18 +75,25 @@ def _conv_args(transposed: bool) -> Mapping[str, Arg]:
     return args
 
 
+def _common(layer_type: str, n: int, args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> tuple:
+    """What convolutions and transposed convolutions read alike: the input,
+    its spatial sizes, the channel counts (checked against groups) and the
+    per-axis kernel, stride and dilation."""
+    x = inputs[0]
+    check_rank(layer_type, x, (n + 2,), "a [C, *spatial] tensor")
+    in_channels = check_inferred("in_channels", args["in_channels"], x.shape[0], "its input")
+    out_channels, groups = args["out_channels"], args["groups"]
+    _groups_check(in_channels, out_channels, groups)
+    kernel = expand(args["kernel_size"], n, "kernel_size")
+    stride = expand(args["stride"], n, "stride")
+    dilation = expand(args["dilation"], n, "dilation")
+    return x, x.shape[1:], in_channels, out_channels, groups, kernel, stride, dilation
+
+
 def _make_conv_infer(n: int):
     def infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
         layer_type = f"Conv{n}d"
-        x = inputs[0]
-        check_rank(layer_type, x, (n + 2,), "a [C, *spatial] tensor")
-        channels, spatial = x.shape[0], x.shape[1:]
-        in_channels = check_inferred("in_channels", args["in_channels"], channels, "its input")
-        out_channels, groups = args["out_channels"], args["groups"]
-        _groups_check(in_channels, out_channels, groups)
-        kernel = expand(args["kernel_size"], n, "kernel_size")
-        stride = expand(args["stride"], n, "stride")
-        dilation = expand(args["dilation"], n, "dilation")
+        x, spatial, in_channels, out_channels, groups, kernel, stride, dilation = _common(layer_type, n, args, inputs)
         padding = args["padding"]
         if padding == "same":
             if any(s != 1 for s in stride):
@@ -143,15 +150,7 @@ def _conv_saved(x: TensorSpec, mode: str, pad_totals: Tuple[int, ...], same: boo
 def _make_transpose_infer(n: int):
     def infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
         layer_type = f"ConvTranspose{n}d"
-        x = inputs[0]
-        check_rank(layer_type, x, (n + 2,), "a [C, *spatial] tensor")
-        channels, spatial = x.shape[0], x.shape[1:]
-        in_channels = check_inferred("in_channels", args["in_channels"], channels, "its input")
-        out_channels, groups = args["out_channels"], args["groups"]
-        _groups_check(in_channels, out_channels, groups)
-        kernel = expand(args["kernel_size"], n, "kernel_size")
-        stride = expand(args["stride"], n, "stride")
-        dilation = expand(args["dilation"], n, "dilation")
+        x, spatial, in_channels, out_channels, groups, kernel, stride, dilation = _common(layer_type, n, args, inputs)
         pads = expand(args["padding"], n, "padding")
         out_pads = expand(args["output_padding"], n, "output_padding")
         out_spatial = []
