@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from .layers import REGISTRY
 from .layers.base import REQUIRED, Arg, LayerDef
 from .training import OPTIMIZERS, PRECISIONS, SHARDINGS
+from .validate import schemas_dir
 
 SCHEMA_ID = "https://github.com/paramlint/paramlint/schemas/format-1.json"
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "format-1.json"
+SCHEMA_PATH = schemas_dir() / "format-1.json"
 
 EXPR = {"type": "string", "pattern": r"^\$([A-Za-z_][A-Za-z0-9_]*|\{[^{}]*\})$",
         "description": "inside a block: `$arg` or `${arg * 2}` (integer arithmetic on the block's arguments)"}

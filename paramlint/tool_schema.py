@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from .validate import schemas_dir
+
 SCHEMA_ID = "https://github.com/paramlint/paramlint/schemas/tool-config.json"
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "tool-config.json"
+SCHEMA_PATH = schemas_dir() / "tool-config.json"
 SELECTOR_PATTERN = r"^PL[0-9]{0,3}$"
 
 

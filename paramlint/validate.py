@@ -21,12 +21,19 @@ from .units import UnitError, parse_bytes, parse_count
 SCHEMA_FILE = "format-1.json"
 
 
+def schemas_dir() -> Path:
+    """Where the published schemas are: inside the installed package
+    (``paramlint/schemas``), or ``schemas/`` at the top of a source checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "schemas"
+    return packaged if packaged.is_dir() else here.parent / "schemas"
+
+
 def schema_path(name: str = SCHEMA_FILE) -> Path:
     """A published schema inside the installed package, or in the source tree."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "schemas" / name, here.parent / "schemas" / name):
-        if candidate.is_file():
-            return candidate
+    candidate = schemas_dir() / name
+    if candidate.is_file():
+        return candidate
     raise FileNotFoundError(f"paramlint's schema {name} is missing from the installation")
 
 

@@ -1,0 +1,22 @@
+"""The published schemas are current and ship inside the installed package."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import paramlint
+from paramlint import schema_gen
+from paramlint.validate import schema_path
+
+
+def test_format_schema_is_generated_from_the_catalogue():
+    assert schema_gen.main(["--check"]) == 0, "schemas/ is stale: run python -m paramlint.schema_gen"
+
+
+def test_schemas_ship_with_the_package():
+    package = Path(paramlint.__file__).resolve().parent
+    for name in ("format-1.json", "tool-config.json"):
+        found = schema_path(name)
+        if "site-packages" in package.parts:  # an installed paramlint reads its own copy
+            assert found.parent == package / "schemas", found
+        else:  # a source checkout reads the top-level schemas/
+            assert found.parent == package.parent / "schemas", found
