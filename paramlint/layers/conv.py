@@ -103,7 +103,8 @@ def _make_conv_infer(n: int):
         else:
             pads = (0,) * n if padding == "valid" else expand(padding, n, "padding")
             pad_totals = tuple(2 * p for p in pads)
-        if args["padding_mode"] != "zeros" and padding != "valid":
+        if args["padding_mode"] in ("reflect", "circular") and padding != "valid":
+            # reflection needs padding < size, circular padding <= size; replicate repeats any amount
             for size, p in zip(spatial, pads):
                 limit = size if args["padding_mode"] == "circular" else size - 1
                 if p > limit:

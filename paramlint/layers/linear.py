@@ -51,6 +51,9 @@ def _linear_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Laye
 
 def _bilinear_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
     x1, x2 = inputs[0], inputs[1]
+    if x2.dtype != x1.dtype:
+        raise LayerError(f"needs both inputs of one dtype (torch.bilinear), got {x1.dtype} and {x2.dtype}",
+                         code="PL404")
     _last_dim("Bilinear", x1, "a first input")
     _last_dim("Bilinear", x2, "a second input")
     if len(x1.shape) != len(x2.shape):

@@ -37,9 +37,10 @@ def broadcast(layer_type: str, inputs: Sequence[TensorSpec]) -> TensorSpec:
             raise LayerError(_mismatch(layer_type, inputs, "sizes " + " vs ".join(map(str, sorted(concrete))) +
                                        f" at dim {axis}"), code="PL401")
         result.append(BATCH if batch else (concrete.pop() if concrete else 1))
-    batched = result[0] is BATCH if result else False
-    if batched and any(s is BATCH for s in result[1:]):  # pragma: no cover - cannot happen: batch aligns at 0
-        raise LayerError(_mismatch(layer_type, inputs, "batch dimensions do not line up"), code="PL401")
+    batched = any(s is BATCH for s in result)
+    if batched and result[0] is not BATCH:
+        raise LayerError(_mismatch(layer_type, inputs, f"an unbatched input of rank {rank} would move the batch "
+                                                       f"dimension away from dim 0"), code="PL401")
     shape = tuple(result[1:]) if batched else tuple(result)
     dtypes = {t.dtype for t in inputs}
     return TensorSpec(shape, _promote(dtypes), batched)
