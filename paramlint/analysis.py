@@ -7,6 +7,7 @@ of it are skipped rather than reported again.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -54,6 +55,9 @@ class ShapeAnalysis:
     @property
     def non_trainable_params(self) -> int:
         return self.params - self.trainable_params
+
+
+_ITS_INPUT = re.compile(r"\bits input\b(?!s)")
 
 
 def _producer_text(graph: Graph, source: Source, infos: Dict[int, LayerInfo], lines: Dict[int, int]) -> str:
@@ -135,8 +139,9 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
             result = layer.infer(resolve_args(layer, node.args), inputs)
         except LayerError as error:
             message = error.message
-            if "its input" in message and node.sources:
-                message = message.replace("its input", _producer_text(graph, node.sources[0], infos, lines)) + \
+            if _ITS_INPUT.search(message) and node.sources:
+                producer = _producer_text(graph, node.sources[0], infos, lines)
+                message = _ITS_INPUT.sub(lambda _: producer, message) + \
                     _explain_size(graph, node.sources[0], infos)
             if not message.startswith(f"{node.type} "):
                 message = f"{node.type} {message}"

@@ -89,6 +89,8 @@ RESERVED: Dict[str, Dict[str, Any]] = {
     "type": {"type": "string", "description": "the torch.nn class name, an operation, or the name of a block",
              "examples": ["Conv2d", "Linear", "BasicBlock"]},
     "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_\-]*$",
+             "x-expected": "a name of letters, digits, _ and - starting with a letter or _ (no dots: "
+                           "`NAME.1` in `from` is a layer's second output)",
              "description": "unique id of this layer's output; default: its position", "examples": ["conv1"]},
     "from": {"anyOf": [{"$ref": "#/$defs/ref"}, {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/ref"}}],
              "x-expected": "a layer or input name, or a list of them",

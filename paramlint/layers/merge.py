@@ -41,6 +41,10 @@ def broadcast(layer_type: str, inputs: Sequence[TensorSpec]) -> TensorSpec:
     if batched and result[0] is not BATCH:
         raise LayerError(_mismatch(layer_type, inputs, f"an unbatched input of rank {rank} would move the batch "
                                                        f"dimension away from dim 0"), code="PL401")
+    if batched and any(s is BATCH for s in result[1:]):
+        raise LayerError(_mismatch(layer_type, inputs, "inputs of different ranks would broadcast the batch "
+                                                       "against another dimension (the result would depend on the "
+                                                       "batch size)"), code="PL401")
     shape = tuple(result[1:]) if batched else tuple(result)
     dtypes = {t.dtype for t in inputs}
     return TensorSpec(shape, _promote(dtypes), batched)
