@@ -275,15 +275,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     from . import tool_schema  # the tool configuration's schema embeds `training` and `budgets`
 
-    text = render()
-    if "--check" in args:
-        current = SCHEMA_PATH.read_text(encoding="utf-8") if SCHEMA_PATH.exists() else ""
-        if current != text:
-            print(f"{SCHEMA_PATH} is stale: run python -m paramlint.schema_gen", file=sys.stderr)
-            return 1
-        return tool_schema.main(args)
-    SCHEMA_PATH.write_text(text, encoding="utf-8")
-    return tool_schema.main(args)
+    status = tool_schema.write_or_check(SCHEMA_PATH, render(), check="--check" in args)
+    return status or tool_schema.main(args)
 
 
 if __name__ == "__main__":

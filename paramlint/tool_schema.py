@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from .validate import schemas_dir
@@ -72,17 +73,21 @@ def render() -> str:
     return json.dumps(build_schema(), indent=1) + "\n"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    text = render()
-    if "--check" in args:
-        current = SCHEMA_PATH.read_text(encoding="utf-8") if SCHEMA_PATH.exists() else ""
+def write_or_check(path: Path, text: str, *, check: bool) -> int:
+    """Write a generated file, or with ``check`` exit 1 when it differs from ``text``."""
+    if check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != text:
-            print(f"{SCHEMA_PATH} is stale: run python -m paramlint.schema_gen", file=sys.stderr)
+            print(f"{path} is stale: run python -m paramlint.schema_gen", file=sys.stderr)
             return 1
         return 0
-    SCHEMA_PATH.write_text(text, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    return write_or_check(SCHEMA_PATH, render(), check="--check" in args)
 
 
 if __name__ == "__main__":
