@@ -94,3 +94,16 @@ def _numel(shape: Sequence[int]) -> int:
     for s in shape:
         n *= s
     return n
+
+
+def infer_layer(layer_type: str, args: Dict[str, Any], shape: Sequence[int]):
+    """paramlint's LayerResult for one layer on one per-sample input shape."""
+    layer = REGISTRY[layer_type]
+    return layer.infer(resolve_args(layer, args), [TensorSpec(tuple(shape))])
+
+
+def layer_error(layer_type: str, args: Dict[str, Any], shape: Sequence[int]) -> LayerError:
+    """The LayerError paramlint raises for one layer (the test fails if it raises none)."""
+    with pytest.raises(LayerError) as caught:
+        infer_layer(layer_type, args, shape)
+    return caught.value

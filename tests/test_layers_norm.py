@@ -5,11 +5,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from oracle import paramlint_outcome, torch_outcome
+from oracle import infer_layer, layer_error, paramlint_outcome, torch_outcome
 from torch_saved import paramlint_saved, torch_saved
 
-from paramlint.layers import REGISTRY
-from paramlint.layers.base import LayerError, TensorSpec, resolve_args
 
 # torch warns (and accepts) when InstanceNorm's num_features is unused and wrong; the cases want exactly that.
 pytestmark = pytest.mark.filterwarnings("ignore:input's size at dim")
@@ -113,21 +111,11 @@ def test_case_table_covers_rejections():
     assert len(CASES) >= 40 and len(rejected) >= 15
 
 
-def _infer(layer_type, args, shape):
-    layer = REGISTRY[layer_type]
-    return layer.infer(resolve_args(layer, args), [TensorSpec(tuple(shape))])
-
-
-def _error(layer_type, args, shape):
-    layer = REGISTRY[layer_type]
-    with pytest.raises(LayerError) as caught:
-        layer.infer(resolve_args(layer, args), [TensorSpec(tuple(shape))])
-    return caught.value
 
 
 def _torch_module(layer_type, args, shape):
     torch = pytest.importorskip("torch")
-    resolved = _infer(layer_type, args, shape).args  # the complete constructor kwargs paramlint hands to torch
+    resolved = infer_layer(layer_type, args, shape).args  # the complete constructor kwargs paramlint hands to torch
     return getattr(torch.nn, layer_type)(**resolved)
 
 
@@ -135,7 +123,7 @@ def _torch_module(layer_type, args, shape):
                          ids=lambda value: value if isinstance(value, str) else None)
 def test_names_shapes_and_dtypes_of_parameters_and_buffers(layer_type, args, shape):
     """Built from paramlint's resolved args, torch has exactly paramlint's parameters and buffers."""
-    result = _infer(layer_type, args, shape)
+    result = infer_layer(layer_type, args, shape)
     module = _torch_module(layer_type, args, shape)
     assert result.params == {name: tuple(p.shape) for name, p in module.named_parameters()}
     assert result.buffers == {name: (tuple(b.shape), str(b.dtype).replace("torch.", ""))
@@ -144,10 +132,10 @@ def test_names_shapes_and_dtypes_of_parameters_and_buffers(layer_type, args, sha
 
 
 def test_batchnorm_buffers():
-    result = _infer("BatchNorm2d", {}, [64, 8, 8])
+    result = infer_layer("BatchNorm2d", {}, [64, 8, 8])
     assert result.buffers == {"running_mean": ((64,), "float32"), "running_var": ((64,), "float32"),
                               "num_batches_tracked": ((), "int64")}
-    assert _infer("BatchNorm2d", {"track_running_stats": False}, [64, 8, 8]).buffers == {}
+    assert infer_layer("BatchNorm2d", {"track_running_stats": False}, [64, 8, 8]).buffers == {}
 
 
 def test_seed_network_with_batchnorm():
@@ -166,8 +154,8 @@ def test_seed_network_with_batchnorm():
 
     added_params = count(with_bn.parameters()) - count(plain.parameters())
     added_buffers = count(with_bn.buffers())
-    ours = [_infer("BatchNorm2d", {}, [5, 28, 28]), _infer("BatchNorm2d", {}, [12, 11, 11]),
-            _infer("BatchNorm1d", {}, [128])]
+    ours = [infer_layer("BatchNorm2d", {}, [5, 28, 28]), infer_layer("BatchNorm2d", {}, [12, 11, 11]),
+            infer_layer("BatchNorm1d", {}, [128])]
     our_params = sum(count_shape(s) for r in ours for s in r.params.values())
     our_buffers = sum(count_shape(s) for r in ours for s, _ in r.buffers.values())
     assert (our_params, our_buffers) == (added_params, added_buffers) == (290, 293)
@@ -187,7 +175,7 @@ def count_shape(shape):
     ("InstanceNorm1d", {}, [10], "PL453"),
 ])
 def test_warnings_where_torch_accepts_a_doubtful_layer(layer_type, args, shape, code):
-    assert [w.code for w in _infer(layer_type, args, shape).warnings] == [code]
+    assert [w.code for w in infer_layer(layer_type, args, shape).warnings] == [code]
 
 
 @pytest.mark.parametrize("layer_type,args,shape,code,arg", [
@@ -201,7 +189,7 @@ def test_warnings_where_torch_accepts_a_doubtful_layer(layer_type, args, shape, 
     ("InstanceNorm1d", {"affine": True}, [10], "PL401", None),
 ])
 def test_error_codes(layer_type, args, shape, code, arg):
-    error = _error(layer_type, args, shape)
+    error = layer_error(layer_type, args, shape)
     assert (error.code, error.arg) == (code, arg)
 
 
@@ -220,7 +208,7 @@ def test_batch_dependent_layers_are_rejected(layer_type, args, shape, torch_kwar
     module(torch.randn(2, *shape))  # fits a batch of 2 ...
     with pytest.raises((RuntimeError, ValueError)):
         module(torch.randn(3, *shape))  # ... but not of 3
-    assert _error(layer_type, args, shape).code == "PL401"
+    assert layer_error(layer_type, args, shape).code == "PL401"
 
 
 @pytest.mark.parametrize("layer_type,args,shape", [
@@ -332,4 +320,4 @@ def test_norms_count_no_flops(layer_type, args, shape):
     module = _torch_module(layer_type, args, shape)
     with FlopCounterMode(display=False) as counter:
         module(torch.randn(2, *shape))
-    assert counter.get_total_flops() == 0 == _infer(layer_type, args, shape).flops
+    assert counter.get_total_flops() == 0 == infer_layer(layer_type, args, shape).flops

@@ -5,11 +5,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from oracle import BATCH, paramlint_outcome, torch_outcome
+from oracle import BATCH, infer_layer, layer_error, paramlint_outcome, torch_outcome
 from torch_saved import paramlint_saved, torch_saved
 
-from paramlint.layers import REGISTRY
-from paramlint.layers.base import TensorSpec, resolve_args
 from paramlint.layers.pool import pool_output_size, unread_positions
 
 INF = float("inf")
@@ -122,32 +120,21 @@ def test_case_table_covers_rejections():
     assert len(CASES) >= 60 and len(rejected) >= 20
 
 
-def _infer(layer_type, args, shape):
-    layer = REGISTRY[layer_type]
-    return layer.infer(resolve_args(layer, args), [TensorSpec(tuple(shape))])
-
-
-def _error(layer_type, args, shape):
-    from paramlint.layers.base import LayerError
-    layer = REGISTRY[layer_type]
-    with pytest.raises(LayerError) as caught:
-        layer.infer(resolve_args(layer, args), [TensorSpec(tuple(shape))])
-    return caught.value
 
 
 def test_error_codes():
-    assert _error("MaxPool2d", {"kernel_size": 5}, [3, 4, 4]).code == "PL403"
-    assert _error("AvgPool3d", {"kernel_size": 5, "padding": 2}, [2, 4, 4, 4]).code == "PL403"
-    padding = _error("MaxPool2d", {"kernel_size": 3, "padding": 2}, [3, 10, 10])
+    assert layer_error("MaxPool2d", {"kernel_size": 5}, [3, 4, 4]).code == "PL403"
+    assert layer_error("AvgPool3d", {"kernel_size": 5, "padding": 2}, [2, 4, 4, 4]).code == "PL403"
+    padding = layer_error("MaxPool2d", {"kernel_size": 3, "padding": 2}, [3, 10, 10])
     assert (padding.code, padding.arg) == ("PL402", "padding")
-    assert _error("MaxPool2d", {"kernel_size": 2}, [10]).code == "PL401"
-    assert _error("AdaptiveAvgPool2d", {"output_size": [3]}, [3, 5, 10]).arg == "output_size"
+    assert layer_error("MaxPool2d", {"kernel_size": 2}, [10]).code == "PL401"
+    assert layer_error("AdaptiveAvgPool2d", {"output_size": [3]}, [3, 5, 10]).arg == "output_size"
 
 
 def test_empty_output_message_shows_the_formula():
-    message = _error("MaxPool1d", {"kernel_size": 5}, [3, 4]).message
+    message = layer_error("MaxPool1d", {"kernel_size": 5}, [3, 4]).message
     assert "floor((4 + 2*0 - 1*(5-1) - 1) / 5) + 1 = 0" in message
-    ceil = _error("MaxPool1d", {"kernel_size": 5, "stride": 2, "ceil_mode": True}, [3, 3]).message
+    ceil = layer_error("MaxPool1d", {"kernel_size": 5, "stride": 2, "ceil_mode": True}, [3, 3]).message
     assert "ceil((3 + 2*0 - 1*(5-1) - 1) / 2) + 1 = 0" in ceil
 
 
@@ -168,14 +155,14 @@ def test_ceil_mode_drops_a_window_starting_in_the_padding():
 ])
 def test_indices_are_a_second_int64_output(layer_type, args, shape):
     torch = pytest.importorskip("torch")
-    result = _infer(layer_type, args, shape)
+    result = infer_layer(layer_type, args, shape)
     out, indices = result.outputs
     module = getattr(torch.nn, layer_type)(**{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
     theirs = module(torch.randn(BATCH, *shape))
     assert isinstance(theirs, tuple) and len(theirs) == 2
     assert indices.dtype == str(theirs[1].dtype).replace("torch.", "") == "int64"
     assert indices.shape == out.shape == tuple(theirs[1].shape[1:]) == tuple(theirs[0].shape[1:])
-    without = _infer(layer_type, dict(args, return_indices=False), shape)
+    without = infer_layer(layer_type, dict(args, return_indices=False), shape)
     assert len(without.outputs) == 1
 
 
@@ -214,7 +201,7 @@ def test_pools_count_no_flops(layer_type, args, shape):
     module = getattr(torch.nn, layer_type)(**args)
     with FlopCounterMode(display=False) as counter:
         module(torch.randn(1, *shape))
-    assert counter.get_total_flops() == 0 == _infer(layer_type, args, shape).flops
+    assert counter.get_total_flops() == 0 == infer_layer(layer_type, args, shape).flops
 
 
 @pytest.mark.parametrize("layer_type,args,shape", [
@@ -227,7 +214,7 @@ def test_unbatched_reading_does_not_depend_on_the_batch(layer_type, args, shape)
     torch = pytest.importorskip("torch")
     module = getattr(torch.nn, layer_type)(**args)
     shapes = {tuple(module(torch.randn(n, *shape)).shape[1:]) for n in (1, 2, 5)}
-    assert shapes == {_infer(layer_type, args, shape).outputs[0].shape}
+    assert shapes == {infer_layer(layer_type, args, shape).outputs[0].shape}
 
 
 # ---------------------------------------------------------------------------
@@ -264,7 +251,7 @@ def test_unread_count_matches_torch_max_pool(size, kernel, stride, pad, dilation
     lost = _torch_unread_max(size, kernel, stride, pad, dilation, ceil_mode)
     out = pool_output_size(size, kernel, stride, pad, dilation, ceil_mode)
     assert unread_positions(size, kernel, stride, pad, dilation, out) == lost
-    warnings = _pl451(_infer("MaxPool1d", args, [1, size]))
+    warnings = _pl451(infer_layer("MaxPool1d", args, [1, size]))
     assert len(warnings) == (1 if lost else 0)
     if lost:
         assert f"{lost} of {size} positions" in warnings[0].message
@@ -282,7 +269,7 @@ def test_unread_count_matches_torch_max_pool(size, kernel, stride, pad, dilation
 def test_unread_rows_and_columns_match_avg_pool_gradient(shape, kernel, stride, pad, ceil_mode):
     args = {"kernel_size": kernel, "stride": stride, "padding": pad, "ceil_mode": ceil_mode}
     lost = _torch_unread_avg(shape, kernel, stride, pad, ceil_mode)
-    warnings = _pl451(_infer("AvgPool2d", args, [1, *shape]))
+    warnings = _pl451(infer_layer("AvgPool2d", args, [1, *shape]))
     assert len(warnings) == (1 if any(lost) else 0)
     for n, size, word in zip(lost, shape, ("rows", "columns")):
         if n:
