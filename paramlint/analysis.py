@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from .diagnostics import ERROR, Finding
 from .graph import Graph, Node, Source
 from .layers import REGISTRY
+from .layers.layout import lay_out
 from .rules import severity_of
 from .layers.base import DTYPE_BYTES, MAX_ELEMENTS, LayerError, LayerResult, Shape, TensorSpec, format_shape, \
     product_text, resolve_args
@@ -121,6 +122,7 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
     infos: Dict[int, LayerInfo] = {}
     params = trainable = buffers = flops = 0
     trainable_shapes: List[Shape] = []
+    needs_grad: Set[int] = set()  # nodes whose outputs require grad in training
     for node in graph.nodes:
         layer = REGISTRY[node.type]
         oversized = _oversized_args(node)
@@ -136,7 +138,8 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
             continue  # an upstream layer failed and was reported
         try:
             _check_dtypes(layer.input_dtype, node, inputs)
-            result = layer.infer(resolve_args(layer, node.args), inputs)
+            args = resolve_args(layer, node.args)
+            result = layer.infer(args, inputs)
         except LayerError as error:
             message = error.message
             if _ITS_INPUT.search(message) and node.sources:
@@ -156,6 +159,10 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
         owned = _owned_params(node, result, infos, findings)
         count = sum(math.prod(shape) for shape in owned.values())
         node_trainable = count if node.trainable else 0
+        input_grad = any(s.node in needs_grad for s in node.sources)
+        result.outputs = lay_out(layer.layout, args, inputs, result.outputs, input_grad)
+        if input_grad or (node.trainable and result.params):
+            needs_grad.add(node.index)
         if node.trainable:
             trainable_shapes.extend(owned.values())
         node_buffers = sum(math.prod(shape) for shape, _ in result.buffers.values())

@@ -749,6 +749,191 @@ def block_graphs(draw: Callable[[Any], Any]) -> Dict[str, Any]:
     return _config({"input": list(net.input_shape)}, net, blocks)  # type: ignore[attr-defined]
 
 
+# ---------------------------------------------------------------------------
+# Memory layouts: views, permutations and slices, the layers after them, and
+# a View or Reshape that torch can or cannot make without a copy.
+
+def _product(shape: Sequence[int]) -> int:
+    size = 1
+    for x in shape:
+        size *= x
+    return size
+
+
+def _regroup(net: Net, shape: Tuple[int, ...]) -> List[int]:
+    """Another per-sample shape with the same number of values (merged, split or all flattened dims)."""
+    way = net.pick(("flatten", "merge", "split", "same"))
+    if way == "flatten" or len(shape) == 1 and way == "merge":
+        return [net.pick((-1, _product(shape)))]
+    if way == "merge":
+        i = net.int(0, len(shape) - 2)
+        return list(shape[:i]) + [shape[i] * shape[i + 1]] + list(shape[i + 2:])
+    if way == "split":
+        i = net.int(0, len(shape) - 1)
+        first = net.pick([d for d in range(1, shape[i] + 1) if shape[i] % d == 0])
+        return list(shape[:i]) + [first, -1] + list(shape[i + 1:])
+    return list(shape)
+
+
+def _resolved(target: List[int], shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    known = _product([t for t in target if t != -1])
+    return tuple(_product(shape) // known if t == -1 else t for t in target)
+
+
+def layout_op(net: Net) -> None:
+    shape = net.shape or (1,)
+    rank = len(shape)
+    op = net.pick(("permute", "transpose", "slice", "select", "view", "view", "reshape", "flatten", "unflatten",
+                   "activation", "dropout", "merge", "merge", "channels", "channels", "features"))
+    if op == "permute" and rank > 1:
+        order = net.draw(st.permutations(list(range(rank))))
+        net.add({"type": "Permute", "dims": [0] + [d + 1 for d in order]}, tuple(shape[d] for d in order))
+    elif op == "transpose" and rank > 1:
+        a, b = net.int(0, rank - 1), net.int(0, rank - 1)
+        out = list(shape)
+        out[a], out[b] = out[b], out[a]
+        net.add({"type": "Transpose", "dim0": a + 1, "dim1": b - rank if net.flag() else b + 1}, tuple(out))
+    elif op == "slice":
+        axis = net.int(0, rank - 1)
+        start, step = net.int(0, max(0, shape[axis] - 1)), net.int(1, 2)
+        out = list(shape)
+        out[axis] = len(range(start, shape[axis], step))
+        net.add({"type": "Slice", "dim": axis + 1, "start": start, "step": step}, tuple(out))
+    elif op == "select" and rank > 1:
+        axis = net.int(0, rank - 1)
+        net.add({"type": "Select", "dim": axis + 1, "index": net.int(0, shape[axis] - 1)},
+                shape[:axis] + shape[axis + 1:])
+    elif op in ("view", "reshape"):
+        target = _regroup(net, shape)
+        net.add({"type": "View" if op == "view" else "Reshape", "shape": target}, _resolved(target, shape))
+    elif op == "flatten" and rank > 1:
+        start = net.int(1, rank)
+        end = net.int(start, rank)
+        net.add({"type": "Flatten", "start_dim": start, "end_dim": end},
+                shape[:start - 1] + (_product(shape[start - 1:end]),) + shape[end:])
+    elif op == "unflatten":
+        axis = net.int(0, rank - 1)
+        first = net.pick([d for d in range(1, shape[axis] + 1) if shape[axis] % d == 0])
+        net.add({"type": "Unflatten", "dim": axis + 1, "unflattened_size": [first, -1]},
+                shape[:axis] + (first, shape[axis] // first) + shape[axis + 1:])
+    elif op == "activation":
+        if net.flag(20):
+            net.add({"type": "ReLU", "inplace": True}, shape)
+        else:
+            activation(net)
+    elif op == "dropout":
+        if 2 <= rank <= 3 and net.flag(30):
+            net.add({"type": f"Dropout{rank - 1}d", "p": 0.5}, shape)
+        else:
+            dropout(net)
+    elif op == "merge":
+        which = net.int(0, 2)
+        if which == 2:
+            concat(net, net.int(1, rank))
+        else:
+            residual(net, "Add" if which == 0 else "Multiply")
+    elif op == "channels" and rank in (2, 3):
+        _channel_layer(net, shape)
+    elif op == "features":
+        _feature_layer(net, shape)
+
+
+def _channel_layer(net: Net, shape: Tuple[int, ...]) -> None:
+    """A layer on [C, L] or [C, H, W] whose output layout follows its input's memory format."""
+    n = len(shape) - 1
+    c = shape[0]
+    kind = net.pick(("Conv", "ConvTranspose", "BatchNorm", "GroupNorm", "InstanceNorm", "MaxPool", "AvgPool",
+                     "AdaptiveAvgPool", "AdaptiveMaxPool", "LPPool", "Upsample", "Pad", "ChannelShuffle",
+                     "PixelShuffle"))
+    if kind in ("Conv", "ConvTranspose"):
+        out, k = net.int(1, 4), net.int(1, 2)
+        entry: Dict[str, Any] = {"type": f"{kind}{n}d", "out_channels": out, "kernel_size": k}
+        if kind == "Conv" and net.flag(30):
+            entry.update(padding=1, padding_mode=net.pick(("circular", "reflect", "replicate")))
+        grow = (k - 1) if kind == "ConvTranspose" else (1 - k + 2 * entry.get("padding", 0))
+        net.add(entry, (out, *(s + grow for s in shape[1:])))
+    elif kind in ("BatchNorm", "InstanceNorm"):
+        net.add({"type": f"{kind}{n}d"}, shape)
+    elif kind == "GroupNorm":
+        net.add({"type": "GroupNorm", "num_groups": 1}, shape)
+    elif kind in ("MaxPool", "AvgPool"):
+        k = net.int(1, 2)
+        entry = {"type": f"{kind}{n}d", "kernel_size": k}
+        net.add(entry, (c, *(s // k for s in shape[1:])))
+    elif kind in ("AdaptiveAvgPool", "AdaptiveMaxPool"):
+        size = net.int(1, 3)
+        net.add({"type": f"{kind}{n}d", "output_size": size}, (c, *(size,) * n))
+    elif kind == "LPPool":
+        net.add({"type": f"LPPool{n}d", "norm_type": 2, "kernel_size": 1}, shape)
+    elif kind == "Upsample":
+        mode = net.pick(("nearest", "linear" if n == 1 else "bilinear"))
+        net.add({"type": "Upsample", "scale_factor": 2, "mode": mode}, (c, *(2 * s for s in shape[1:])))
+    elif kind == "Pad":
+        pad = net.pick(("Zero", "Reflection", "Replication", "Circular"))
+        net.add({"type": f"{pad}Pad{n}d", "padding": 1}, (c, *(s + 2 for s in shape[1:])))
+    elif kind == "ChannelShuffle":
+        net.add({"type": "ChannelShuffle", "groups": net.pick([g for g in (1, 2) if c % g == 0])}, shape)
+    elif kind == "PixelShuffle" and n == 2:
+        r = net.pick([r for r in (1, 2) if c % (r * r) == 0])
+        if net.flag():
+            net.add({"type": "PixelShuffle", "upscale_factor": r}, (c // (r * r), shape[1] * r, shape[2] * r))
+        else:
+            net.add({"type": "PixelUnshuffle", "downscale_factor": 1}, shape)
+
+
+def _feature_layer(net: Net, shape: Tuple[int, ...]) -> None:
+    """A layer on the last dim, or a sequence layer on [S, E]."""
+    last = shape[-1]
+    kind = net.pick(("Linear", "LayerNorm", "RMSNorm", "Softmax", "GLU", "PReLU", "LocalResponseNorm", "Mean",
+                     "LSTM", "MultiheadAttention", "TransformerEncoderLayer"))
+    if kind == "Linear":
+        linear(net)
+    elif kind in ("LayerNorm", "RMSNorm"):
+        net.add({"type": kind, "normalized_shape": [last]}, shape)
+    elif kind == "Softmax":
+        net.add({"type": "Softmax", "dim": -1}, shape)
+    elif kind == "GLU" and last % 2 == 0:
+        net.add({"type": "GLU", "dim": -1}, shape[:-1] + (last // 2,))
+    elif kind == "PReLU":
+        prelu(net)
+    elif kind == "LocalResponseNorm" and len(shape) > 1:
+        net.add({"type": "LocalResponseNorm", "size": 2}, shape)
+    elif kind == "Mean" and len(shape) > 1:
+        net.add({"type": net.pick(("Mean", "Sum")), "dim": -1}, shape[:-1])
+    elif len(shape) == 2 and kind == "LSTM":
+        hidden = net.int(1, 4)
+        name = net.add({"type": net.pick(("LSTM", "GRU")), "hidden_size": hidden,
+                        "num_layers": net.int(1, 2), "bidirectional": net.flag()}, None)
+        if net.flag():
+            net.add({"type": "Identity", "from": f"{name}.1"}, None)
+        else:
+            net.add({"type": "Identity", "from": name}, None)
+        net.shape = None
+    elif len(shape) == 2 and kind == "MultiheadAttention":
+        net.add({"type": "MultiheadAttention", "embed_dim": last, "num_heads": 1}, shape)
+    elif len(shape) == 2 and kind == "TransformerEncoderLayer":
+        net.add({"type": "TransformerEncoderLayer", "d_model": last, "nhead": 1, "dim_feedforward": 4,
+                 "dropout": 0.0, "norm_first": net.flag()}, shape)
+
+
+@st.composite
+def layout_graphs(draw: Callable[[Any], Any]) -> Dict[str, Any]:
+    """Views, permutations and slices, the layers between them, and Views that may need a copy."""
+    net = Net(draw, 0)
+    rank = net.pick((1, 2, 2, 3, 3))
+    _start(net, tuple(net.int(1, 5) for _ in range(rank)))
+    for _ in range(net.int(2, 8)):
+        if net.shape is None:
+            # an output the tracker does not follow (recurrent states): view it and stop
+            net.layers.append({"type": "View", "shape": [-1], "name": f"l{len(net.layers)}"})
+            break
+        layout_op(net)
+    if net.shape is not None and net.flag(70):
+        target = _regroup(net, net.shape)
+        net.add({"type": "View", "shape": target}, _resolved(target, net.shape))
+    return _config({"input": list(net.input_shape)}, net)  # type: ignore[attr-defined]
+
+
 def graph_configs() -> st.SearchStrategy[Dict[str, Any]]:
     """Any of the graph families above."""
     return st.one_of(cnn_graphs(), mlp_graphs(), sequence_graphs(), block_graphs())

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
-from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTensor, TensorSpec, format_shape, \
+from . import layout
+from .base import Arg, LayerDef, Layout, LayerError, LayerResult, LayerWarning, SavedTensor, TensorSpec, format_shape, \
     normalize_dim
 
 INPLACE = Arg("bool", False, "overwrite the input (saves no memory where backward needs the old value)")
@@ -32,7 +33,8 @@ def _saved(kinds: Sequence[str], x: TensorSpec) -> Tuple[SavedTensor, ...]:
 
 
 def _pointwise(layer_type: str, args: Mapping[str, Arg], saved: Sequence[str], doc: str, *,
-               saved_inplace: Optional[Sequence[str]] = None, check: Optional[Check] = None) -> LayerDef:
+               saved_inplace: Optional[Sequence[str]] = None, check: Optional[Check] = None,
+               lays_out: Layout = layout.as_pointwise) -> LayerDef:
     """A shape-preserving activation: output = input shape, no parameters.
 
     ``saved`` lists what autograd keeps ("input", "output", "new", one entry
@@ -46,7 +48,7 @@ def _pointwise(layer_type: str, args: Mapping[str, Arg], saved: Sequence[str], d
         kinds = saved_inplace if values.get("inplace") and saved_inplace is not None else saved
         return LayerResult((x,), args=dict(values), saved=_saved(kinds, x))
 
-    return LayerDef(layer_type, "activation", args, infer, doc=f"torch.nn.{layer_type}: {doc}")
+    return LayerDef(layer_type, "activation", args, infer, doc=f"torch.nn.{layer_type}: {doc}", layout=lays_out)
 
 
 def _check_hardtanh(values: Mapping[str, Any], x: TensorSpec) -> None:
@@ -79,6 +81,27 @@ def _prelu_infer(values: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Lay
         raise LayerError(f"has num_parameters {count}, but its input {format_shape(x.shape)} has {channels} "
                          f"channels (dim 1): use 1 or {channels}", arg="num_parameters", code="PL401")
     return LayerResult((x,), params={"weight": (count,)}, args=dict(values), saved=_saved(("input",), x))
+
+
+def _prelu_layout(values: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
+                  grad: bool) -> TensorSpec:
+    """``x`` times the slopes, viewed as [C, 1, ...] to broadcast over dim 1."""
+    x = inputs[0]
+    if x.strides is None:
+        return out
+    count = values["num_parameters"]
+    weight = (count,) + (1,) * (x.rank - 2) if count != 1 else (1,)
+    return layout.pointwise(out, [layout.operand(x), (weight, layout.contiguous_strides(weight))])
+
+
+def _glu_layout(values: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
+                grad: bool) -> TensorSpec:
+    """An elementwise op on the two halves, which keep the input's strides."""
+    x = inputs[0]
+    if x.strides is None:
+        return layout.with_strides(out, None)
+    half = (layout.full_shape(out), x.strides)
+    return layout.pointwise(out, [half, half])
 
 
 def _implicit_dim(layer_type: str, x: TensorSpec) -> Tuple[int, LayerWarning]:
@@ -142,11 +165,12 @@ LAYERS = (
     LayerDef("PReLU", "activation", {
         "num_parameters": Arg("pos_int", 1, "learnable slopes: 1, or one per channel (dim 1 of the input)"),
         "init": Arg("number", 0.25, "initial slope"),
-    }, _prelu_infer, doc="torch.nn.PReLU: LeakyReLU with a learnable slope, shared or per channel."),
+    }, _prelu_infer, doc="torch.nn.PReLU: LeakyReLU with a learnable slope, shared or per channel.",
+             layout=_prelu_layout),
     _pointwise("RReLU", dict(lower=Arg("number", 1.0 / 8, "lower bound of the random slope"),
                               upper=Arg("number", 1.0 / 3, "upper bound of the random slope"), inplace=INPLACE),
                ("new", "input"), "LeakyReLU with a random slope in training.", saved_inplace=("new", "output"),
-               check=_check_rrelu),
+               check=_check_rrelu, lays_out=layout.as_contiguous_unless_inplace),
     _pointwise("ELU", dict(alpha=Arg("number", 1.0, "scale of the negative part"), inplace=INPLACE),
                ("input",), "exponential linear unit.", saved_inplace=("output",)),
     _pointwise("SELU", dict(inplace=INPLACE), ("input",), "scaled ELU.", saved_inplace=("output",)),
@@ -186,5 +210,5 @@ LAYERS = (
     LayerDef("Softmax2d", "activation", {}, _softmax2d_infer,
              doc="torch.nn.Softmax2d: Softmax over the channels of [C, H, W]."),
     LayerDef("GLU", "activation", {"dim": Arg("dim", -1, "the dim split in halves (must be even)")}, _glu_infer,
-             doc="torch.nn.GLU: a * sigmoid(b) for the two halves of `dim`; that dim halves."),
+             doc="torch.nn.GLU: a * sigmoid(b) for the two halves of `dim`; that dim halves.", layout=_glu_layout),
 )

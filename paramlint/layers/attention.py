@@ -34,6 +34,7 @@ import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .attention_memory import block_saved, layer_norm_saved, mha_saved, sdpa_saved
+from . import layout
 from .base import Arg, LayerDef, LayerError, LayerResult, SavedTensor, Shape, TensorSpec, check_inferred
 from .recurrent import check_batch_first
 
@@ -126,7 +127,8 @@ def _infer_mha(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerRe
                          f"{value_len}", code="PL401")
     attended = key_len + int(args["add_bias_kv"]) + int(args["add_zero_attn"])
     need_weights = args["need_weights"]
-    outputs: Tuple[TensorSpec, ...] = (TensorSpec((query_len, embed_dim), query.dtype),)
+    # torch attends batch-second ([L, N, E]) and transposes the output back
+    outputs: Tuple[TensorSpec, ...] = (layout.transposed(TensorSpec((query_len, embed_dim), query.dtype)),)
     if need_weights:
         outputs += (TensorSpec((query_len, attended), query.dtype),)
     params = mha_params(embed_dim, kdim, vdim, args["bias"], args["add_bias_kv"])
@@ -351,6 +353,16 @@ def _saved(args: Mapping[str, Any], length: int, memory_len: Optional[int], d_mo
                        input_index=input_index)
 
 
+def _block_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
+                  grad: bool) -> TensorSpec:
+    """norm_first: the output is ``x + ...`` (elementwise, x first); otherwise a LayerNorm's, contiguous."""
+    x = inputs[0]
+    if not args["norm_first"] or x.strides is None:
+        return layout.with_strides(out, None)
+    shape = layout.full_shape(out)
+    return layout.pointwise(out, [layout.operand(x), (shape, layout.contiguous_strides(shape))])
+
+
 def _infer_encoder_layer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
     d_model, (length,) = _model_inputs("TransformerEncoderLayer", args, inputs, ("src",))
     ff, dtype = args["dim_feedforward"], inputs[0].dtype
@@ -396,6 +408,7 @@ def _infer_transformer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) ->
 
 LAYERS = (
     LayerDef("MultiheadAttention", "attention", _MHA_ARGS, _infer_mha, min_inputs=1, max_inputs=3,
+             layout=layout.as_inferred,
              doc="torch.nn.MultiheadAttention. One input: self-attention; `from: [q, kv]` or `from: [q, k, v]`: "
                  "cross-attention. Output [L, embed_dim]; with need_weights: true also NAME.1, the attention "
                  "weights averaged over heads [L, S] (S counts the bias_k and zero-attention keys)."),
@@ -403,10 +416,10 @@ LAYERS = (
              doc="torch.nn.functional.scaled_dot_product_attention on `from: [q, k, v]` shaped [..., L, E], "
                  "[..., S, E], [..., S, Ev] -> [..., L, Ev]; leading dims broadcast as in torch. No parameters."),
     LayerDef("TransformerEncoderLayer", "attention", _transformer_args("TransformerEncoderLayer"),
-             _infer_encoder_layer,
+             _infer_encoder_layer, layout=_block_layout,
              doc="torch.nn.TransformerEncoderLayer on a [seq, d_model] sample: self-attention and feed-forward."),
     LayerDef("TransformerDecoderLayer", "attention", _transformer_args("TransformerDecoderLayer"),
-             _infer_decoder_layer, min_inputs=2, max_inputs=2,
+             _infer_decoder_layer, min_inputs=2, max_inputs=2, layout=_block_layout,
              doc="torch.nn.TransformerDecoderLayer on `from: [tgt, memory]`: self-attention on tgt, "
                  "attention to memory, feed-forward. Output [tgt_len, d_model]."),
     LayerDef("Transformer", "attention", _transformer_args("Transformer"), _infer_transformer,

@@ -38,11 +38,14 @@ class TensorSpec:
 
     ``shape`` excludes the batch dimension when ``batched`` (every layer
     output); a ``Parameter`` is unbatched and its shape is the whole shape.
+    ``strides`` (batch first) are set only for a layout other than the
+    contiguous one: see :mod:`paramlint.layers.layout`.
     """
 
     shape: Shape
     dtype: str = "float32"
     batched: bool = True
+    strides: Optional[Tuple[int, ...]] = None
 
     @property
     def rank(self) -> int:
@@ -140,6 +143,9 @@ class LayerResult:
 
 
 Infer = Callable[[Mapping[str, Any], Sequence[TensorSpec]], LayerResult]
+# How a layer lays out an output: (args, inputs, output, inputs need a
+# gradient) -> the output with its strides.  See paramlint.layers.layout.
+Layout = Callable[[Mapping[str, Any], Sequence[TensorSpec], TensorSpec, bool], TensorSpec]
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,8 @@ class LayerDef:
     max_inputs: Optional[int] = 1
     # An input tensor of this kind is required: "float" or "int" (Embedding).
     input_dtype: str = "float"
+    # The strides torch gives the outputs (None: contiguous); layout.py has the rules.
+    layout: Optional[Layout] = None
 
 
 # ---------------------------------------------------------------------------

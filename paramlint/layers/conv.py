@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence, Tuple
 
+from . import layout
 from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTensor, TensorSpec, check_inferred, \
     check_rank, expand
 
@@ -176,12 +177,20 @@ def _make_transpose_infer(n: int):
     return infer
 
 
+def _conv_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
+                 grad: bool) -> TensorSpec:
+    """Channels-last stays channels-last, unless circular padding (a contiguous copy) comes first."""
+    if args["padding_mode"] == "circular":
+        return layout.with_strides(out, None)
+    return layout.as_memory_format(args, inputs, out, grad)
+
+
 LAYERS = tuple(
-    LayerDef(f"Conv{n}d", "conv", _conv_args(False), _make_conv_infer(n),
+    LayerDef(f"Conv{n}d", "conv", _conv_args(False), _make_conv_infer(n), layout=_conv_layout,
              doc=f"torch.nn.Conv{n}d: a {n}-d convolution over [C, *spatial] inputs.")
     for n in (1, 2, 3)
 ) + tuple(
     LayerDef(f"ConvTranspose{n}d", "conv", _conv_args(True), _make_transpose_infer(n),
-             doc=f"torch.nn.ConvTranspose{n}d: a {n}-d transposed convolution.")
+             layout=layout.as_memory_format, doc=f"torch.nn.ConvTranspose{n}d: a {n}-d transposed convolution.")
     for n in (1, 2, 3)
 )

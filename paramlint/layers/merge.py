@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
+from . import layout
 from .base import Arg, LayerDef, LayerError, LayerResult, SavedTensor, TensorSpec, format_shape, normalize_dim
 
 BATCH = None  # the batch dimension in a full shape
@@ -105,6 +106,16 @@ def _infer_concat(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Laye
                        args={"dim": args["dim"]})
 
 
+def _concat_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
+                   grad: bool) -> TensorSpec:
+    """torch.cat keeps channels-last when every input is channels-last; otherwise contiguous."""
+    if all(t.batched and t.strides is not None for t in inputs):
+        laid_out = [layout.memory_format(t, out) for t in inputs]
+        if all(t.strides is not None for t in laid_out):
+            return laid_out[0]
+    return layout.with_strides(out, None)
+
+
 def _infer_parameter(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
     shape = tuple(args["shape"])
     return LayerResult((TensorSpec(shape, "float32", batched=False),), params={"weight": shape},
@@ -113,11 +124,13 @@ def _infer_parameter(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> L
 
 LAYERS = (
     LayerDef("Add", "merge", {}, _infer_add, min_inputs=2, max_inputs=None, input_dtype="any",
+             layout=layout.as_pointwise,
              doc="Element-wise sum of two or more inputs, with torch broadcasting."),
     LayerDef("Multiply", "merge", {}, _infer_multiply, min_inputs=2, max_inputs=None, input_dtype="any",
+             layout=layout.as_pointwise,
              doc="Element-wise product of two or more inputs, with torch broadcasting."),
     LayerDef("Concat", "merge", {"dim": Arg("dim", 1, "the torch dimension to join along (0 is the batch)")},
-             _infer_concat, min_inputs=2, max_inputs=None, input_dtype="any",
+             _infer_concat, min_inputs=2, max_inputs=None, input_dtype="any", layout=_concat_layout,
              doc="torch.cat of the inputs along `dim`; an unbatched [1, ...] tensor is expanded over the batch."),
     LayerDef("Parameter", "merge", {"shape": Arg("shape", doc="the tensor's full shape (no batch dimension)")},
              _infer_parameter, min_inputs=0, max_inputs=0,

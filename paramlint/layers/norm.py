@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Mapping, Sequence, Tuple
 
+from . import layout
 from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTensor, Shape, TensorSpec, \
     check_inferred, check_rank, format_shape
 
@@ -273,7 +274,7 @@ def _shape_arg(doc: str) -> Arg:
 
 
 LAYERS = tuple(
-    LayerDef(f"BatchNorm{n}d", "norm", _batch_args(), _make_batch_infer(n),
+    LayerDef(f"BatchNorm{n}d", "norm", _batch_args(), _make_batch_infer(n), layout=layout.as_memory_format,
              doc=f"torch.nn.BatchNorm{n}d: normalizes each channel over the batch"
                  f"{' (and length)' if n == 1 else ' and spatial dims'}.")
     for n in (1, 2, 3)
@@ -292,18 +293,18 @@ LAYERS = tuple(
         "normalized_shape": _shape_arg("the trailing dims normalized over, an int or a list"),
         "eps": Arg("opt_number", None, "added for stability; null means the dtype's machine epsilon"),
         "elementwise_affine": Arg("bool", True, "learnable weight of normalized_shape"),
-    }, _rms_norm_infer, doc="torch.nn.RMSNorm: root-mean-square normalization over the trailing dims."),
+    }, _rms_norm_infer, layout=layout.as_memory_format, doc="torch.nn.RMSNorm: root-mean-square normalization over the trailing dims."),
     LayerDef("GroupNorm", "norm", {
         "num_groups": Arg("pos_int", doc="groups the channels are divided into"),
         "num_channels": Arg("opt_pos_int", None, "channels; inferred from the input when omitted"),
         "eps": Arg("number", 1e-5, "added to the variance for stability"),
         "affine": Arg("bool", True, "learnable per-channel weight and bias"),
         "bias": Arg("bool", True, "with affine: learnable bias besides the weight"),
-    }, _group_norm_infer, doc="torch.nn.GroupNorm: normalizes each group of channels of each sample."),
+    }, _group_norm_infer, layout=layout.as_memory_format, doc="torch.nn.GroupNorm: normalizes each group of channels of each sample."),
     LayerDef("LocalResponseNorm", "norm", {
         "size": Arg("pos_int", doc="neighbouring channels used for normalization"),
         "alpha": Arg("number", 1e-4, "multiplicative factor"),
         "beta": Arg("number", 0.75, "exponent"),
         "k": Arg("number", 1.0, "additive factor"),
-    }, _lrn_infer, doc="torch.nn.LocalResponseNorm: normalizes across neighbouring channels."),
+    }, _lrn_infer, layout=layout.as_pointwise, doc="torch.nn.LocalResponseNorm: normalizes across neighbouring channels."),
 )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
+from . import layout
 from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTensor, Shape, TensorSpec, check_rank, \
     expand
 from .conv import unread_warnings, window_formula, window_output_size
@@ -316,20 +317,41 @@ def _make_adaptive_infer(n: int, max_pool: bool):
     return infer
 
 
+# Output layouts.  torch runs the 1-d pools as 2-d pools on x.unsqueeze(-2),
+# except MaxPool1d, which has its own kernel (with a contiguous output) unless
+# it must return indices or its input needs a gradient.
+
+def _max_pool_1d_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
+                        grad: bool) -> TensorSpec:
+    if args["return_indices"] or grad:
+        return layout.as_pool_1d(args, inputs, out, grad)
+    return layout.with_strides(out, None)
+
+
+def _lp_pool_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
+                    grad: bool) -> TensorSpec:
+    """avg_pool(x.pow(p)): the pool sees the layout of an elementwise op on x."""
+    x = inputs[0]
+    if x.strides is None:
+        return layout.with_strides(out, None)
+    powered = layout.pointwise(x, [layout.operand(x)])
+    return layout.pool_1d(powered, out) if len(x.shape) == 2 else layout.memory_format(powered, out)
+
+
 LAYERS = tuple(
     LayerDef(f"MaxPool{n}d", "pool", _window_args(True, n), _make_max_infer(n),
-             doc=f"torch.nn.MaxPool{n}d: maximum over sliding {n}-d windows of [C, *spatial] inputs.")
+             layout=_max_pool_1d_layout if n == 1 else layout.as_memory_format, doc=f"torch.nn.MaxPool{n}d: maximum over sliding {n}-d windows of [C, *spatial] inputs.")
     for n in (1, 2, 3)
 ) + tuple(
     LayerDef(f"AvgPool{n}d", "pool", _window_args(False, n), _make_avg_infer(n),
-             doc=f"torch.nn.AvgPool{n}d: average over sliding {n}-d windows of [C, *spatial] inputs.")
+             layout=layout.as_pool_1d if n == 1 else layout.as_memory_format, doc=f"torch.nn.AvgPool{n}d: average over sliding {n}-d windows of [C, *spatial] inputs.")
     for n in (1, 2, 3)
 ) + tuple(
-    LayerDef(f"LPPool{n}d", "pool", _lp_args(n), _make_lp_infer(n),
+    LayerDef(f"LPPool{n}d", "pool", _lp_args(n), _make_lp_infer(n), layout=_lp_pool_layout,
              doc=f"torch.nn.LPPool{n}d: power-average (p-norm) over sliding {n}-d windows.")
     for n in (1, 2, 3)
 ) + tuple(
     LayerDef(f"Adaptive{kind}Pool{n}d", "pool", _adaptive_args(kind == "Max"), _make_adaptive_infer(n, kind == "Max"),
-             doc=f"torch.nn.Adaptive{kind}Pool{n}d: {kind.lower()} pooling to a fixed {n}-d output size.")
+             layout=layout.as_pool_1d if n == 1 else layout.as_memory_format, doc=f"torch.nn.Adaptive{kind}Pool{n}d: {kind.lower()} pooling to a fixed {n}-d output size.")
     for kind in ("Avg", "Max") for n in (1, 2, 3)
 )

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
+from . import layout
 from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTensor, Shape, TensorSpec, \
     check_inferred
 
@@ -147,12 +148,13 @@ def _make_sequence_infer(layer_type: str):
             warnings.append(LayerWarning(
                 "PL452", f"dropout {args['dropout']} has no effect with num_layers=1: {layer_type} applies it "
                 f"between stacked layers only", arg="dropout"))
+        # torch computes all three batch-second ([S, N, F]) and transposes them
         outputs: Tuple[TensorSpec, ...] = (
-            TensorSpec((seq, directions * real_hidden), x.dtype),
-            TensorSpec((directions * layers, real_hidden), x.dtype),
+            layout.transposed(TensorSpec((seq, directions * real_hidden), x.dtype)),
+            layout.transposed(TensorSpec((directions * layers, real_hidden), x.dtype)),
         )
         if layer_type == "LSTM":
-            outputs += (TensorSpec((directions * layers, hidden), x.dtype),)
+            outputs += (layout.transposed(TensorSpec((directions * layers, hidden), x.dtype)),)
         params = recurrent_params(layer_type, input_size, hidden, layers, args["bidirectional"], args["bias"], proj)
         flops = recurrent_flops(layer_type, seq, input_size, hidden, layers, args["bidirectional"], proj, x.dtype)
         return LayerResult(outputs, params, flops=flops, args=dict(args, input_size=input_size),
@@ -211,7 +213,7 @@ _CELL_DOCS = {
 }
 
 LAYERS = tuple(
-    LayerDef(name, "recurrent", _sequence_args(name), _make_sequence_infer(name), doc=doc)
+    LayerDef(name, "recurrent", _sequence_args(name), _make_sequence_infer(name), doc=doc, layout=layout.as_inferred)
     for name, doc in _SEQUENCE_DOCS.items()
 ) + tuple(
     LayerDef(name, "recurrent", _cell_args(name), _make_cell_infer(name), doc=doc)

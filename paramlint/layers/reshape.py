@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence, Tuple
 
+from . import layout
 from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTensor, TensorSpec, format_shape, \
     normalize_dim, product_text
 
@@ -44,7 +45,10 @@ def _flatten_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Lay
     offset = 1 if x.batched else 0  # torch dims to indices in ``shape``
     shape, first, last = x.shape, start - offset, end - offset
     out = shape[:first] + (math.prod(shape[first:last + 1]),) + shape[last + 1:]
-    return LayerResult((x.with_shape(out),), args=dict(args))
+    if start == end:
+        return LayerResult((x,), args=dict(args))  # torch returns the input itself
+    # x.reshape: a view where torch can make one, else a contiguous copy
+    return LayerResult((layout.with_strides(x.with_shape(out), layout.view_strides(x, out)),), args=dict(args))
 
 
 def _unflatten_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
@@ -67,7 +71,8 @@ def _unflatten_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> L
         raise LayerError(f"unflattened_size {sizes} multiplies to {known} = {product_text(sizes)}, but dim "
                          f"{args['dim']} has size {size}", arg="unflattened_size", code="PL401")
     out = x.shape[:axis] + tuple(sizes) + x.shape[axis + 1:]
-    return LayerResult((x.with_shape(out),), args=dict(args))
+    # x.view: splitting one dim is always a view
+    return LayerResult((layout.with_strides(x.with_shape(out), layout.view_strides(x, out)),), args=dict(args))
 
 
 def _mask(p: float, numel: int, dtype: str) -> Tuple[SavedTensor, ...]:
@@ -121,6 +126,14 @@ def _make_channel_dropout_infer(layer_type: str):
     return infer
 
 
+def _dropout_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
+                    grad: bool) -> TensorSpec:
+    """p = 0 returns the input itself, inplace changes it; otherwise ``x * mask``, elementwise."""
+    if args["p"] == 0 or args["inplace"]:
+        return out
+    return layout.as_pointwise(args, inputs, out, grad)
+
+
 _DROPOUT_ARGS = {
     "p": Arg("prob", 0.5, "probability of zeroing an element (a channel for the channel-wise ones)"),
     "inplace": Arg("bool", False, "overwrite the input"),
@@ -128,25 +141,27 @@ _DROPOUT_ARGS = {
 
 LAYERS = (
     LayerDef("Identity", "reshape", {}, _identity_infer, doc="torch.nn.Identity: returns its input.",
-             input_dtype="any"),
+             input_dtype="any", layout=layout.as_inferred),
     LayerDef("Flatten", "reshape", {
         "start_dim": Arg("dim", 1, "first dim to flatten (torch numbering, batch 0; 0 is rejected)"),
         "end_dim": Arg("dim", -1, "last dim to flatten"),
-    }, _flatten_infer, doc="torch.nn.Flatten: merges dims start_dim..end_dim into one.", input_dtype="any"),
+    }, _flatten_infer, doc="torch.nn.Flatten: merges dims start_dim..end_dim into one.", input_dtype="any",
+             layout=layout.as_inferred),
     LayerDef("Unflatten", "reshape", {
         "dim": Arg("dim", doc="the dim to split (torch numbering, batch 0)"),
         "unflattened_size": Arg("reshape", doc="its new sizes; one may be -1"),
-    }, _unflatten_infer, doc="torch.nn.Unflatten: splits one dim into several.", input_dtype="any"),
+    }, _unflatten_infer, doc="torch.nn.Unflatten: splits one dim into several.", input_dtype="any",
+             layout=layout.as_inferred),
     LayerDef("Dropout", "reshape", _DROPOUT_ARGS, _dropout_infer,
-             doc="torch.nn.Dropout: zeroes elements with probability p in training."),
+             doc="torch.nn.Dropout: zeroes elements with probability p in training.", layout=_dropout_layout),
     LayerDef("Dropout1d", "reshape", _DROPOUT_ARGS, _make_channel_dropout_infer("Dropout1d"),
-             doc="torch.nn.Dropout1d: zeroes whole channels of [C, L]."),
+             doc="torch.nn.Dropout1d: zeroes whole channels of [C, L].", layout=_dropout_layout),
     LayerDef("Dropout2d", "reshape", _DROPOUT_ARGS, _make_channel_dropout_infer("Dropout2d"),
-             doc="torch.nn.Dropout2d: zeroes whole channels of [C, H, W]."),
+             doc="torch.nn.Dropout2d: zeroes whole channels of [C, H, W].", layout=_dropout_layout),
     LayerDef("Dropout3d", "reshape", _DROPOUT_ARGS, _make_channel_dropout_infer("Dropout3d"),
-             doc="torch.nn.Dropout3d: zeroes whole channels of [C, D, H, W]."),
+             doc="torch.nn.Dropout3d: zeroes whole channels of [C, D, H, W].", layout=_dropout_layout),
     LayerDef("AlphaDropout", "reshape", _DROPOUT_ARGS, _alpha_dropout_infer,
-             doc="torch.nn.AlphaDropout: dropout that keeps SELU's mean and variance."),
+             doc="torch.nn.AlphaDropout: dropout that keeps SELU's mean and variance.", layout=_dropout_layout),
     LayerDef("FeatureAlphaDropout", "reshape", _DROPOUT_ARGS, _make_channel_dropout_infer("FeatureAlphaDropout"),
-             doc="torch.nn.FeatureAlphaDropout: AlphaDropout of whole channels (dim 1)."),
+             doc="torch.nn.FeatureAlphaDropout: AlphaDropout of whole channels (dim 1).", layout=_dropout_layout),
 )

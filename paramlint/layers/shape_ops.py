@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from . import layout
 from .base import Arg, LayerDef, LayerError, LayerResult, SavedTensor, TensorSpec, format_shape, normalize_dim, \
     product_text
 
 
-def _reshape_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
-    x = inputs[0]
+def _target_shape(args: Mapping[str, Any], x: TensorSpec) -> List[int]:
     target = list(args["shape"])
     if target.count(-1) > 1:
         raise LayerError(f"shape {target} has more than one -1; only one dim can be inferred", arg="shape")
@@ -41,7 +41,28 @@ def _reshape_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Lay
     elif known != total:
         raise LayerError(f"shape {target} holds {known} values, but the input has {source} per sample",
                          arg="shape", code="PL401")
-    return LayerResult((x.with_shape(target),), args=dict(args))
+    return target
+
+
+def _reshape_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
+    x = inputs[0]
+    target = _target_shape(args, x)
+    # a view where torch can make one, else a contiguous copy
+    return LayerResult((layout.with_strides(x.with_shape(target), layout.view_strides(x, target)),), args=dict(args))
+
+
+def _view_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
+    x = inputs[0]
+    target = _target_shape(args, x)
+    strides = layout.view_strides(x, target)
+    if strides is None:
+        per_sample = layout.strides_of(x)[1:] if x.batched else layout.strides_of(x)
+        raise LayerError(f"cannot view its input as {format_shape(target)} without a copy: its strides "
+                         f"{format_shape(per_sample)} per sample (left by a Permute, Transpose, Slice or a "
+                         f"batch-second output) do not keep the dims it would merge adjacent in memory; torch "
+                         f"raises 'view size is not compatible with input tensor's size and stride'. Use Reshape, "
+                         f"which copies", arg="shape", code="PL401")
+    return LayerResult((layout.with_strides(x.with_shape(target), strides),), args=dict(args))
 
 
 def _permute_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
@@ -59,21 +80,22 @@ def _permute_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Lay
         full.append(dim % rank)
     if len(set(full)) != rank:
         raise LayerError(f"dims {dims} repeats a dim", arg="dims")
-    if not x.batched:
-        return LayerResult((x.with_shape(tuple(x.shape[d] for d in full)),), args=dict(args))
-    if full[0] != 0:
+    if x.batched and full[0] != 0:
         raise LayerError(f"dims {dims} moves the batch (dim 0); it must stay first", arg="dims")
-    out = tuple(x.shape[d - 1] for d in full[1:])
-    return LayerResult((x.with_shape(out),), args=dict(args))
+    shape, strides = layout.full_shape(x), layout.strides_of(x)
+    out = x.with_shape(tuple(shape[d] for d in full)[1 if x.batched else 0:])
+    return LayerResult((layout.with_strides(out, [strides[d] for d in full]),), args=dict(args))
 
 
 def _transpose_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
     x = inputs[0]
     a = normalize_dim(args["dim0"], x, "dim0")
     b = normalize_dim(args["dim1"], x, "dim1")
-    shape = list(x.shape)
+    shape, strides = list(x.shape), list(layout.strides_of(x))
     shape[a], shape[b] = shape[b], shape[a]
-    return LayerResult((x.with_shape(shape),), args=dict(args))
+    offset = 1 if x.batched else 0
+    strides[a + offset], strides[b + offset] = strides[b + offset], strides[a + offset]
+    return LayerResult((layout.with_strides(x.with_shape(shape), strides),), args=dict(args))
 
 
 def _select_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
@@ -83,7 +105,10 @@ def _select_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Laye
     if not -size <= index < size:
         raise LayerError(f"index {index} is out of range for dim {args['dim']} of size {size}", arg="index",
                          code="PL401")
-    return LayerResult((x.with_shape(x.shape[:axis] + x.shape[axis + 1:]),), args=dict(args))
+    strides = list(layout.strides_of(x))
+    del strides[axis + (1 if x.batched else 0)]
+    return LayerResult((layout.with_strides(x.with_shape(x.shape[:axis] + x.shape[axis + 1:]), strides),),
+                       args=dict(args))
 
 
 def _slice_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
@@ -95,9 +120,10 @@ def _slice_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Layer
     if length == 0:
         raise LayerError(f"slice [{_text(start)}:{_text(end)}:{step}] of dim {args['dim']} (size {size}) is empty",
                          arg="start", code="PL403")
-    shape = list(x.shape)
+    shape, strides = list(x.shape), list(layout.strides_of(x))
     shape[axis] = length
-    return LayerResult((x.with_shape(shape),), args=dict(args))
+    strides[axis + (1 if x.batched else 0)] *= step
+    return LayerResult((layout.with_strides(x.with_shape(shape), strides),), args=dict(args))
 
 
 def _text(value: Optional[int]) -> str:
@@ -268,7 +294,7 @@ def _pad_layers() -> Tuple[LayerDef, ...]:
                 args["value"] = Arg("number", doc="the fill value")
             layers.append(LayerDef(name, "shape", args, _make_pad_infer(mode, n, name),
                                    doc=f"torch.nn.{name}: pads the last {n} dim{'s' if n > 1 else ''} with {what}.",
-                                   input_dtype="any"))
+                                   input_dtype="any", layout=None if mode == "circular" else layout.as_memory_format))
     return tuple(layers)
 
 
@@ -279,22 +305,22 @@ _SCALE_ARGS = {"size": Arg("opt_size", None, "output spatial size (one value or 
                "scale_factor": Arg("opt_scale", None, "multiplier for the spatial size; output is floor(size * it)")}
 
 LAYERS = (
-    LayerDef("Reshape", "shape", _RESHAPE_ARGS, _reshape_infer, input_dtype="any",
+    LayerDef("Reshape", "shape", _RESHAPE_ARGS, _reshape_infer, input_dtype="any", layout=layout.as_inferred,
              doc="x.reshape(batch, *shape): the per-sample shape changes, the values stay."),
-    LayerDef("View", "shape", _RESHAPE_ARGS, _reshape_infer, input_dtype="any",
-             doc="x.view(batch, *shape): Reshape for a contiguous input."),
+    LayerDef("View", "shape", _RESHAPE_ARGS, _view_infer, input_dtype="any", layout=layout.as_inferred,
+             doc="x.view(batch, *shape): Reshape without a copy, for an input whose layout allows it."),
     LayerDef("Permute", "shape", {"dims": Arg("dims", doc="a permutation of all dims, batch included; 0 first")},
-             _permute_infer, input_dtype="any", doc="x.permute(*dims): reorders the dims; the batch stays first."),
+             _permute_infer, input_dtype="any", layout=layout.as_inferred, doc="x.permute(*dims): reorders the dims; the batch stays first."),
     LayerDef("Transpose", "shape", {"dim0": Arg("dim", doc="a dim (batch is 0)"), "dim1": Arg("dim", doc="another")},
-             _transpose_infer, input_dtype="any", doc="x.transpose(dim0, dim1): swaps two dims."),
+             _transpose_infer, input_dtype="any", layout=layout.as_inferred, doc="x.transpose(dim0, dim1): swaps two dims."),
     LayerDef("Select", "shape", {"dim": Arg("dim", doc="the dim to index (batch is 0)"),
                                  "index": Arg("int", doc="the position kept; negative counts from the end")},
-             _select_infer, input_dtype="any", doc="x.select(dim, index): keeps one position; the dim goes away."),
+             _select_infer, input_dtype="any", layout=layout.as_inferred, doc="x.select(dim, index): keeps one position; the dim goes away."),
     LayerDef("Slice", "shape", {"dim": Arg("dim", doc="the dim to slice (batch is 0)"),
                                 "start": Arg("opt_int", None, "first position (Python slice rules)"),
                                 "end": Arg("opt_int", None, "end position, exclusive"),
                                 "step": Arg("pos_int", 1, "stride")},
-             _slice_infer, input_dtype="any", doc="x[..., start:end:step, ...] along `dim`."),
+             _slice_infer, input_dtype="any", layout=layout.as_inferred, doc="x[..., start:end:step, ...] along `dim`."),
     LayerDef("Mean", "shape", _REDUCE_ARGS, _make_reduce_infer("Mean"), doc="x.mean(dim, keepdim)."),
     LayerDef("Sum", "shape", _REDUCE_ARGS, _make_reduce_infer("Sum"), input_dtype="any", doc="x.sum(dim, keepdim)."),
     LayerDef("Upsample", "shape", {
@@ -302,11 +328,12 @@ LAYERS = (
         "mode": Arg("enum", "nearest", "interpolation", choices=tuple(_UPSAMPLE_RANKS)),
         "align_corners": Arg("opt_bool", None, "for linear, bilinear, bicubic, trilinear only"),
         "recompute_scale_factor": Arg("opt_bool", None, "recompute the scale from the output size"),
-    }, _make_upsample_infer({}), doc="torch.nn.Upsample: resamples [C, *spatial] to size or floor(size * scale)."),
+    }, _make_upsample_infer({}), layout=layout.as_memory_format, doc="torch.nn.Upsample: resamples [C, *spatial] to size or floor(size * scale)."),
     LayerDef("UpsamplingNearest2d", "shape", _SCALE_ARGS, _make_upsample_infer({"mode": "nearest"}),
+             layout=layout.as_memory_format,
              doc="torch.nn.UpsamplingNearest2d: Upsample with mode 'nearest'."),
     LayerDef("UpsamplingBilinear2d", "shape", _SCALE_ARGS,
-             _make_upsample_infer({"mode": "bilinear", "align_corners": True}),
+             _make_upsample_infer({"mode": "bilinear", "align_corners": True}), layout=layout.as_memory_format,
              doc="torch.nn.UpsamplingBilinear2d: Upsample with mode 'bilinear', align_corners true."),
     LayerDef("PixelShuffle", "shape", {"upscale_factor": Arg("pos_int", doc="r: [C*r*r, H, W] -> [C, H*r, W*r]")},
              _pixel_shuffle_infer, input_dtype="any", doc="torch.nn.PixelShuffle: channels to space."),
@@ -314,5 +341,5 @@ LAYERS = (
              {"downscale_factor": Arg("pos_int", doc="r: [C, H*r, W*r] -> [C*r*r, H, W]")},
              _pixel_unshuffle_infer, input_dtype="any", doc="torch.nn.PixelUnshuffle: space to channels."),
     LayerDef("ChannelShuffle", "shape", {"groups": Arg("pos_int", doc="number of groups; divides the channels")},
-             _channel_shuffle_infer, input_dtype="any", doc="torch.nn.ChannelShuffle: interleaves channel groups."),
+             _channel_shuffle_infer, input_dtype="any", layout=layout.as_memory_format, doc="torch.nn.ChannelShuffle: interleaves channel groups."),
 ) + _pad_layers()
