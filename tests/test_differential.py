@@ -545,6 +545,16 @@ def test_view_of_a_viewable_input():
     check(_yaml("{paramlint: 1, input: [6, 4], layers: [{type: Select, dim: 2, index: 1}, {type: View, shape: [3, 2]}]}"))
 
 
+def test_bilinear_needs_two_batched_inputs():
+    check(_yaml("{paramlint: 1, input: [1], layers: [{type: Parameter, shape: [1], name: p}, "
+                "{type: ReLU, from: input, name: r}, {type: Bilinear, from: [r, p], out_features: 1}]}"))
+
+
+def test_log_sigmoid_output_is_contiguous():
+    check(_yaml("{paramlint: 1, input: [2, 2], layers: [{type: Permute, dims: [0, 2, 1]}, {type: LogSigmoid}, "
+                "{type: View, shape: [-1]}]}"))
+
+
 @pytest.mark.parametrize("dtype", ["int64", "float64"])
 def test_bilinear_inputs_share_one_dtype(dtype):
     check(_yaml(f"{{paramlint: 1, inputs: {{a: [4], b: {{shape: [3], dtype: {dtype}}}}}, "

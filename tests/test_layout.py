@@ -78,6 +78,7 @@ LAYERS: List[Tuple[Dict[str, Any], Sequence[str]]] = [
     ({"type": "RReLU"}, IMAGE),
     ({"type": "RReLU", "inplace": True}, IMAGE),
     ({"type": "Tanhshrink"}, IMAGE),
+    ({"type": "LogSigmoid"}, IMAGE),
     ({"type": "PReLU", "num_parameters": 4}, IMAGE + SEQUENCE),
     ({"type": "Softmax", "dim": 1}, IMAGE),
     ({"type": "GLU", "dim": 1}, IMAGE + SEQUENCE),

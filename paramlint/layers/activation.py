@@ -187,7 +187,7 @@ LAYERS = (
                                  inplace=INPLACE), ("input",), "clamp to [min_val, max_val].",
                saved_inplace=("new",), check=_check_hardtanh),
     _pointwise("Sigmoid", {}, ("output",), "1 / (1 + exp(-x))."),
-    _pointwise("LogSigmoid", {}, ("input", "new"), "log(sigmoid(x))."),
+    _pointwise("LogSigmoid", {}, ("input", "new"), "log(sigmoid(x)).", lays_out=layout.as_contiguous_unless_inplace),
     _pointwise("Tanh", {}, ("output",), "hyperbolic tangent."),
     _pointwise("Softplus", dict(beta=Arg("number", 1.0, "beta"),
                                  threshold=Arg("number", 20.0, "linear above beta * x > threshold")),

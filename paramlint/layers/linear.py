@@ -56,6 +56,9 @@ def _bilinear_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> La
                          code="PL404")
     _last_dim("Bilinear", x1, "a first input")
     _last_dim("Bilinear", x2, "a second input")
+    if not (x1.batched and x2.batched):
+        raise LayerError("needs two batched inputs (layer outputs or model inputs); torch.bilinear does not "
+                         "broadcast an unbatched tensor such as a Parameter over the batch", code="PL401")
     if len(x1.shape) != len(x2.shape):
         raise LayerError(f"needs inputs of the same rank, got {format_shape(x1.shape)} and "
                          f"{format_shape(x2.shape)} per sample", code="PL401")
