@@ -9,13 +9,13 @@ which use, which repeat and which argument values.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .diagnostics import ConfigPath, Finding, format_config_path
 from .expr import ExprError, evaluate
 from .layers import REGISTRY
 from .layers.base import TensorSpec
+from .record import Record
 from .suggest import did_you_mean
 
 RESERVED_KEYS = ("type", "name", "from", "repeat", "trainable", "shares", "checkpoint")
@@ -26,43 +26,62 @@ MAX_BLOCK_DEPTH = 32
 SUBLAYER_ARGS = ("num_layers", "num_encoder_layers", "num_decoder_layers")
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(Record):
     """Where a tensor comes from: a node's output, or a model input."""
 
-    node: Optional[int]
-    output: int = 0
-    input_name: str = ""
+    __slots__ = ("node", "output", "input_name")
+
+    def __init__(self, node: Optional[int], output: int = 0, input_name: str = "") -> None:
+        self.node = node
+        self.output = output
+        self.input_name = input_name
 
 
-@dataclass(frozen=True)
-class Frame:
-    """One block use on the way to a node: ``layers[5] BasicBlock #2``."""
+class Frame(Record):
+    """One block use on the way to a node: ``layers[5] BasicBlock #2``.
 
-    label: str
-    block: str
-    # Not compared: values may be lists (unhashable), and label + use_path already identify the use.
-    args: Tuple[Tuple[str, Any], ...] = field(compare=False)
-    use_path: ConfigPath = ()
-    checkpoint: bool = False  # `checkpoint: true` on the block use: its layers are recomputed in backward
+    ``checkpoint``: `checkpoint: true` on the block use, whose layers are
+    recomputed in backward.
+    """
+
+    __slots__ = ("label", "block", "args", "use_path", "checkpoint")
+
+    def __init__(self, label: str, block: str, args: Tuple[Tuple[str, Any], ...], use_path: ConfigPath = (),
+                 checkpoint: bool = False) -> None:
+        self.label = label
+        self.block = block
+        self.args = args
+        self.use_path = use_path
+        self.checkpoint = checkpoint
+
+    def _values(self) -> Tuple[Any, ...]:
+        # Not the args: values may be lists (unhashable), and label + use_path already identify the use.
+        return self.label, self.block, self.use_path, self.checkpoint
 
     def describe(self) -> str:
         values = ", ".join(f"{k}={v}" for k, v in self.args)
         return f"{self.label} ({values})" if values else self.label
 
 
-@dataclass(frozen=True)
-class Node:
-    index: int
-    type: str
-    args: Dict[str, Any]
-    sources: Tuple[Source, ...]
-    config_path: ConfigPath
-    label: str
-    frames: Tuple[Frame, ...] = ()
-    trainable: bool = True
-    shares: Optional[int] = None
-    checkpoint: bool = False
+class Node(Record):
+    """One layer of the expanded graph (blocks and repeats unrolled)."""
+
+    __slots__ = ("index", "type", "args", "sources", "config_path", "label", "frames", "trainable", "shares",
+                 "checkpoint")
+
+    def __init__(self, index: int, type: str, args: Dict[str, Any], sources: Tuple[Source, ...],
+                 config_path: ConfigPath, label: str, frames: Tuple[Frame, ...] = (), trainable: bool = True,
+                 shares: Optional[int] = None, checkpoint: bool = False) -> None:
+        self.index = index
+        self.type = type
+        self.args = args
+        self.sources = sources
+        self.config_path = config_path
+        self.label = label
+        self.frames = frames
+        self.trainable = trainable
+        self.shares = shares
+        self.checkpoint = checkpoint
 
     @property
     def trace(self) -> str:
@@ -70,12 +89,15 @@ class Node:
         return " > ".join([f.label for f in self.frames] + [self.label])
 
 
-@dataclass(frozen=True)
-class Graph:
-    inputs: Dict[str, TensorSpec]
-    input_paths: Dict[str, ConfigPath]
-    nodes: Tuple[Node, ...]
-    output: Source
+class Graph(Record):
+    __slots__ = ("inputs", "input_paths", "nodes", "output")
+
+    def __init__(self, inputs: Dict[str, TensorSpec], input_paths: Dict[str, ConfigPath], nodes: Tuple[Node, ...],
+                 output: Source) -> None:
+        self.inputs = inputs
+        self.input_paths = input_paths
+        self.nodes = nodes
+        self.output = output
 
 
 class _Abort(Exception):
@@ -85,15 +107,21 @@ class _Abort(Exception):
 BROKEN = Source(node=-1)
 
 
-@dataclass
 class _Scope:
-    """Names visible inside one list of layers (the top level or a block use)."""
+    """Names visible inside one list of layers (the top level or a block use).
 
-    entries_path: ConfigPath
-    names: Dict[str, Source]
-    declared: Dict[str, int]  # every name written in this list -> entry index
-    positions: List[Source] = field(default_factory=list)
-    node_of: Dict[str, int] = field(default_factory=dict)  # names of plain layers -> node index
+    ``declared``: every name written in this list -> entry index;
+    ``node_of``: names of plain layers -> node index.
+    """
+
+    __slots__ = ("entries_path", "names", "declared", "positions", "node_of")
+
+    def __init__(self, entries_path: ConfigPath, names: Dict[str, Source], declared: Dict[str, int]) -> None:
+        self.entries_path = entries_path
+        self.names = names
+        self.declared = declared
+        self.positions: List[Source] = []
+        self.node_of: Dict[str, int] = {}
 
 
 def read_input(spec: Any) -> TensorSpec:

@@ -5,7 +5,6 @@ still linted.  The bug is simulated by making a layer type's ``infer`` raise.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -25,11 +24,11 @@ NO_RELU = "paramlint: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: Conv2d, out_chann
 
 # Run in a fresh interpreter: ReLU's infer raises, then the command runs with the given arguments.
 CRASHING_MAIN = """
-import dataclasses, sys
+import sys
 from paramlint.layers import REGISTRY
 def infer(args, inputs):
     raise ZeroDivisionError("simulated bug in ReLU")
-REGISTRY["ReLU"] = dataclasses.replace(REGISTRY["ReLU"], infer=infer)
+REGISTRY["ReLU"] = REGISTRY["ReLU"].replace(infer=infer)
 from paramlint.cli import main
 raise SystemExit(main(sys.argv[1:]))
 """
@@ -40,7 +39,7 @@ def crashing_relu(monkeypatch):
     def infer(args, inputs):
         raise ZeroDivisionError("simulated bug in ReLU")
 
-    monkeypatch.setitem(REGISTRY, "ReLU", dataclasses.replace(REGISTRY["ReLU"], infer=infer))
+    monkeypatch.setitem(REGISTRY, "ReLU", REGISTRY["ReLU"].replace(infer=infer))
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ raises :class:`LayerError` for everything torch would reject.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+from ..record import Record
 
 Shape = Tuple[int, ...]
 
@@ -32,8 +33,7 @@ class _Required:
 REQUIRED: Any = _Required()
 
 
-@dataclass(frozen=True)
-class TensorSpec:
+class TensorSpec(Record):
     """A tensor flowing through the graph.
 
     ``shape`` excludes the batch dimension when ``batched`` (every layer
@@ -42,10 +42,14 @@ class TensorSpec:
     contiguous one: see :mod:`paramlint.layers.layout`.
     """
 
-    shape: Shape
-    dtype: str = "float32"
-    batched: bool = True
-    strides: Optional[Tuple[int, ...]] = None
+    __slots__ = ("shape", "dtype", "batched", "strides")
+
+    def __init__(self, shape: Shape, dtype: str = "float32", batched: bool = True,
+                 strides: Optional[Tuple[int, ...]] = None) -> None:
+        self.shape = shape
+        self.dtype = dtype
+        self.batched = batched
+        self.strides = strides
 
     @property
     def rank(self) -> int:
@@ -71,16 +75,18 @@ def format_shape(shape: Sequence[int]) -> str:
     return "[" + ", ".join(str(s) for s in shape) + "]"
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(Record):
     """One constructor argument: its kind (a ``$defs`` entry of the schema),
     its default (``REQUIRED`` when there is none; ``None`` when torch's
     default is ``None`` or the size is inferred), and what it means."""
 
-    kind: str
-    default: Any = REQUIRED
-    doc: str = ""
-    choices: Tuple[str, ...] = ()
+    __slots__ = ("kind", "default", "doc", "choices")
+
+    def __init__(self, kind: str, default: Any = REQUIRED, doc: str = "", choices: Tuple[str, ...] = ()) -> None:
+        self.kind = kind
+        self.default = default
+        self.doc = doc
+        self.choices = choices
 
 
 class LayerError(Exception):
@@ -97,33 +103,40 @@ class LayerError(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class LayerWarning:
-    code: str
-    message: str
-    arg: Optional[str] = None
+class LayerWarning(Record):
+    __slots__ = ("code", "message", "arg")
+
+    def __init__(self, code: str, message: str, arg: Optional[str] = None) -> None:
+        self.code = code
+        self.message = message
+        self.arg = arg
 
 
-@dataclass(frozen=True)
-class SavedTensor:
+class SavedTensor(Record):
     """A tensor autograd keeps for backward: ``"input"`` / ``"output"`` share
     the storage of the layer's own input or output, ``"new"`` exists only for
-    backward (masks, indices, statistics)."""
+    backward (masks, indices, statistics).
 
-    kind: str
-    numel: int
-    dtype: str = "float32"
-    index: int = 0  # which input or output
-    # False: ``numel`` is for the whole batch, not per sample (BatchNorm's
-    # batch statistics: 2 x C whatever the batch size).
-    per_sample: bool = True
-    # True: statistics kept in float32 whatever the precision (norm mean/rstd,
-    # attention logsumexp); False: a float tensor in the layer's compute dtype.
-    stats: bool = False
+    ``index``: which input or output.  ``per_sample`` False: ``numel`` is for
+    the whole batch, not per sample (BatchNorm's batch statistics: 2 x C
+    whatever the batch size).  ``stats`` True: statistics kept in float32
+    whatever the precision (norm mean/rstd, attention logsumexp); False: a
+    float tensor in the layer's compute dtype.
+    """
+
+    __slots__ = ("kind", "numel", "dtype", "index", "per_sample", "stats")
+
+    def __init__(self, kind: str, numel: int, dtype: str = "float32", index: int = 0, per_sample: bool = True,
+                 stats: bool = False) -> None:
+        self.kind = kind
+        self.numel = numel
+        self.dtype = dtype
+        self.index = index
+        self.per_sample = per_sample
+        self.stats = stats
 
 
-@dataclass
-class LayerResult:
+class LayerResult(Record):
     """What ``infer`` computes for one layer, per sample.
 
     ``params`` and ``buffers`` use torch's attribute names, so that weight
@@ -133,13 +146,19 @@ class LayerResult:
     sample.
     """
 
-    outputs: Tuple[TensorSpec, ...]
-    params: Dict[str, Shape] = field(default_factory=dict)
-    buffers: Dict[str, Tuple[Shape, str]] = field(default_factory=dict)
-    flops: int = 0
-    args: Dict[str, Any] = field(default_factory=dict)
-    warnings: Tuple[LayerWarning, ...] = ()
-    saved: Tuple[SavedTensor, ...] = ()
+    __slots__ = ("outputs", "params", "buffers", "flops", "args", "warnings", "saved")
+
+    def __init__(self, outputs: Tuple[TensorSpec, ...], params: Optional[Dict[str, Shape]] = None,
+                 buffers: Optional[Dict[str, Tuple[Shape, str]]] = None, flops: int = 0,
+                 args: Optional[Dict[str, Any]] = None, warnings: Tuple[LayerWarning, ...] = (),
+                 saved: Tuple[SavedTensor, ...] = ()) -> None:
+        self.outputs = outputs
+        self.params: Dict[str, Shape] = {} if params is None else params
+        self.buffers: Dict[str, Tuple[Shape, str]] = {} if buffers is None else buffers
+        self.flops = flops
+        self.args: Dict[str, Any] = {} if args is None else args
+        self.warnings = warnings
+        self.saved = saved
 
 
 Infer = Callable[[Mapping[str, Any], Sequence[TensorSpec]], LayerResult]
@@ -148,21 +167,28 @@ Infer = Callable[[Mapping[str, Any], Sequence[TensorSpec]], LayerResult]
 Layout = Callable[[Mapping[str, Any], Sequence[TensorSpec], TensorSpec, bool], TensorSpec]
 
 
-@dataclass(frozen=True)
-class LayerDef:
-    """A layer type: the torch class name, its arguments, its arithmetic."""
+class LayerDef(Record):
+    """A layer type: the torch class name, its arguments, its arithmetic.
 
-    type: str
-    family: str
-    args: Mapping[str, Arg]
-    infer: Infer
-    doc: str = ""
-    min_inputs: int = 1
-    max_inputs: Optional[int] = 1
-    # An input tensor of this kind is required: "float" or "int" (Embedding).
-    input_dtype: str = "float"
-    # The strides torch gives the outputs (None: contiguous); layout.py has the rules.
-    layout: Optional[Layout] = None
+    ``input_dtype``: the kind of input tensor required, "float", "int"
+    (Embedding) or "any".  ``layout``: the strides torch gives the outputs
+    (None: contiguous); paramlint/layers/layout.py has the rules.
+    """
+
+    __slots__ = ("type", "family", "args", "infer", "doc", "min_inputs", "max_inputs", "input_dtype", "layout")
+
+    def __init__(self, type: str, family: str, args: Mapping[str, Arg], infer: Infer, doc: str = "",
+                 min_inputs: int = 1, max_inputs: Optional[int] = 1, input_dtype: str = "float",
+                 layout: Optional[Layout] = None) -> None:
+        self.type = type
+        self.family = family
+        self.args = args
+        self.infer = infer
+        self.doc = doc
+        self.min_inputs = min_inputs
+        self.max_inputs = max_inputs
+        self.input_dtype = input_dtype
+        self.layout = layout
 
 
 # ---------------------------------------------------------------------------
