@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from .diagnostics import ERROR, Finding
 from .graph import Graph, Node, Source
 from .layers import REGISTRY
 from .layers.layout import lay_out
+from .record import Record
 from .rules import severity_of
 from .layers.base import DTYPE_BYTES, MAX_ELEMENTS, LayerError, LayerResult, Shape, TensorSpec, format_shape, \
     product_text, resolve_args
@@ -26,32 +26,40 @@ MAX_RANK = 64
 _SAFE_NUMEL = INT64_MAX // 8
 
 
-@dataclass(frozen=True)
-class LayerInfo:
+class LayerInfo(Record):
     """One analysed layer, as the summary table and JSON show it."""
 
-    node: Node
-    result: LayerResult
-    inputs: Tuple[TensorSpec, ...]
-    params: int           # counted here (0 for tied parameters counted at their owner)
-    trainable_params: int
-    buffers: int
+    __slots__ = ("node", "result", "inputs", "params", "trainable_params", "buffers")
+
+    # params: counted here (0 for tied parameters counted at their owner)
+    def __init__(self, node: Node, result: LayerResult, inputs: Tuple[TensorSpec, ...], params: int,
+                 trainable_params: int, buffers: int) -> None:
+        self.node = node
+        self.result = result
+        self.inputs = inputs
+        self.params = params
+        self.trainable_params = trainable_params
+        self.buffers = buffers
 
     @property
     def output(self) -> TensorSpec:
         return self.result.outputs[0]
 
 
-@dataclass(frozen=True)
-class ShapeAnalysis:
-    inputs: Dict[str, TensorSpec]
-    layers: Tuple[LayerInfo, ...]
-    output: TensorSpec
-    params: int
-    trainable_params: int
-    buffers: int
-    flops: int
-    trainable_shapes: Tuple[Shape, ...] = field(default=())  # for optimizer state
+class ShapeAnalysis(Record):
+    __slots__ = ("inputs", "layers", "output", "params", "trainable_params", "buffers", "flops", "trainable_shapes")
+
+    # trainable_shapes: for optimizer state
+    def __init__(self, inputs: Dict[str, TensorSpec], layers: Tuple[LayerInfo, ...], output: TensorSpec, params: int,
+                 trainable_params: int, buffers: int, flops: int, trainable_shapes: Tuple[Shape, ...] = ()) -> None:
+        self.inputs = inputs
+        self.layers = layers
+        self.output = output
+        self.params = params
+        self.trainable_params = trainable_params
+        self.buffers = buffers
+        self.flops = flops
+        self.trainable_shapes = trainable_shapes
 
     @property
     def non_trainable_params(self) -> int:

@@ -5,32 +5,38 @@ excess in absolute and relative terms, and the largest contributors.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 from .diagnostics import Finding
+from .record import Record
 from .units import format_bytes, format_count, parse_bytes, parse_count
 
 
-@dataclass(frozen=True)
-class Figure:
+class Figure(Record):
     """One budgeted quantity: its value, how it is made up, who contributes most."""
 
-    value: int
-    arithmetic: str = ""
-    contributors: Tuple[Tuple[str, int], ...] = ()
-    is_bytes: bool = False
-    advice: Optional[Callable[[int], str]] = None  # what would fit a given limit (computed only when exceeded)
+    __slots__ = ("value", "arithmetic", "contributors", "is_bytes", "advice")
+
+    # advice: what would fit a given limit (computed only when exceeded)
+    def __init__(self, value: int, arithmetic: str = "", contributors: Tuple[Tuple[str, int], ...] = (),
+                 is_bytes: bool = False, advice: Optional[Callable[[int], str]] = None) -> None:
+        self.value = value
+        self.arithmetic = arithmetic
+        self.contributors = contributors
+        self.is_bytes = is_bytes
+        self.advice = advice
 
 
-@dataclass(frozen=True)
-class BudgetUse:
+class BudgetUse(Record):
     """A budget and the figure it limits: for reports and the markdown table."""
 
-    name: str
-    limit: int
-    value: int
-    is_bytes: bool
+    __slots__ = ("name", "limit", "value", "is_bytes")
+
+    def __init__(self, name: str, limit: int, value: int, is_bytes: bool) -> None:
+        self.name = name
+        self.limit = limit
+        self.value = value
+        self.is_bytes = is_bytes
 
     @property
     def fraction(self) -> float:

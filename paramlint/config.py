@@ -16,16 +16,15 @@ value on a continuation line of a multi-line array is reported at its key.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 import sys
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 from .diagnostics import ERROR, WARNING, ConfigPath, Diagnostic, format_config_path
 from .document import Position
+from .record import Record
 
 CONFIG_FILES = (".paramlint.toml", "pyproject.toml")
 TOOL_SCHEMA_FILE = "tool-config.json"
@@ -35,19 +34,27 @@ ALWAYS_REPORTED = frozenset({"PL602", "PL603", "PL901", "PL902"})
 _OUR_TABLE = re.compile(r"^\s*\[\s*tool\s*\.\s*(\"paramlint\"|paramlint)\s*[\].]", re.MULTILINE)
 
 
-@dataclass(frozen=True)
-class ToolConfig:
+class ToolConfig(Record):
     """One tool configuration; ``ToolConfig()`` is the built-in default (every rule, as documented)."""
 
-    path: Optional[str] = None
-    select: Tuple[str, ...] = ("PL",)
-    ignore: Tuple[str, ...] = ()
-    per_file_ignores: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
-    severity: Tuple[Tuple[str, str], ...] = ()
-    strict: bool = False
-    training: Mapping[str, Any] = field(default_factory=dict)
-    budgets: Mapping[str, Any] = field(default_factory=dict)
-    diagnostics: Tuple[Diagnostic, ...] = ()  # problems in the configuration file itself
+    __slots__ = ("path", "select", "ignore", "per_file_ignores", "severity", "strict", "training", "budgets",
+                 "diagnostics")
+
+    # diagnostics: problems in the configuration file itself
+    def __init__(self, path: Optional[str] = None, select: Tuple[str, ...] = ("PL",), ignore: Tuple[str, ...] = (),
+                 per_file_ignores: Tuple[Tuple[str, Tuple[str, ...]], ...] = (),
+                 severity: Tuple[Tuple[str, str], ...] = (), strict: bool = False,
+                 training: Optional[Mapping[str, Any]] = None, budgets: Optional[Mapping[str, Any]] = None,
+                 diagnostics: Tuple[Diagnostic, ...] = ()) -> None:
+        self.path = path
+        self.select = select
+        self.ignore = ignore
+        self.per_file_ignores = per_file_ignores
+        self.severity = severity
+        self.strict = strict
+        self.training: Mapping[str, Any] = {} if training is None else training
+        self.budgets: Mapping[str, Any] = {} if budgets is None else budgets
+        self.diagnostics = diagnostics
 
     @property
     def broken(self) -> bool:
@@ -87,7 +94,7 @@ class ToolConfig:
                 continue
             severity = self.severity_for(diagnostic.code, diagnostic.severity)
             kept.append(diagnostic if severity == diagnostic.severity
-                        else dataclasses.replace(diagnostic, severity=severity))
+                        else diagnostic.replace(severity=severity))
         return tuple(kept)
 
     def with_defaults(self, data: Mapping[str, Any]) -> Tuple[Mapping[str, Any], Set[ConfigPath]]:

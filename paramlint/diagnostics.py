@@ -1,8 +1,9 @@
 """Diagnostics are values: one immutable record per problem found."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
+
+from .record import Record
 
 ConfigPath = Tuple[Union[str, int], ...]
 
@@ -22,33 +23,47 @@ def format_config_path(config_path: ConfigPath) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Record):
     """A problem found by a check, located by its path in the config.
 
     Checks yield findings; the engine turns them into diagnostics by looking
     the path up in the document's position map.  ``at_key`` points at the
-    mapping key rather than at its value (for unknown keys).
+    mapping key rather than at its value (for unknown keys).  ``severity``
+    None: the rule's default severity.
     """
 
-    code: str
-    message: str
-    config_path: ConfigPath = ()
-    at_key: bool = False
-    severity: str | None = None  # None: the rule's default severity
+    __slots__ = ("code", "message", "config_path", "at_key", "severity")
+
+    def __init__(self, code: str, message: str, config_path: ConfigPath = (), at_key: bool = False,
+                 severity: Optional[str] = None) -> None:
+        self.code = code
+        self.message = message
+        self.config_path = config_path
+        self.at_key = at_key
+        self.severity = severity
 
 
-@dataclass(frozen=True, order=True)
-class Diagnostic:
-    """A located problem in one file, as reporters print it."""
+class Diagnostic(Record):
+    """A located problem in one file, as reporters print it; compared and
+    sorted by place and code (path, line, column, code)."""
 
-    path: str
-    line: int
-    column: int
-    code: str
-    message: str = field(compare=False)
-    severity: str = field(default=ERROR, compare=False)
-    config_path: str = field(default="", compare=False)
+    __slots__ = ("path", "line", "column", "code", "message", "severity", "config_path")
+
+    def __init__(self, path: str, line: int, column: int, code: str, message: str, severity: str = ERROR,
+                 config_path: str = "") -> None:
+        self.path = path
+        self.line = line
+        self.column = column
+        self.code = code
+        self.message = message
+        self.severity = severity
+        self.config_path = config_path
+
+    def _values(self) -> Tuple[str, int, int, str]:
+        return self.path, self.line, self.column, self.code
+
+    def __lt__(self, other: "Diagnostic") -> bool:
+        return self._values() < other._values()
 
     def to_dict(self) -> dict:
         return {

@@ -1,16 +1,15 @@
 """The loader's values: a loaded document, its limits and its one error type."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Dict, Tuple
 
 from .diagnostics import ConfigPath
+from .record import Record
 
 Position = Tuple[int, int]  # (line, column), both 1-based; columns count characters
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(Record):
     """A config file read into plain data, with where each node was written.
 
     ``positions`` maps every path of ``data`` (``()`` for the root) to the
@@ -22,10 +21,14 @@ class Document:
     and stripped (YAML only; ``{}`` for JSON).
     """
 
-    data: Any
-    positions: Dict[ConfigPath, Position]
-    key_positions: Dict[ConfigPath, Position]
-    comments: Dict[int, str]
+    __slots__ = ("data", "positions", "key_positions", "comments")
+
+    def __init__(self, data: Any, positions: Dict[ConfigPath, Position], key_positions: Dict[ConfigPath, Position],
+                 comments: Dict[int, str]) -> None:
+        self.data = data
+        self.positions = positions
+        self.key_positions = key_positions
+        self.comments = comments
 
 
 class LoadError(Exception):
@@ -42,13 +45,17 @@ class LoadError(Exception):
         return f"LoadError({self.code!r}, {self.message!r}, line={self.line}, column={self.column})"
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(Record):
     """Bounds that keep loading fast on any input (alias bombs, generated files)."""
 
-    max_bytes: int = 10 * 2**20
-    max_nodes: int = 1_000_000  # nodes (keys included) after alias expansion
-    max_depth: int = 200  # nesting depth of collections; the root collection is depth 1
+    __slots__ = ("max_bytes", "max_nodes", "max_depth")
+
+    # max_nodes: nodes (keys included) after alias expansion
+    # max_depth: nesting depth of collections; the root collection is depth 1
+    def __init__(self, max_bytes: int = 10 * 2**20, max_nodes: int = 1_000_000, max_depth: int = 200) -> None:
+        self.max_bytes = max_bytes
+        self.max_nodes = max_nodes
+        self.max_depth = max_depth
 
 
 LIMITS = Limits()

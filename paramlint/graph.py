@@ -259,7 +259,7 @@ class _Builder:
                 self.error("PL304", f"{layer.type} takes no input; remove `from`", path + ("from",))
                 return BROKEN
             sources = ()
-        if any(source is BROKEN for source in sources):  # identity: cheaper than dataclass ==
+        if any(source is BROKEN for source in sources):  # identity: cheaper than Record ==
             return BROKEN
         if len(sources) < layer.min_inputs or (layer.max_inputs is not None and len(sources) > layer.max_inputs):
             wanted = (f"{layer.min_inputs}" if layer.min_inputs == layer.max_inputs else
@@ -318,7 +318,7 @@ class _Builder:
         if len(self.active_blocks) >= MAX_BLOCK_DEPTH:
             self.error("PL103", f"blocks nested deeper than {MAX_BLOCK_DEPTH} levels", path)
             return BROKEN
-        if any(source is BROKEN for source in sources):  # identity: cheaper than dataclass ==
+        if any(source is BROKEN for source in sources):  # identity: cheaper than Record ==
             return BROKEN
         declared = dict(block.get("args") or {})
         block_env: Dict[str, Any] = dict(declared)

@@ -5,12 +5,10 @@ Each step is a function of the previous step's value; nothing here prints.
 """
 from __future__ import annotations
 
-import dataclasses
 import errno
 import heapq
 import os
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
@@ -22,6 +20,7 @@ from .graph import build_graph
 from .loader import LIMITS, Document, LoadError, load_document
 from .layers.base import DTYPE_BYTES, TensorSpec
 from .memory import MemoryEstimate, estimate_memory
+from .record import Record
 from .runtime import collector_paused
 from .rules import RULES
 from .suppress import apply_suppressions
@@ -32,16 +31,19 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 FAILURE_CODES = ("PL901", "PL902", "PL602", "PL603")  # exit 2: unreadable, internal, broken tool config
 
 
-@dataclass(frozen=True)
-class Analysis:
+class Analysis(Record):
     """Everything paramlint computed about one model."""
 
-    shapes: ShapeAnalysis
-    training: TrainingSetup
-    optimizer_state: int
-    memory: MemoryEstimate
-    budgets: Tuple[BudgetUse, ...] = ()
-    lines: Mapping[int, int] = field(default_factory=dict)
+    __slots__ = ("shapes", "training", "optimizer_state", "memory", "budgets", "lines")
+
+    def __init__(self, shapes: ShapeAnalysis, training: TrainingSetup, optimizer_state: int, memory: MemoryEstimate,
+                 budgets: Tuple[BudgetUse, ...] = (), lines: Optional[Mapping[int, int]] = None) -> None:
+        self.shapes = shapes
+        self.training = training
+        self.optimizer_state = optimizer_state
+        self.memory = memory
+        self.budgets = budgets
+        self.lines: Mapping[int, int] = {} if lines is None else lines
 
     @property
     def params(self) -> int:
@@ -56,16 +58,20 @@ class Analysis:
         return self.shapes.flops
 
 
-@dataclass(frozen=True)
-class FileReport:
+class FileReport(Record):
     """The outcome for one file: skipped, or diagnostics and (when analysable) the model."""
 
-    path: str
-    skipped: bool = False
-    diagnostics: Tuple[Diagnostic, ...] = ()
-    analysis: Optional[Analysis] = None
-    name: str = ""
-    strict: bool = False  # the tool configuration makes warnings fail
+    __slots__ = ("path", "skipped", "diagnostics", "analysis", "name", "strict")
+
+    # strict: the tool configuration makes warnings fail
+    def __init__(self, path: str, skipped: bool = False, diagnostics: Tuple[Diagnostic, ...] = (),
+                 analysis: Optional[Analysis] = None, name: str = "", strict: bool = False) -> None:
+        self.path = path
+        self.skipped = skipped
+        self.diagnostics = diagnostics
+        self.analysis = analysis
+        self.name = name
+        self.strict = strict
 
     @property
     def errors(self) -> int:
@@ -126,7 +132,7 @@ class Linter:
             return FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL902", message),))
         # select/ignore and severity overrides apply to every diagnostic of the file
         diagnostics = config.apply(report.diagnostics, path)
-        return dataclasses.replace(report, diagnostics=diagnostics, strict=config.strict)
+        return report.replace(diagnostics=diagnostics, strict=config.strict)
 
     def _lint(self, text: bytes, path: str, config: ToolConfig) -> FileReport:
         try:
@@ -203,7 +209,7 @@ def _mark_default(finding: Finding, from_defaults: Iterable[ConfigPath], config:
     """Say so when a finding is about a project default rather than the config's own text."""
     if tuple(finding.config_path[:2]) not in from_defaults:
         return finding
-    return dataclasses.replace(finding, message=f"{finding.message} (a project default from {config.path})")
+    return finding.replace(message=f"{finding.message} (a project default from {config.path})")
 
 
 def analyze_document(data: Mapping[str, Any], document: Optional[Document],

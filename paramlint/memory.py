@@ -14,8 +14,7 @@ Every allocation is rounded up to 512 bytes, and a fixed CUDA overhead
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .analysis import ShapeAnalysis
 from .graph import Source
@@ -24,13 +23,13 @@ from .memory_plan import CATEGORIES, plan_forward
 from .memory_sim import SimResult, layer_bytes, simulate
 from .memory_steps import Timeline, inference_timeline, training_timeline
 from .precision import CUDA, PRECISION_MODELS, DeviceModel
+from .record import Record
 from .runtime import collector_paused
 from .step_flops import step_flops
 from .training import TrainingSetup
 
 
-@dataclass(frozen=True)
-class MemoryEstimate:
+class MemoryEstimate(Record):
     """The peak and its parts, in bytes per device.
 
     ``params`` ... ``transient`` are what is alive at the peak (they add up
@@ -41,25 +40,40 @@ class MemoryEstimate:
     parameter gradient, ``inference_peak`` an eval-mode forward pass.
     """
 
-    params: int
-    gradients: int
-    optimizer_state: int
-    activations: int
-    buffers: int = 0
-    inputs: int = 0
-    transient: int = 0
-    overhead: int = 0
-    forward_activations: int = 0
-    all_gradients: int = 0
-    phase: str = ""
-    peak_layer: int = -1
-    batch_size: int = 1
-    layer_activations: Tuple[int, ...] = field(default=(), repr=False)
-    forward_flops: int = 0            # per step (batch x per sample), as FlopCounterMode counts
-    backward_flops: int = 0
-    layer_backward_flops: Tuple[int, ...] = field(default=(), repr=False)  # per sample
-    inference: Optional[Callable[[], int]] = field(default=None, repr=False, compare=False)
-    advice: Optional[Callable[[int], str]] = field(default=None, repr=False, compare=False)
+    __slots__ = ("params", "gradients", "optimizer_state", "activations", "buffers", "inputs", "transient", "overhead",
+                 "forward_activations", "all_gradients", "phase", "peak_layer", "batch_size", "layer_activations",
+                 "forward_flops", "backward_flops", "layer_backward_flops", "inference", "advice")
+
+    # forward_flops: per step (batch x per sample), as FlopCounterMode counts
+    # layer_backward_flops: per sample
+    def __init__(self, params: int, gradients: int, optimizer_state: int, activations: int, buffers: int = 0,
+                 inputs: int = 0, transient: int = 0, overhead: int = 0, forward_activations: int = 0,
+                 all_gradients: int = 0, phase: str = "", peak_layer: int = -1, batch_size: int = 1,
+                 layer_activations: Tuple[int, ...] = (), forward_flops: int = 0, backward_flops: int = 0,
+                 layer_backward_flops: Tuple[int, ...] = (), inference: Optional[Callable[[], int]] = None,
+                 advice: Optional[Callable[[int], str]] = None) -> None:
+        self.params = params
+        self.gradients = gradients
+        self.optimizer_state = optimizer_state
+        self.activations = activations
+        self.buffers = buffers
+        self.inputs = inputs
+        self.transient = transient
+        self.overhead = overhead
+        self.forward_activations = forward_activations
+        self.all_gradients = all_gradients
+        self.phase = phase
+        self.peak_layer = peak_layer
+        self.batch_size = batch_size
+        self.layer_activations = layer_activations
+        self.forward_flops = forward_flops
+        self.backward_flops = backward_flops
+        self.layer_backward_flops = layer_backward_flops
+        self.inference = inference
+        self.advice = advice
+
+    def _values(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__[:-2])  # not the two callables
 
     @property
     def inference_peak(self) -> int:

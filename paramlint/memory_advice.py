@@ -7,7 +7,6 @@ fails (each remedy re-plans the model once).
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 from .units import format_bytes
@@ -54,7 +53,7 @@ def _advice(model: "MemoryModel", budget: int) -> str:
 def _variant(model: "MemoryModel", *, checkpoint_blocks: bool = False, **changes: object) -> int:
     from .memory import MemoryModel
 
-    setup = dataclasses.replace(model.setup, **changes)  # type: ignore[arg-type]
+    setup = model.setup.replace(**changes)  # type: ignore[arg-type]
     other = MemoryModel(model.shapes, setup, output=model.output, device=model.device,
                         checkpoint_blocks=checkpoint_blocks or model.checkpoint_blocks)
     return other.peak(setup.batch_size)

@@ -11,7 +11,6 @@ every batch size.  ``memory_steps`` turns the plan into the step's timeline.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .analysis import LayerInfo, ShapeAnalysis
@@ -22,6 +21,7 @@ from .memory_recurrent import RECURRENT, recurrent_saved
 from .memory_rules import RESHAPES, WEIGHT_ONLY_INPUT, Layout, identity, is_contiguous, output_alias, \
     output_layout
 from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes, widest
+from .record import Record
 
 # Breakdown categories.
 PARAMETERS, BUFFERS, GRADIENTS, STATE, INPUTS, ACTIVATIONS, TRANSIENT = range(7)
@@ -55,13 +55,16 @@ class Value:
         return is_contiguous(self.layout, self.spec)
 
 
-@dataclass
-class Storages:
+class Storages(Record):
     """Parallel lists: bytes per sample, fixed bytes, breakdown category."""
 
-    per_sample: List[int] = field(default_factory=list)
-    fixed: List[int] = field(default_factory=list)
-    category: List[int] = field(default_factory=list)
+    __slots__ = ("per_sample", "fixed", "category")
+
+    def __init__(self, per_sample: Optional[List[int]] = None, fixed: Optional[List[int]] = None,
+                 category: Optional[List[int]] = None) -> None:
+        self.per_sample: List[int] = [] if per_sample is None else per_sample
+        self.fixed: List[int] = [] if fixed is None else fixed
+        self.category: List[int] = [] if category is None else category
 
     def new(self, numel: int, dtype: str, batched: bool, category: int) -> int:
         size = numel * dtype_bytes(dtype)
@@ -94,19 +97,31 @@ class LayerPlan:
         self.recorded = False
 
 
-@dataclass
-class ForwardPlan:
-    storages: Storages
-    values: Dict[ValueKey, Value]
-    layers: List[LayerPlan]
-    input_storages: List[int]
-    output: ValueKey
-    pinned: List[int]                     # alive for the whole step: inputs, the model output
-    keep_until: Dict[int, int]            # saved storage -> the layer whose backward frees it
-    first_saver: Dict[int, int]           # saved storage -> the layer that keeps it first (per-layer figures)
-    cached_weights: List[int]             # autocast's weight casts, freed when the forward ends
-    regions: Dict[int, Tuple[int, int]]   # layer -> (first, last) layer of its checkpointed region
-    useful: List[bool]                    # the layer's output reaches the model output
+class ForwardPlan(Record):
+    __slots__ = ("storages", "values", "layers", "input_storages", "output", "pinned", "keep_until", "first_saver",
+                 "cached_weights", "regions", "useful")
+
+    # pinned: alive for the whole step: inputs, the model output
+    # keep_until: saved storage -> the layer whose backward frees it
+    # first_saver: saved storage -> the layer that keeps it first (per-layer figures)
+    # cached_weights: autocast's weight casts, freed when the forward ends
+    # regions: layer -> (first, last) layer of its checkpointed region
+    # useful: the layer's output reaches the model output
+    def __init__(self, storages: Storages, values: Dict[ValueKey, Value], layers: List[LayerPlan],
+                 input_storages: List[int], output: ValueKey, pinned: List[int], keep_until: Dict[int, int],
+                 first_saver: Dict[int, int], cached_weights: List[int], regions: Dict[int, Tuple[int, int]],
+                 useful: List[bool]) -> None:
+        self.storages = storages
+        self.values = values
+        self.layers = layers
+        self.input_storages = input_storages
+        self.output = output
+        self.pinned = pinned
+        self.keep_until = keep_until
+        self.first_saver = first_saver
+        self.cached_weights = cached_weights
+        self.regions = regions
+        self.useful = useful
 
 
 def value_key(source: Source, input_names: Sequence[str]) -> ValueKey:

@@ -7,20 +7,27 @@ category, and frees the rest.  It is linear in the number of steps.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 from .memory_plan import CATEGORIES
 from .memory_steps import Timeline
+from .record import Record
 
 
-@dataclass(frozen=True)
-class SimResult:
-    peak: int
-    breakdown: Tuple[int, ...]   # live bytes by category at the peak (memory_plan.CATEGORIES)
-    phase: str                   # forward, loss, backward, recompute, optimizer, inference
-    layer: int                   # the layer running at the peak, -1 for none
-    end_of_forward: Tuple[int, ...]  # live bytes by category when the forward pass (and loss) ends
+class SimResult(Record):
+    __slots__ = ("peak", "breakdown", "phase", "layer", "end_of_forward")
+
+    # breakdown: live bytes by category at the peak (memory_plan.CATEGORIES)
+    # phase: forward, loss, backward, recompute, optimizer, inference
+    # layer: the layer running at the peak, -1 for none
+    # end_of_forward: live bytes by category when the forward pass (and loss) ends
+    def __init__(self, peak: int, breakdown: Tuple[int, ...], phase: str, layer: int,
+                 end_of_forward: Tuple[int, ...]) -> None:
+        self.peak = peak
+        self.breakdown = breakdown
+        self.phase = phase
+        self.layer = layer
+        self.end_of_forward = end_of_forward
 
     def part(self, name: str) -> int:
         return self.breakdown[CATEGORIES.index(name)]

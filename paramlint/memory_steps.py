@@ -16,7 +16,6 @@ forwarded alive across its block.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .analysis import ShapeAnalysis
@@ -24,6 +23,7 @@ from .memory_plan import ACTIVATIONS, BUFFERS, GRADIENTS, INPUTS, PARAMETERS, ST
     Storages, Value, value_key
 from .memory_rules import gradient_is_view
 from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes
+from .record import Record
 from .training import TrainingSetup, optimizer_impl, state_tensor_bytes, step_temporaries, OPTIMIZERS
 
 Step = Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], str, int]
@@ -42,19 +42,26 @@ LOSSES: Dict[str, Tuple[str, bool, int, bool]] = {
 }
 
 
-@dataclass
-class Timeline:
-    storages: Storages
-    steps: List[Step]
-    persistent: List[int]            # alive from the start of the step
-    layer_saved: Dict[int, List[int]] = field(default_factory=dict)  # layer -> storages it keeps first
+class Timeline(Record):
+    __slots__ = ("storages", "steps", "persistent", "layer_saved")
+
+    # persistent: alive from the start of the step
+    # layer_saved: layer -> storages it keeps first
+    def __init__(self, storages: Storages, steps: List[Step], persistent: List[int],
+                 layer_saved: Optional[Dict[int, List[int]]] = None) -> None:
+        self.storages = storages
+        self.steps = steps
+        self.persistent = persistent
+        self.layer_saved: Dict[int, List[int]] = {} if layer_saved is None else layer_saved
 
 
-@dataclass(frozen=True)
-class ParamTensor:
-    key: Tuple[int, str]
-    numel: int
-    trainable: bool
+class ParamTensor(Record):
+    __slots__ = ("key", "numel", "trainable")
+
+    def __init__(self, key: Tuple[int, str], numel: int, trainable: bool) -> None:
+        self.key = key
+        self.numel = numel
+        self.trainable = trainable
 
 
 def param_tensors(shapes: ShapeAnalysis) -> List[ParamTensor]:

@@ -15,20 +15,24 @@ path paramlint predicts and the CPU path its tests measure.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 from .layers.base import DTYPE_BYTES
+from .record import Record
 
 MiB = 2**20
 
 
-@dataclass(frozen=True)
-class Precision:
-    name: str
-    weight_bytes: int            # parameters, gradients and optimizer state, per value
-    half: Optional[str]          # the half dtype, None for fp32
-    autocast: bool
+class Precision(Record):
+    __slots__ = ("name", "weight_bytes", "half", "autocast")
+
+    # weight_bytes: parameters, gradients and optimizer state, per value
+    # half: the half dtype, None for fp32
+    def __init__(self, name: str, weight_bytes: int, half: Optional[str], autocast: bool) -> None:
+        self.name = name
+        self.weight_bytes = weight_bytes
+        self.half = half
+        self.autocast = autocast
 
     def activation_dtype(self, declared: str) -> str:
         """The dtype of a float32 activation outside autocast's lists."""
@@ -46,8 +50,7 @@ PRECISION_MODELS = {
 }
 
 
-@dataclass(frozen=True)
-class DeviceModel:
+class DeviceModel(Record):
     """What differs between devices, with the values paramlint assumes.
 
     ``overhead`` is a fixed amount the CUDA caching allocator serves before
@@ -61,12 +64,16 @@ class DeviceModel:
     config names none (foreach on CUDA, a for-loop on the CPU).
     """
 
-    name: str
-    overhead: int
-    rounding: int = 512
-    bool_masks: bool = True
-    autocast_fp32: bool = True
-    default_impl: str = "foreach"
+    __slots__ = ("name", "overhead", "rounding", "bool_masks", "autocast_fp32", "default_impl")
+
+    def __init__(self, name: str, overhead: int, rounding: int = 512, bool_masks: bool = True,
+                 autocast_fp32: bool = True, default_impl: str = "foreach") -> None:
+        self.name = name
+        self.overhead = overhead
+        self.rounding = rounding
+        self.bool_masks = bool_masks
+        self.autocast_fp32 = autocast_fp32
+        self.default_impl = default_impl
 
     def with_overhead(self, overhead: int) -> "DeviceModel":
         return DeviceModel(self.name, overhead, self.rounding, self.bool_masks, self.autocast_fp32,

@@ -7,21 +7,24 @@ training, PL6xx tool configuration and suppressions, PL9xx I/O and internal.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict
 
 from .diagnostics import ERROR, WARNING
+from .record import Record
 
 
-@dataclass(frozen=True)
-class Rule:
-    code: str
-    name: str
-    severity: str
-    summary: str
-    why: str = ""
-    example: str = ""
-    fix: str = ""
+class Rule(Record):
+    __slots__ = ("code", "name", "severity", "summary", "why", "example", "fix")
+
+    def __init__(self, code: str, name: str, severity: str, summary: str, why: str = "", example: str = "",
+                 fix: str = "") -> None:
+        self.code = code
+        self.name = name
+        self.severity = severity
+        self.summary = summary
+        self.why = why
+        self.example = example
+        self.fix = fix
 
 
 def _rules(*rules: Rule) -> Dict[str, Rule]:

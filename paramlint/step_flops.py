@@ -14,27 +14,29 @@ count 0 both ways.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 from .analysis import LayerInfo, ShapeAnalysis
 from .graph import Source
 from .memory_plan import useful_layers
 from .memory_recurrent import GATES
+from .record import Record
 
 CONVS = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"})
 WEIGHTED = frozenset({"Linear", "Bilinear", "PReLU"})
 COMPOSITES = frozenset({"MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer", "Transformer"})
 
 
-@dataclass(frozen=True)
-class StepFlops:
+class StepFlops(Record):
     """Per sample: ``forward`` and ``backward`` totals and per layer."""
 
-    forward: int
-    backward: int
-    layer_forward: tuple
-    layer_backward: tuple
+    __slots__ = ("forward", "backward", "layer_forward", "layer_backward")
+
+    def __init__(self, forward: int, backward: int, layer_forward: tuple, layer_backward: tuple) -> None:
+        self.forward = forward
+        self.backward = backward
+        self.layer_forward = layer_forward
+        self.layer_backward = layer_backward
 
     def per_step(self, batch: int) -> int:
         return batch * (self.forward + self.backward)

@@ -14,23 +14,25 @@ PL604.  JSON has no comments, so this is YAML only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Mapping, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from .diagnostics import WARNING, ConfigPath, Diagnostic, Finding
 from .document import Document
+from .record import Record
 
 _DIRECTIVE = re.compile(r"paramlint\s*:\s*ignore(?![\w-])(?:\s*\[([^\]]*)\])?")
 _COMMENT_DIRECTIVE = re.compile(r"#.*?(paramlint\s*:\s*ignore)")
 
 
-@dataclass
-class Suppression:
+class Suppression(Record):
     """One ``# paramlint: ignore`` comment; ``codes`` empty means every code."""
 
-    line: int
-    codes: Tuple[str, ...]
-    used: Set[str] = field(default_factory=set)
+    __slots__ = ("line", "codes", "used")
+
+    def __init__(self, line: int, codes: Tuple[str, ...], used: Optional[Set[str]] = None) -> None:
+        self.line = line
+        self.codes = codes
+        self.used: Set[str] = set() if used is None else used
 
     def covers(self, code: str) -> bool:
         """Whether this comment suppresses ``code``; marks what was used."""

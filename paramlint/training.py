@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .layers.base import Shape
+from .record import Record
 
 PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed", "bf16", "fp16")
 SHARDINGS = ("none", "zero1", "zero2", "zero3")
@@ -72,8 +72,7 @@ def _adam_temporaries(decoupled: bool) -> Temporaries:
     return temporaries
 
 
-@dataclass(frozen=True)
-class Optimizer:
+class Optimizer(Record):
     """An optimizer: values it stores per parameter tensor, and its docs.
 
     ``temporaries`` gives what ``step()`` allocates for a moment (measured
@@ -84,13 +83,19 @@ class Optimizer:
     ``mu``), on the device only when fused or capturable.
     """
 
-    name: str
-    state_values: Callable[[Mapping[str, Any], Shape], int]
-    doc: str
-    temporaries: Temporaries = field(default=_fixed(0.0, 0.0))
-    impls: Tuple[str, ...] = ("for-loop", "foreach")
-    step_scalar: int = 0
-    state_bytes: Optional[Callable[[Mapping[str, Any], Shape, int], List[int]]] = None
+    __slots__ = ("name", "state_values", "doc", "temporaries", "impls", "step_scalar", "state_bytes")
+
+    def __init__(self, name: str, state_values: Callable[[Mapping[str, Any], Shape], int], doc: str,
+                 temporaries: Temporaries = _fixed(0.0, 0.0), impls: Tuple[str, ...] = ("for-loop", "foreach"),
+                 step_scalar: int = 0,
+                 state_bytes: Optional[Callable[[Mapping[str, Any], Shape, int], List[int]]] = None) -> None:
+        self.name = name
+        self.state_values = state_values
+        self.doc = doc
+        self.temporaries = temporaries
+        self.impls = impls
+        self.step_scalar = step_scalar
+        self.state_bytes = state_bytes
 
 
 def _bnb_8bit(options: Mapping[str, Any], shape: Shape, weight_bytes: int) -> List[int]:
@@ -131,15 +136,18 @@ OPTIMIZERS: Dict[str, Optimizer] = {o.name: o for o in (
 )}
 
 
-@dataclass(frozen=True)
-class TrainingSetup:
-    batch_size: int
-    optimizer: str
-    optimizer_options: Mapping[str, Any]
-    precision: str
-    devices: int
-    sharding: str
-    loss: str = "CrossEntropyLoss"
+class TrainingSetup(Record):
+    __slots__ = ("batch_size", "optimizer", "optimizer_options", "precision", "devices", "sharding", "loss")
+
+    def __init__(self, batch_size: int, optimizer: str, optimizer_options: Mapping[str, Any], precision: str,
+                 devices: int, sharding: str, loss: str = "CrossEntropyLoss") -> None:
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.optimizer_options = optimizer_options
+        self.precision = precision
+        self.devices = devices
+        self.sharding = sharding
+        self.loss = loss
 
 
 def read_training(section: Optional[Mapping[str, Any]]) -> TrainingSetup:

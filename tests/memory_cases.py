@@ -4,7 +4,6 @@ live-storage peak of a real training step on the model ``paramlint.torch``
 builds)."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -51,7 +50,7 @@ def paramlint_model(data: Mapping[str, Any], **training: Any) -> Tuple[MemoryMod
     findings, analysis = analyze_document(data, None, SchemaValidator())
     assert analysis is not None, findings
     graph, _ = build_graph(data)
-    setup = dataclasses.replace(read_training(data.get("training")), **training)
+    setup = read_training(data.get("training")).replace(**training)
     return MemoryModel(analysis.shapes, setup, output=graph.output, device=CPU), analysis
 
 

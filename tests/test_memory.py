@@ -27,12 +27,10 @@ from paramlint.torch import build  # noqa: E402
 
 
 def _model(data, device=CUDA, **training):
-    import dataclasses
-
     findings, analysis = analyze_document(data, None, SchemaValidator())
     assert analysis is not None, findings
     graph, _ = build_graph(data)
-    setup = dataclasses.replace(read_training(data.get("training")), **training)
+    setup = read_training(data.get("training")).replace(**training)
     return MemoryModel(analysis.shapes, setup, output=graph.output, device=device)
 
 

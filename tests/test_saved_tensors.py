@@ -11,7 +11,6 @@ unrounded).  The example networks are checked the same way, whole.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
@@ -222,7 +221,7 @@ def _ours(data: Mapping[str, Any], device_precision: str = "fp32") -> Tuple[Dict
     findings, analysis = analyze_document(data, None, SchemaValidator())
     assert analysis is not None, findings
     graph, _ = build_graph(data)
-    setup = dataclasses.replace(read_training(data.get("training")), batch_size=BATCH, precision=device_precision)
+    setup = read_training(data.get("training")).replace(batch_size=BATCH, precision=device_precision)
     model = MemoryModel(analysis.shapes, setup, output=graph.output, device=CPU)
     size = sizes(model.training, BATCH, 1)
     per_layer = {layer: sum(size[s] for s in storages) for layer, storages in model.training.layer_saved.items()}
