@@ -8,18 +8,27 @@
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Mapping, Optional, Sequence, TextIO
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, TextIO
 
 from . import __version__
 from .report import REPORTERS
 
+if TYPE_CHECKING:
+    import argparse
+
 EXIT_OK, EXIT_FINDINGS, EXIT_FAILURE = 0, 1, 2
+
+# The options' values when none is given, as build_parser() sets them (a test checks that they agree).
+DEFAULTS = {"format": None, "output_file": None, "summary": False, "config": None, "isolated": False,
+            "strict": False, "exit_zero": False, "color": "auto", "explain": None, "debug": False}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse  # only here: a pre-commit run (paths alone) never needs it
+
     parser = argparse.ArgumentParser(
         prog="paramlint",
         description="Lint neural-network architecture configs: schema, shapes, exact parameter counts, "
@@ -100,17 +109,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .rules_cli import schema_command
 
         return schema_command(args_list[1:])
-    parser = build_parser()
-    try:
-        args = parser.parse_args(args_list)
-    except SystemExit as stop:  # argparse exits on usage errors and --help/--version
-        return int(stop.code or 0) and EXIT_FAILURE
+    if args_list and not any(arg.startswith("-") for arg in args_list):
+        # Paths alone, as pre-commit calls paramlint: argparse (its import, gettext and locale look-ups and the
+        # parser) would be a fifth of the run.
+        args: Any = SimpleNamespace(paths=args_list, **DEFAULTS)
+    else:
+        try:
+            args = build_parser().parse_args(args_list)
+        except SystemExit as stop:  # argparse exits on usage errors and --help/--version
+            return int(stop.code or 0) and EXIT_FAILURE
     if args.explain:
         from .rules_cli import explain_command
 
         return explain_command(args.explain)
     if not args.paths:
-        parser.print_usage(sys.stderr)
+        build_parser().print_usage(sys.stderr)
         print("paramlint: error: give at least one file or folder", file=sys.stderr)
         return EXIT_FAILURE
     from .api import lint_paths

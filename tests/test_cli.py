@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from paramlint.cli import exit_code, main, use_color
+from paramlint.cli import DEFAULTS, build_parser, exit_code, main, use_color
 from paramlint.rules import RULES
 from paramlint.rules_cli import rules_markdown
 
@@ -56,6 +56,16 @@ def test_help_and_version_exit_0(capsys):
 def test_exit_zero_keeps_failures_to_run(good, tmp_path):
     assert main(["--exit-zero", BROKEN]) == 0
     assert main(["--exit-zero", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_paths_alone_skip_argparse_with_the_same_defaults():
+    """The fast path for `paramlint PATH...` (pre-commit) must mean what argparse would make of it."""
+    parsed = vars(build_parser().parse_args(["a.yaml", "configs"]))
+    assert parsed == {"paths": ["a.yaml", "configs"], **DEFAULTS}
+    code = ("import sys; from paramlint.cli import main; main(sys.argv[1:]); "
+            "print('argparse' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, BROKEN], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout
 
 
 def test_exit_code_function():
