@@ -27,7 +27,6 @@ from typing import Dict, List, Optional, Union
 import yaml
 
 from .document import LIMITS, Document, Limits, LoadError, Position
-from .json_positions import parse_json
 from .yaml_events import EventBuilder, Span
 
 __all__ = ["Document", "LoadError", "Limits", "LIMITS", "YAML_LOADER", "load_document"]
@@ -62,6 +61,8 @@ def load_document(text: Union[bytes, str], *, path: str, limits: Limits = LIMITS
             else _char_position(source, index)
         raise LoadError("PL105", f"the file contains {what}", *position)
     if is_json:
+        from .json_positions import parse_json  # only here: YAML files, the common case, do not need it
+
         data, positions, key_positions = parse_json(source, limits)
         return Document(data, positions, key_positions, {})
     return _load_yaml(source, limits)
