@@ -8,6 +8,13 @@ gradients: the gradient of a view, of an Add's inputs (same shapes) and of a
 Concat's inputs (narrowed views) is the incoming gradient itself, while every
 other layer allocates a new gradient for each input that needs one.
 All of this was measured with storage pointers on torch 2.13.
+
+The memory layout here (``Layout``: a permutation and whether there are
+gaps) is coarser than the strides the shape analysis tracks
+(``TensorSpec.strides``, paramlint/layers/layout.py, which decide whether a
+``View`` is legal): it only asks whether a reshape copies, and it follows the
+device the memory is predicted for, where CUDA's fused attention kernels lay
+their output out differently from the CPU.
 """
 from __future__ import annotations
 
