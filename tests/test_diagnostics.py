@@ -84,6 +84,18 @@ def test_shape_mismatch_names_both_layers_and_arithmetic():
     assert "Flatten `layers[2]` (line 6) produces 192 = 12 x 4 x 4" in message
 
 
+def test_view_that_needs_a_copy_points_at_its_shape_and_explains():
+    text = ("paramlint: 1\ninput: {shape: [32], dtype: int64}\nlayers:\n"
+            "  - {type: Embedding, num_embeddings: 1000, embedding_dim: 64}\n"
+            "  - {type: LSTM, hidden_size: 128}\n"
+            "  - {type: View, shape: [-1]}\n")
+    assert codes(text) == [at(text, 6, "[-1]", "PL401")]
+    message = lint_yaml(text).diagnostics[0].message
+    assert "View cannot view LSTM `layers[1]` (line 5) as [4096] without a copy" in message
+    assert "[N*128, 1] (N: the batch size)" in message and "Use Reshape" in message
+    assert codes(text.replace("type: View", "type: Reshape")) == []
+
+
 def test_invalid_argument_combination():
     text = HEAD + "  - {type: Conv2d, out_channels: 10, kernel_size: 3, groups: 2}\n"
     assert codes(text) == [at(text, 4, "2}", "PL402")]

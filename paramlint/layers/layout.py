@@ -240,6 +240,16 @@ def view_strides(x: TensorSpec, target: Sequence[int]) -> Optional[Strides]:
     return tuple(new_strides)
 
 
+def describe_strides(x: TensorSpec) -> str:
+    """The per-sample strides for messages: ``[N*128, 1]`` where one depends on the batch size N."""
+    strides = strides_of(x)[1:] if x.batched else strides_of(x)
+    parts = []
+    for stride in strides:
+        times, rest = divmod(stride, BATCH)
+        parts.append(str(stride) if not times else f"N*{times}" + (f"+{rest}" if rest else ""))
+    return "[" + ", ".join(parts) + "]"
+
+
 def transposed(out: TensorSpec) -> TensorSpec:
     """A batch-first output that torch computes batch-second and transposes: ``[S, N, F].transpose(0, 1)``."""
     seq, *rest = out.shape

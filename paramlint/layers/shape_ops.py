@@ -56,12 +56,13 @@ def _view_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerR
     target = _target_shape(args, x)
     strides = layout.view_strides(x, target)
     if strides is None:
-        per_sample = layout.strides_of(x)[1:] if x.batched else layout.strides_of(x)
-        raise LayerError(f"cannot view its input as {format_shape(target)} without a copy: its strides "
-                         f"{format_shape(per_sample)} per sample (left by a Permute, Transpose, Slice or a "
-                         f"batch-second output) do not keep the dims it would merge adjacent in memory; torch "
-                         f"raises 'view size is not compatible with input tensor's size and stride'. Use Reshape, "
-                         f"which copies", arg="shape", code="PL401")
+        described = layout.describe_strides(x)
+        batch = " (N: the batch size)" if "N" in described else ""
+        raise LayerError(f"cannot view its input as {format_shape(target)} without a copy: its strides per sample, "
+                         f"{described}{batch}, left by a Permute, Transpose or Slice or by a batch-second output "
+                         f"(LSTM, GRU, RNN, MultiheadAttention), do not keep the dims it would merge adjacent in "
+                         f"memory; torch raises 'view size is not compatible with input tensor's size and stride'. "
+                         f"Use Reshape, which copies", arg="shape", code="PL401")
     return LayerResult((layout.with_strides(x.with_shape(target), strides),), args=dict(args))
 
 
