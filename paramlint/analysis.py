@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .diagnostics import ERROR, Finding
 from .graph import Graph, Node, Source
@@ -130,7 +130,6 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
     infos: Dict[int, LayerInfo] = {}
     params = trainable = buffers = flops = 0
     trainable_shapes: List[Shape] = []
-    needs_grad: Set[int] = set()  # nodes whose outputs require grad in training
     for node in graph.nodes:
         layer = REGISTRY[node.type]
         oversized = _oversized_args(node)
@@ -167,10 +166,7 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
         owned = _owned_params(node, result, infos, findings)
         count = sum(math.prod(shape) for shape in owned.values())
         node_trainable = count if node.trainable else 0
-        input_grad = any(s.node in needs_grad for s in node.sources)
-        result.outputs = lay_out(layer.layout, args, inputs, result.outputs, input_grad)
-        if input_grad or (node.trainable and result.params):
-            needs_grad.add(node.index)
+        result.outputs = lay_out(layer.layout, args, inputs, result.outputs)
         if node.trainable:
             trainable_shapes.extend(owned.values())
         node_buffers = sum(math.prod(shape) for shape, _ in result.buffers.values())

@@ -550,6 +550,18 @@ def test_bilinear_needs_two_batched_inputs():
                 "{type: ReLU, from: input, name: r}, {type: Bilinear, from: [r, p], out_features: 1}]}"))
 
 
+@pytest.mark.parametrize("layers", [
+    # pixel shuffles keep channels-last, even by a factor of 1
+    "[{type: Permute, dims: [0, 3, 1, 2]}, {type: PixelShuffle, upscale_factor: 1}, {type: View, shape: [-1]}]",
+    "[{type: Permute, dims: [0, 3, 1, 2]}, {type: PixelUnshuffle, downscale_factor: 1}, {type: View, shape: [-1]}]",
+    # MaxPool1d pools as a 2-d pool on x.unsqueeze(-2) here, and keeps the input's channels-last order
+    "[{type: Flatten}, {type: Unflatten, dim: 1, unflattened_size: [3, 15]}, {type: Permute, dims: [0, 2, 1]}, "
+    "{type: MaxPool1d, kernel_size: 1}, {type: View, shape: [-1]}]",
+])
+def test_layouts_the_layout_fuzzer_found(layers):
+    check(_yaml(f"{{paramlint: 1, input: [5, 1, 9], layers: {layers}}}"))
+
+
 def test_log_sigmoid_output_is_contiguous():
     check(_yaml("{paramlint: 1, input: [2, 2], layers: [{type: Permute, dims: [0, 2, 1]}, {type: LogSigmoid}, "
                 "{type: View, shape: [-1]}]}"))

@@ -51,7 +51,8 @@ def _torch(config: Dict[str, Any]) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
         warnings.simplefilter("ignore")
         model = build(config)
     model.train()
-    y = model(torch.randn(BATCH, *config["input"]))
+    # a training step: the input needs a gradient, as every activation after a trained layer does
+    y = model(torch.randn(BATCH, *config["input"], requires_grad=True) * 1)
     y = y[0] if isinstance(y, tuple) else y
     return tuple(y.shape[1:]), tuple(y.stride())
 
@@ -66,6 +67,8 @@ PREFIXES = {
     "sequence_transposed": ([6, 4], [{"type": "Transpose", "dim0": 1, "dim1": 2}]),
     "sequence_sliced": ([4, 7], [{"type": "Slice", "dim": 2, "start": 2}]),
     "channels_last_3d": ([6, 5, 3, 4], [{"type": "Permute", "dims": [0, 4, 1, 2, 3]}]),
+    "channels_last_8": ([6, 4, 8], [{"type": "Permute", "dims": [0, 3, 1, 2]}]),
+    "transposed_8": ([8, 4, 6], [{"type": "Transpose", "dim0": 2, "dim1": 3}]),
 }
 IMAGE = ("transposed", "channels_last", "sliced", "sliced_transposed")
 SEQUENCE = ("sequence_transposed", "sequence_sliced")
@@ -99,6 +102,7 @@ LAYERS: List[Tuple[Dict[str, Any], Sequence[str]]] = [
     ({"type": "LPPool2d", "norm_type": 2, "kernel_size": 2}, IMAGE),
     ({"type": "MaxPool3d", "kernel_size": 1}, ("channels_last_3d",)),
     ({"type": "MaxPool1d", "kernel_size": 2}, SEQUENCE),
+    ({"type": "MaxPool1d", "kernel_size": 1, "return_indices": True}, SEQUENCE),
     ({"type": "AvgPool1d", "kernel_size": 2}, SEQUENCE),
     ({"type": "AdaptiveMaxPool1d", "output_size": 2}, SEQUENCE),
     ({"type": "LPPool1d", "norm_type": 2, "kernel_size": 2}, SEQUENCE),
@@ -113,7 +117,10 @@ LAYERS: List[Tuple[Dict[str, Any], Sequence[str]]] = [
     ({"type": "Linear", "out_features": 3}, IMAGE),
     ({"type": "Upsample", "scale_factor": 2}, IMAGE),
     ({"type": "Upsample", "scale_factor": 2, "mode": "bilinear"}, IMAGE),
-    ({"type": "PixelShuffle", "upscale_factor": 2}, IMAGE),
+    ({"type": "PixelShuffle", "upscale_factor": 2}, IMAGE + ("channels_last_8", "transposed_8")),
+    ({"type": "PixelShuffle", "upscale_factor": 1}, IMAGE),
+    ({"type": "PixelUnshuffle", "downscale_factor": 2}, ("channels_last_8", "transposed_8")),
+    ({"type": "PixelUnshuffle", "downscale_factor": 1}, IMAGE),
     ({"type": "ChannelShuffle", "groups": 2}, IMAGE),
     ({"type": "ZeroPad2d", "padding": 1}, IMAGE),
     ({"type": "ReflectionPad2d", "padding": 1}, IMAGE),
@@ -237,6 +244,6 @@ def test_elementwise_output_strides_equal_torch(data):
         y, other = torch.zeros(shape[-1:]), TensorSpec(shape[-1:], batched=False)
     else:
         y, other = torch.zeros(BATCH, *shape), TensorSpec(shape)
-    out = layout.as_pointwise({}, [spec, other], TensorSpec(shape), False)
+    out = layout.as_pointwise({}, [spec, other], TensorSpec(shape))
     full = (BATCH,) + shape
     assert _significant(full, _at_batch(layout.strides_of(out))) == _significant(full, (x + y).stride())

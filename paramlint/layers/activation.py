@@ -83,8 +83,7 @@ def _prelu_infer(values: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Lay
     return LayerResult((x,), params={"weight": (count,)}, args=dict(values), saved=_saved(("input",), x))
 
 
-def _prelu_layout(values: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
-                  grad: bool) -> TensorSpec:
+def _prelu_layout(values: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     """``x`` times the slopes, viewed as [C, 1, ...] to broadcast over dim 1."""
     x = inputs[0]
     if x.strides is None:
@@ -94,8 +93,7 @@ def _prelu_layout(values: Mapping[str, Any], inputs: Sequence[TensorSpec], out: 
     return layout.pointwise(out, [layout.operand(x), (weight, layout.contiguous_strides(weight))])
 
 
-def _glu_layout(values: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
-                grad: bool) -> TensorSpec:
+def _glu_layout(values: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     """An elementwise op on the two halves, which keep the input's strides."""
     x = inputs[0]
     if x.strides is None:

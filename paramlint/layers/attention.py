@@ -353,8 +353,7 @@ def _saved(args: Mapping[str, Any], length: int, memory_len: Optional[int], d_mo
                        input_index=input_index)
 
 
-def _block_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
-                  grad: bool) -> TensorSpec:
+def _block_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     """norm_first: the output is ``x + ...`` (elementwise, x first); otherwise a LayerNorm's, contiguous."""
     x = inputs[0]
     if not args["norm_first"] or x.strides is None:

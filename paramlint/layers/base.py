@@ -162,9 +162,9 @@ class LayerResult(Record):
 
 
 Infer = Callable[[Mapping[str, Any], Sequence[TensorSpec]], LayerResult]
-# How a layer lays out an output: (args, inputs, output, inputs need a
-# gradient) -> the output with its strides.  See paramlint.layers.layout.
-Layout = Callable[[Mapping[str, Any], Sequence[TensorSpec], TensorSpec, bool], TensorSpec]
+# How a layer lays out an output: (args, inputs, output) -> the output with
+# its strides.  See paramlint.layers.layout.
+Layout = Callable[[Mapping[str, Any], Sequence[TensorSpec], TensorSpec], TensorSpec]
 
 
 class LayerDef(Record):

@@ -177,12 +177,11 @@ def _make_transpose_infer(n: int):
     return infer
 
 
-def _conv_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
-                 grad: bool) -> TensorSpec:
+def _conv_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     """Channels-last stays channels-last, unless circular padding (a contiguous copy) comes first."""
     if args["padding_mode"] == "circular":
         return layout.with_strides(out, None)
-    return layout.as_memory_format(args, inputs, out, grad)
+    return layout.as_memory_format(args, inputs, out)
 
 
 LAYERS = tuple(

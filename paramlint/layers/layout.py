@@ -262,21 +262,21 @@ def transposed(out: TensorSpec) -> TensorSpec:
 # The rules a LayerDef names as its ``layout`` (see base.Layout).
 
 def lay_out(rule: Optional[Layout], args: Mapping[str, Any], inputs: Sequence[TensorSpec],
-            outputs: Tuple[TensorSpec, ...], grad: bool) -> Tuple[TensorSpec, ...]:
+            outputs: Tuple[TensorSpec, ...]) -> Tuple[TensorSpec, ...]:
     """The outputs of one layer with the strides its rule gives them (no rule: contiguous)."""
     if rule is None:
         if all(out.strides is None for out in outputs):
             return outputs
         return tuple(with_strides(out, None) for out in outputs)
-    return tuple(rule(args, inputs, out, grad) for out in outputs)
+    return tuple(rule(args, inputs, out) for out in outputs)
 
 
-def as_inferred(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec, grad: bool) -> TensorSpec:
+def as_inferred(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     """The layer's ``infer`` set the strides."""
     return out
 
 
-def as_pointwise(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec, grad: bool) -> TensorSpec:
+def as_pointwise(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     """An elementwise op (TensorIterator); ``inplace: true`` writes into its input."""
     if args.get("inplace"):
         return with_strides(out, inputs[0].strides)
@@ -292,16 +292,14 @@ def as_pointwise(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: Ten
     return with_strides(out, result[1])
 
 
-def as_contiguous_unless_inplace(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
-                                 grad: bool) -> TensorSpec:
+def as_contiguous_unless_inplace(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     """A kernel that writes a fresh contiguous tensor, or (``inplace: true``) into its input."""
     return with_strides(out, inputs[0].strides if args.get("inplace") else None)
 
 
-def as_memory_format(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
-                     grad: bool) -> TensorSpec:
+def as_memory_format(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     return memory_format(inputs[0], out) if inputs[0].strides is not None else with_strides(out, None)
 
 
-def as_pool_1d(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec, grad: bool) -> TensorSpec:
+def as_pool_1d(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     return pool_1d(inputs[0], out) if inputs[0].strides is not None else with_strides(out, None)

@@ -106,8 +106,7 @@ def _infer_concat(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Laye
                        args={"dim": args["dim"]})
 
 
-def _concat_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
-                   grad: bool) -> TensorSpec:
+def _concat_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     """torch.cat keeps channels-last when every input is channels-last; otherwise contiguous."""
     if all(t.batched and t.strides is not None for t in inputs):
         laid_out = [layout.memory_format(t, out) for t in inputs]

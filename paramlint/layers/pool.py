@@ -317,19 +317,12 @@ def _make_adaptive_infer(n: int, max_pool: bool):
     return infer
 
 
-# Output layouts.  torch runs the 1-d pools as 2-d pools on x.unsqueeze(-2),
-# except MaxPool1d, which has its own kernel (with a contiguous output) unless
-# it must return indices or its input needs a gradient.
+# Output layouts.  torch runs the 1-d pools as 2-d pools on x.unsqueeze(-2).
+# MaxPool1d does too in training (its input needs a gradient, so it keeps the
+# indices); only on an input that needs none, outside any torch dispatch mode,
+# does its own kernel write a contiguous output.
 
-def _max_pool_1d_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
-                        grad: bool) -> TensorSpec:
-    if args["return_indices"] or grad:
-        return layout.as_pool_1d(args, inputs, out, grad)
-    return layout.with_strides(out, None)
-
-
-def _lp_pool_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
-                    grad: bool) -> TensorSpec:
+def _lp_pool_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     """avg_pool(x.pow(p)): the pool sees the layout of an elementwise op on x."""
     x = inputs[0]
     if x.strides is None:
@@ -340,7 +333,7 @@ def _lp_pool_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: 
 
 LAYERS = tuple(
     LayerDef(f"MaxPool{n}d", "pool", _window_args(True, n), _make_max_infer(n),
-             layout=_max_pool_1d_layout if n == 1 else layout.as_memory_format, doc=f"torch.nn.MaxPool{n}d: maximum over sliding {n}-d windows of [C, *spatial] inputs.")
+             layout=layout.as_pool_1d if n == 1 else layout.as_memory_format, doc=f"torch.nn.MaxPool{n}d: maximum over sliding {n}-d windows of [C, *spatial] inputs.")
     for n in (1, 2, 3)
 ) + tuple(
     LayerDef(f"AvgPool{n}d", "pool", _window_args(False, n), _make_avg_infer(n),

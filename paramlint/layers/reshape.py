@@ -126,12 +126,11 @@ def _make_channel_dropout_infer(layer_type: str):
     return infer
 
 
-def _dropout_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec,
-                    grad: bool) -> TensorSpec:
+def _dropout_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
     """p = 0 returns the input itself, inplace changes it; otherwise ``x * mask``, elementwise."""
     if args["p"] == 0 or args["inplace"]:
         return out
-    return layout.as_pointwise(args, inputs, out, grad)
+    return layout.as_pointwise(args, inputs, out)
 
 
 _DROPOUT_ARGS = {

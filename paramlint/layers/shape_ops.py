@@ -337,10 +337,10 @@ LAYERS = (
              _make_upsample_infer({"mode": "bilinear", "align_corners": True}), layout=layout.as_memory_format,
              doc="torch.nn.UpsamplingBilinear2d: Upsample with mode 'bilinear', align_corners true."),
     LayerDef("PixelShuffle", "shape", {"upscale_factor": Arg("pos_int", doc="r: [C*r*r, H, W] -> [C, H*r, W*r]")},
-             _pixel_shuffle_infer, input_dtype="any", doc="torch.nn.PixelShuffle: channels to space."),
+             _pixel_shuffle_infer, input_dtype="any", layout=layout.as_memory_format, doc="torch.nn.PixelShuffle: channels to space."),
     LayerDef("PixelUnshuffle", "shape",
              {"downscale_factor": Arg("pos_int", doc="r: [C, H*r, W*r] -> [C*r*r, H, W]")},
-             _pixel_unshuffle_infer, input_dtype="any", doc="torch.nn.PixelUnshuffle: space to channels."),
+             _pixel_unshuffle_infer, input_dtype="any", layout=layout.as_memory_format, doc="torch.nn.PixelUnshuffle: space to channels."),
     LayerDef("ChannelShuffle", "shape", {"groups": Arg("pos_int", doc="number of groups; divides the channels")},
              _channel_shuffle_infer, input_dtype="any", layout=layout.as_memory_format, doc="torch.nn.ChannelShuffle: interleaves channel groups."),
 ) + _pad_layers()
