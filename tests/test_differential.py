@@ -542,7 +542,8 @@ def test_view_needs_a_viewable_input(layers):
 def test_view_of_a_viewable_input():
     check(_yaml("{paramlint: 1, input: [3, 4, 5], layers: [{type: Permute, dims: [0, 1, 3, 2]}, "
                 "{type: View, shape: [3, 5, 2, 2]}]}"))
-    check(_yaml("{paramlint: 1, input: [6, 4], layers: [{type: Select, dim: 2, index: 1}, {type: View, shape: [3, 2]}]}"))
+    check(_yaml("{paramlint: 1, input: [6, 4], layers: [{type: Select, dim: 2, index: 1}, "
+                "{type: View, shape: [3, 2]}]}"))
 
 
 def test_bilinear_needs_two_batched_inputs():

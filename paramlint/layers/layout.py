@@ -3,18 +3,21 @@ accepted exactly where torch can view a tensor without copying it.
 
 A :class:`~paramlint.layers.base.TensorSpec` carries ``strides`` (the whole
 tensor's, batch first) only when its layout is not the standard contiguous
-one.  Layers declare how they lay out their outputs (``LayerDef.layout``):
+one.  Each ``LayerDef`` names the rule that lays out its outputs
+(``layout=``, applied by :func:`lay_out` after ``infer``):
 
-- ``contiguous``: a fresh row-major tensor (Linear, LayerNorm, softmax...);
-- ``pointwise``: what torch's TensorIterator gives an elementwise op: the
-  input's strides when it is dense, else a dense tensor in the input's dim
-  order (activations, dropout, ``Add``);
-- ``memory_format``: channels-last in, channels-last out; otherwise
-  contiguous (convolutions, pools, BatchNorm, upsampling...);
-- ``pool_1d``: as ``memory_format``, for the 1-d pools torch runs as 2-d
+- none: a fresh row-major tensor (Linear, LayerNorm, softmax, reductions...);
+- :func:`as_pointwise`: what torch's TensorIterator gives an elementwise op:
+  the input's strides when it is dense, else a dense tensor in the input's
+  dim order (activations, dropout, ``Add``/``Multiply``);
+- :func:`as_memory_format`: channels-last in, channels-last out; otherwise
+  contiguous (convolutions, pools, BatchNorm, upsampling, padding...);
+- :func:`as_pool_1d`: the same for the 1-d pools, which torch runs as 2-d
   pools on ``x.unsqueeze(-2)``;
-- ``inferred``: the layer's ``infer`` sets the strides itself (views such
-  as ``Permute`` and ``Slice``, recurrent outputs, ...).
+- :func:`as_inferred`: the layer's ``infer`` set the strides itself (views
+  such as ``Permute`` and ``Slice``, recurrent and attention outputs);
+- a layer's own rule where torch has its own (GLU, PReLU, Concat, conv with
+  circular padding, TransformerEncoderLayer with ``norm_first``).
 
 The functions follow ATen's ``computeStride`` (view), ``TensorIterator``'s
 ``compute_fast_setup_type`` / ``reorder_dimensions`` (pointwise) and
@@ -33,9 +36,6 @@ Strides = Tuple[int, ...]
 # The batch size in strides that depend on it: any size above 1 gives the
 # same answers; this one cannot be mistaken for a product of sizes.
 BATCH = 2**61 - 1
-
-LAYOUTS = ("contiguous", "pointwise", "memory_format", "pool_1d", "inferred")
-
 
 def full_shape(x: TensorSpec) -> Tuple[int, ...]:
     return (BATCH,) + tuple(x.shape) if x.batched else tuple(x.shape)

@@ -333,11 +333,13 @@ def _lp_pool_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: 
 
 LAYERS = tuple(
     LayerDef(f"MaxPool{n}d", "pool", _window_args(True, n), _make_max_infer(n),
-             layout=layout.as_pool_1d if n == 1 else layout.as_memory_format, doc=f"torch.nn.MaxPool{n}d: maximum over sliding {n}-d windows of [C, *spatial] inputs.")
+             layout=layout.as_pool_1d if n == 1 else layout.as_memory_format,
+             doc=f"torch.nn.MaxPool{n}d: maximum over sliding {n}-d windows of [C, *spatial] inputs.")
     for n in (1, 2, 3)
 ) + tuple(
     LayerDef(f"AvgPool{n}d", "pool", _window_args(False, n), _make_avg_infer(n),
-             layout=layout.as_pool_1d if n == 1 else layout.as_memory_format, doc=f"torch.nn.AvgPool{n}d: average over sliding {n}-d windows of [C, *spatial] inputs.")
+             layout=layout.as_pool_1d if n == 1 else layout.as_memory_format,
+             doc=f"torch.nn.AvgPool{n}d: average over sliding {n}-d windows of [C, *spatial] inputs.")
     for n in (1, 2, 3)
 ) + tuple(
     LayerDef(f"LPPool{n}d", "pool", _lp_args(n), _make_lp_infer(n), layout=_lp_pool_layout,
@@ -345,6 +347,7 @@ LAYERS = tuple(
     for n in (1, 2, 3)
 ) + tuple(
     LayerDef(f"Adaptive{kind}Pool{n}d", "pool", _adaptive_args(kind == "Max"), _make_adaptive_infer(n, kind == "Max"),
-             layout=layout.as_pool_1d if n == 1 else layout.as_memory_format, doc=f"torch.nn.Adaptive{kind}Pool{n}d: {kind.lower()} pooling to a fixed {n}-d output size.")
+             layout=layout.as_pool_1d if n == 1 else layout.as_memory_format,
+             doc=f"torch.nn.Adaptive{kind}Pool{n}d: {kind.lower()} pooling to a fixed {n}-d output size.")
     for kind in ("Avg", "Max") for n in (1, 2, 3)
 )
