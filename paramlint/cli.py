@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, TextIO
 
 from . import __version__
 from .report import REPORTERS
+from .runtime import collector_paused
 
 if TYPE_CHECKING:
     import argparse
@@ -126,8 +127,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         build_parser().print_usage(sys.stderr)
         print("paramlint: error: give at least one file or folder", file=sys.stderr)
         return EXIT_FAILURE
-    from .api import lint_paths
-    from .report import render
+    with collector_paused():  # importing the pipeline makes thousands of objects and no garbage
+        from .api import lint_paths
+        from .report import render
 
     try:
         reports = lint_paths(args.paths, config=args.config, isolated=args.isolated, debug=args.debug)

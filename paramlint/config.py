@@ -192,7 +192,7 @@ def load_config(path: Union[str, Path]) -> ToolConfig:
     for key in prefix:
         table = table.get(key, {}) if isinstance(table, Mapping) else {}
     problems = check_table(table, prefix)
-    positions = key_positions(text, prefix)
+    positions = key_positions(text, prefix) if problems else {}
     diagnostics = tuple(sorted(
         Diagnostic(shown, *_position_of(positions, problem.path), problem.code, problem.message,
                    problem.severity, format_config_path(prefix + problem.path))
@@ -309,15 +309,22 @@ def _unknown_codes(table: Mapping[str, Any]) -> List[Problem]:
 _BARE = r"[A-Za-z0-9_-]+"
 _PART = rf"(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|{_BARE})"
 _DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
-_TABLE_LINE = re.compile(rf"^\s*\[\s*({_DOTTED})\s*\]\s*(?:#.*)?$")
-_KEY_LINE = re.compile(rf"^(\s*)({_DOTTED})\s*=")
-_INLINE_KEY = re.compile(rf"[{{,]\s*({_PART})\s*=")
-_SPLIT = re.compile(_PART)
+
+
+@lru_cache(maxsize=None)
+def _pattern(name: str) -> "re.Pattern[str]":
+    """Compiled on first use: only a configuration with findings needs them."""
+    return re.compile({
+        "table_line": rf"^\s*\[\s*({_DOTTED})\s*\]\s*(?:#.*)?$",
+        "key_line": rf"^(\s*)({_DOTTED})\s*=",
+        "inline_key": rf"[{{,]\s*({_PART})\s*=",
+        "part": _PART,
+    }[name])
 
 
 def _dotted(text: str) -> Tuple[str, ...]:
     parts = []
-    for part in _SPLIT.findall(text):
+    for part in _pattern("part").findall(text):
         if part[:1] in "\"'":
             part = part[1:-1]
         parts.append(part)
@@ -331,7 +338,7 @@ def key_positions(text: str, prefix: ConfigPath = ()) -> Dict[ConfigPath, Positi
     if not prefix:
         positions[()] = (1, 1)
     for number, line in enumerate(text.splitlines(), 1):
-        header = _TABLE_LINE.match(line)
+        header = _pattern("table_line").match(line)
         if header:
             path = _dotted(header.group(1))
             table = path[len(prefix):] if path[:len(prefix)] == tuple(prefix) else None
@@ -341,7 +348,7 @@ def key_positions(text: str, prefix: ConfigPath = ()) -> Dict[ConfigPath, Positi
         if line.lstrip().startswith("[["):
             table = None
             continue
-        key = _KEY_LINE.match(line) if table is not None else None
+        key = _pattern("key_line").match(line) if table is not None else None
         if key is None or table is None:
             continue
         path = table + _dotted(key.group(2))
@@ -349,7 +356,7 @@ def key_positions(text: str, prefix: ConfigPath = ()) -> Dict[ConfigPath, Positi
         rest = line[key.end():]
         if rest.lstrip().startswith("{"):
             offset = key.end()
-            for inner in _INLINE_KEY.finditer(rest):
+            for inner in _pattern("inline_key").finditer(rest):
                 positions.setdefault(path + _dotted(inner.group(1)), (number, offset + inner.start(1) + 1))
     return positions
 
