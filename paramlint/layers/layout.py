@@ -240,6 +240,11 @@ def view_strides(x: TensorSpec, target: Sequence[int]) -> Optional[Strides]:
     return tuple(new_strides)
 
 
+def reshaped(x: TensorSpec, shape: Sequence[int]) -> TensorSpec:
+    """``x.reshape(batch, *shape)``: a view where torch can make one, else a contiguous copy."""
+    return with_strides(x.with_shape(shape), view_strides(x, shape))
+
+
 def describe_strides(x: TensorSpec) -> str:
     """The per-sample strides for messages: ``[N*128, 1]`` where one depends on the batch size N."""
     strides = strides_of(x)[1:] if x.batched else strides_of(x)

@@ -47,8 +47,7 @@ def _flatten_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Lay
     out = shape[:first] + (math.prod(shape[first:last + 1]),) + shape[last + 1:]
     if start == end:
         return LayerResult((x,), args=dict(args))  # torch returns the input itself
-    # x.reshape: a view where torch can make one, else a contiguous copy
-    return LayerResult((layout.with_strides(x.with_shape(out), layout.view_strides(x, out)),), args=dict(args))
+    return LayerResult((layout.reshaped(x, out),), args=dict(args))  # x.flatten is x.reshape
 
 
 def _unflatten_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
@@ -71,8 +70,7 @@ def _unflatten_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> L
         raise LayerError(f"unflattened_size {sizes} multiplies to {known} = {product_text(sizes)}, but dim "
                          f"{args['dim']} has size {size}", arg="unflattened_size", code="PL401")
     out = x.shape[:axis] + tuple(sizes) + x.shape[axis + 1:]
-    # x.view: splitting one dim is always a view
-    return LayerResult((layout.with_strides(x.with_shape(out), layout.view_strides(x, out)),), args=dict(args))
+    return LayerResult((layout.reshaped(x, out),), args=dict(args))  # x.view: splitting one dim always is one
 
 
 def _mask(p: float, numel: int, dtype: str) -> Tuple[SavedTensor, ...]:

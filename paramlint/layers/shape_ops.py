@@ -47,8 +47,7 @@ def _target_shape(args: Mapping[str, Any], x: TensorSpec) -> List[int]:
 def _reshape_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
     x = inputs[0]
     target = _target_shape(args, x)
-    # a view where torch can make one, else a contiguous copy
-    return LayerResult((layout.with_strides(x.with_shape(target), layout.view_strides(x, target)),), args=dict(args))
+    return LayerResult((layout.reshaped(x, target),), args=dict(args))
 
 
 def _view_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
