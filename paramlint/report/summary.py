@@ -42,13 +42,19 @@ def layer_rows(layers: Sequence[LayerInfo], inputs: Dict[str, Sequence[int]],
     open_frames: Tuple[Frame, ...] = ()
     for info in layers:
         frames = info.node.frames
-        common = 0
-        while common < min(len(frames), len(open_frames)) and frames[common] == open_frames[common]:
-            common += 1
+        common = _shared_depth(frames, open_frames)
         cells += [_bytes_cell(kept[frames[:depth + 1]]) for depth in range(common, len(frames))]
         open_frames = frames
         cells.append(_bytes_cell(activations[info.node.index]))
     return [row + (cell,) for row, cell in zip(rows, cells)]
+
+
+def _shared_depth(frames: Tuple[Frame, ...], open_frames: Tuple[Frame, ...]) -> int:
+    """How many block uses a layer shares with the rows above it; the rest open new block rows."""
+    common = 0
+    while common < min(len(frames), len(open_frames)) and frames[common] == open_frames[common]:
+        common += 1
+    return common
 
 
 def _bytes_cell(value: int) -> str:
@@ -61,9 +67,7 @@ def _layer_rows(layers: Sequence[LayerInfo], inputs: Dict[str, Sequence[int]]) -
     open_frames: Tuple[Frame, ...] = ()
     for info in layers:
         frames = info.node.frames
-        common = 0
-        while common < min(len(frames), len(open_frames)) and frames[common] == open_frames[common]:
-            common += 1
+        common = _shared_depth(frames, open_frames)
         for depth in range(common, len(frames)):
             params, flops = subtotals[frames[:depth + 1]]
             frame = frames[depth]
