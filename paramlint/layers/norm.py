@@ -68,24 +68,20 @@ def _stats(count: int, numel: int, per_sample: bool = True) -> Tuple[SavedTensor
     return tuple(SavedTensor("new", numel, STATS_DTYPE, per_sample=per_sample, stats=True) for _ in range(count))
 
 
-def _running_args() -> Dict[str, Arg]:
+def _running_args(affine: bool, track_running_stats: bool) -> Dict[str, Arg]:
+    """BatchNorm's and InstanceNorm's arguments, which differ only in two defaults."""
     return {
         "num_features": Arg("opt_pos_int", None, "channels; inferred from the input when omitted"),
         "eps": Arg("number", 1e-5, "added to the variance for stability"),
         "momentum": Arg("opt_number", 0.1, "running-statistics update factor; null for a cumulative average"),
+        "affine": Arg("bool", affine, "learnable per-channel weight and bias"),
+        "track_running_stats": Arg("bool", track_running_stats, "keep running mean and variance buffers"),
+        "bias": Arg("bool", True, "with affine: learnable bias besides the weight"),
     }
 
 
 # ---------------------------------------------------------------------------
 # BatchNorm
-
-def _batch_args() -> Mapping[str, Arg]:
-    args = _running_args()
-    args["affine"] = Arg("bool", True, "learnable per-channel weight and bias")
-    args["track_running_stats"] = Arg("bool", True, "keep running mean and variance buffers")
-    args["bias"] = Arg("bool", True, "with affine: learnable bias besides the weight")
-    return args
-
 
 def _make_batch_infer(n: int):
     layer_type = f"BatchNorm{n}d"
@@ -117,14 +113,6 @@ def _make_batch_infer(n: int):
 
 # ---------------------------------------------------------------------------
 # InstanceNorm
-
-def _instance_args() -> Mapping[str, Arg]:
-    args = _running_args()
-    args["affine"] = Arg("bool", False, "learnable per-channel weight and bias")
-    args["track_running_stats"] = Arg("bool", False, "keep running mean and variance buffers")
-    args["bias"] = Arg("bool", True, "with affine: learnable bias besides the weight")
-    return args
-
 
 def _make_instance_infer(n: int):
     layer_type = f"InstanceNorm{n}d"
@@ -274,12 +262,14 @@ def _shape_arg(doc: str) -> Arg:
 
 
 LAYERS = tuple(
-    LayerDef(f"BatchNorm{n}d", "norm", _batch_args(), _make_batch_infer(n), layout=layout.as_memory_format,
+    LayerDef(f"BatchNorm{n}d", "norm", _running_args(affine=True, track_running_stats=True), _make_batch_infer(n),
+             layout=layout.as_memory_format,
              doc=f"torch.nn.BatchNorm{n}d: normalizes each channel over the batch"
                  f"{' (and length)' if n == 1 else ' and spatial dims'}.")
     for n in (1, 2, 3)
 ) + tuple(
-    LayerDef(f"InstanceNorm{n}d", "norm", _instance_args(), _make_instance_infer(n),
+    LayerDef(f"InstanceNorm{n}d", "norm", _running_args(affine=False, track_running_stats=False),
+             _make_instance_infer(n),
              doc=f"torch.nn.InstanceNorm{n}d: normalizes each channel of each sample over its spatial dims.")
     for n in (1, 2, 3)
 ) + (
