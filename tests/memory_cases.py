@@ -54,16 +54,17 @@ def paramlint_model(data: Mapping[str, Any], **training: Any) -> Tuple[MemoryMod
     return MemoryModel(analysis.shapes, setup, output=graph.output, device=CPU), analysis
 
 
-def inputs_of(data: Mapping[str, Any], batch: int) -> List[Any]:
+def inputs_of(data: Mapping[str, Any], batch: int, device: str = "cpu") -> List[Any]:
+    """Dummy inputs for the config's inputs, in order: zeros for ids, noise for floats."""
     specs = data["inputs"] if "inputs" in data else {"input": data["input"]}
     tensors = []
     for spec in specs.values():
         shape = spec["shape"] if isinstance(spec, dict) else spec
         dtype = spec.get("dtype", "float32") if isinstance(spec, dict) else "float32"
         if dtype.startswith("int"):
-            tensors.append(torch.zeros(batch, *shape, dtype=getattr(torch, dtype)))
+            tensors.append(torch.zeros(batch, *shape, dtype=getattr(torch, dtype), device=device))
         else:
-            tensors.append(torch.randn(batch, *shape, dtype=getattr(torch, dtype)))
+            tensors.append(torch.randn(batch, *shape, dtype=getattr(torch, dtype), device=device))
     return tensors
 
 

@@ -28,25 +28,13 @@ torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import reference_models as ref  # noqa: E402
+from memory_cases import inputs_of  # noqa: E402
 from paramlint.cli import main as cli_main  # noqa: E402
 from paramlint.lint import Analysis, Linter, analyze_document  # noqa: E402
 from paramlint.torch import build  # noqa: E402
 from paramlint.validate import SchemaValidator  # noqa: E402
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
-
-def _inputs_of(data: Mapping[str, Any], device: str, batch: int = 1) -> Tuple[Any, ...]:
-    """Dummy inputs for the config's inputs, in order: zeros for ids, noise for floats."""
-    specs = data["inputs"] if "inputs" in data else {"input": data["input"]}
-    tensors = []
-    for spec in specs.values():
-        shape = spec["shape"] if isinstance(spec, dict) else spec
-        dtype = spec.get("dtype", "float32") if isinstance(spec, dict) else "float32"
-        if dtype.startswith("int"):
-            tensors.append(torch.zeros(batch, *shape, dtype=getattr(torch, dtype), device=device))
-        else:
-            tensors.append(torch.randn(batch, *shape, dtype=getattr(torch, dtype), device=device))
-    return tuple(tensors)
 
 
 def _shorter_gpt2(data: Dict[str, Any]) -> Dict[str, Any]:
@@ -140,12 +128,12 @@ def test_example_matches_its_reference_model(name):
 
     reference = _make(device, example.reference)
     assert _counts(reference) == expected
-    shape, _ = _run(reference, _inputs_of(data, device))
+    shape, _ = _run(reference, tuple(inputs_of(data, 1, device)))
     assert shape == analysis.shapes.output.shape
 
     built = build(data, device=device)
     assert _counts(built) == expected
-    shape, _ = _run(built, _inputs_of(data, device))
+    shape, _ = _run(built, tuple(inputs_of(data, 1, device)))
     assert shape == analysis.shapes.output.shape
 
 
@@ -157,7 +145,7 @@ def test_example_flops_match_flop_counter(name):
         data = example.shorter(copy.deepcopy(data))
     flops = _analysis(data).flops
     device = example.flops_device
-    inputs = _inputs_of(data, device)
+    inputs = tuple(inputs_of(data, 1, device))
     _, reference_flops = _run(_uninitialised(device, example.reference), inputs)
     _, built_flops = _run(_uninitialised(device, lambda: build(data)), inputs)
     assert (reference_flops, built_flops) == (flops, flops)

@@ -74,7 +74,7 @@ META = {"cifar10_cnn", "cifar10_cnn_batchnorm", "resnet18", "resnet50", "mobilen
 def test_example_step_flops_match_flop_counter(name):
     data = example(name, blocks=2)
     device = "meta" if name in META else "cpu"
-    inputs = [x.to(device) for x in inputs_of(data, 2)]
+    inputs = inputs_of(data, 2, device)
     ours = _ours(data)
     forward, backward = _theirs(data, inputs, device)
     assert (2 * ours.forward, 2 * ours.backward) == (forward, backward)
