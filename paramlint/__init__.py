@@ -14,8 +14,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "lint_paths": "api", "lint_text": "api", "analyze": "api", "ConfigError": "api",
-    "Analysis": "lint", "FileReport": "lint", "Diagnostic": "diagnostics",
-    "ToolConfig": "config", "load_config": "config", "RULES": "rules", "Rule": "rules",
+    "Analysis": "lint", "FileReport": "lint", "Diagnostic": "core.diagnostics",
+    "ToolConfig": "tool_config", "load_config": "tool_config", "RULES": "rules", "Rule": "rules",
 }
 __all__ = ["__version__", *_LAZY]
 

@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .config import DEFAULT_CONFIG, ToolConfig, load_config
-from .diagnostics import ERROR, Diagnostic
+from .tool_config import DEFAULT_CONFIG, ToolConfig, load_config
+from .core.diagnostics import ERROR, Diagnostic
 from .lint import Analysis, FileReport, Linter
 from .lint import lint_paths as _lint_paths
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, TextIO
 
 from . import __version__
 from .report import REPORTERS
-from .runtime import collector_paused
+from .core.runtime import collector_paused
 
 if TYPE_CHECKING:
     import argparse
@@ -95,19 +95,19 @@ def write(text: str, stream: TextIO) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["fit"]:
-        from .fit import main as fit_main
+        from .commands.fit import main as fit_main
 
         return fit_main(args_list[1:])
     if args_list[:1] == ["rules"]:
-        from .rules_cli import rules_command
+        from .commands.rules import rules_command
 
         return rules_command(args_list[1:])
     if args_list[:1] == ["diff"]:
-        from .diff import diff_command
+        from .commands.diff import diff_command
 
         return diff_command(args_list[1:])
     if args_list[:1] == ["schema"]:
-        from .rules_cli import schema_command
+        from .commands.rules import schema_command
 
         return schema_command(args_list[1:])
     if args_list and not any(arg.startswith("-") for arg in args_list):
@@ -120,7 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except SystemExit as stop:  # argparse exits on usage errors and --help/--version
             return int(stop.code or 0) and EXIT_FAILURE
     if args.explain:
-        from .rules_cli import explain_command
+        from .commands.rules import explain_command
 
         return explain_command(args.explain)
     if not args.paths:

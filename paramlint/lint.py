@@ -12,20 +12,21 @@ import stat
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .analysis import INT64_MAX, LayerInfo, ShapeAnalysis, analyze_shapes, magnitude
-from .budgets import BudgetUse, Figure, budget_uses, check_budgets, top_contributors
-from .config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
-from .diagnostics import ERROR, ConfigPath, Diagnostic, Finding, format_config_path
-from .graph import build_graph
-from .loader import LIMITS, Document, LoadError, load_document
-from .layers.base import DTYPE_BYTES, TensorSpec
-from .memory import MemoryEstimate, estimate_memory
-from .record import Record
-from .runtime import collector_paused
+from .model.analysis import INT64_MAX, LayerInfo, ShapeAnalysis, analyze_shapes, magnitude
+from .model.budgets import BudgetUse, Figure, budget_uses, check_budgets, top_contributors
+from .tool_config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
+from .core.diagnostics import ERROR, ConfigPath, Diagnostic, Finding, format_config_path
+from .model.graph import build_graph
+from .source.loader import LIMITS, Document, LoadError, load_document
+from .model.layers.base import DTYPE_BYTES, TensorSpec
+from .memory.advice import advice
+from .memory.model import MemoryEstimate, MemoryModel
+from .core.record import Record
+from .core.runtime import collector_paused
 from .rules import RULES
-from .suppress import apply_suppressions
-from .training import OPTIMIZERS, TrainingSetup, optimizer_state_values, read_training
-from .validate import SchemaValidator
+from .source.suppress import apply_suppressions
+from .model.training import OPTIMIZERS, TrainingSetup, optimizer_state_values, read_training
+from .validation.validator import SchemaValidator
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 FAILURE_CODES = ("PL901", "PL902", "PL602", "PL603")  # exit 2: unreadable, internal, broken tool config
@@ -236,8 +237,9 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
         return findings, None
     trainable_shapes = shapes.trainable_shapes
     state = optimizer_state_values(setup, trainable_shapes)
-    memory = estimate_memory(shapes, setup, state, output=graph.output)
-    figures = _figures(shapes, setup, state, memory)
+    memory_model = MemoryModel(shapes, setup, output=graph.output)
+    memory = memory_model.estimate()
+    figures = _figures(shapes, setup, state, memory, advice(memory_model))
     budgets = data.get("budgets") or {}
     findings.extend(check_budgets(budgets, figures))
     analysis = Analysis(shapes, setup, state, memory, tuple(budget_uses(budgets, figures)), lines)
@@ -260,7 +262,8 @@ def _batch_overflow(shapes: ShapeAnalysis, batch_size: int) -> str:
             f"{magnitude(batch_size * largest)} bytes: more than torch can allocate (2^63-1 bytes)")
 
 
-def _figures(shapes: ShapeAnalysis, setup: TrainingSetup, state: int, memory: MemoryEstimate) -> Dict[str, Figure]:
+def _figures(shapes: ShapeAnalysis, setup: TrainingSetup, state: int, memory: MemoryEstimate,
+             memory_advice: Callable[[int], str]) -> Dict[str, Figure]:
     by_params = _top(shapes.layers, lambda i: i.params)
     by_trainable = _top(shapes.layers, lambda i: i.trainable_params)
     by_flops = _top(shapes.layers, lambda i: i.result.flops)
@@ -276,7 +279,7 @@ def _figures(shapes: ShapeAnalysis, setup: TrainingSetup, state: int, memory: Me
         "optimizer_state": Figure(state, state_text, by_trainable),
         "flops": Figure(shapes.flops, "", by_flops),
         "memory": Figure(memory.peak, f"{memory_text} at batch size {setup.batch_size}",
-                         tuple((k.replace("_", " "), v) for k, v in parts.items() if v), True, memory.advice),
+                         tuple((k.replace("_", " "), v) for k, v in parts.items() if v), True, memory_advice),
     }
 
 
@@ -287,7 +290,7 @@ def _top(layers: Sequence[LayerInfo], value: Callable[[LayerInfo], int]) -> Tupl
 
 
 def _mib(value: int) -> str:
-    from .units import format_bytes
+    from .core.units import format_bytes
 
     return format_bytes(value)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Dict
 
-from .diagnostics import ERROR, WARNING
-from .record import Record
+from .core.diagnostics import ERROR, WARNING
+from .core.record import Record
 
 
 class Rule(Record):

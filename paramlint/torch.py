@@ -31,13 +31,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .analysis import LayerInfo
-from .diagnostics import ERROR, Diagnostic, format_config_path
-from .graph import Graph, Node, Source, build_graph
+from .model.analysis import LayerInfo
+from .core.diagnostics import ERROR, Diagnostic, format_config_path
+from .model.graph import Graph, Node, Source, build_graph
 from .lint import CONFIG_SUFFIXES, analyze_document, locate
-from .loader import LoadError, load_document
+from .source.loader import LoadError, load_document
 from .rules import severity_of
-from .validate import SchemaValidator
+from .validation.validator import SchemaValidator
 
 __all__ = ["build", "count_parameters", "ParamlintModel", "OPERATIONS"]
 

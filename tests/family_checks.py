@@ -17,8 +17,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import pytest
 
 from oracle import BATCH, INFERABLE, TORCH_BUILDERS, Outcome, paramlint_outcome, torch_outcome
-from paramlint.layers import REGISTRY
-from paramlint.layers.base import DTYPE_BYTES, LayerError, LayerResult, TensorSpec, resolve_args
+from paramlint.model.layers import REGISTRY
+from paramlint.model.layers.base import DTYPE_BYTES, LayerError, LayerResult, TensorSpec, resolve_args
 
 
 def ours(layer_type: str, args: Dict[str, Any], shapes: Sequence[Sequence[int]],

@@ -14,13 +14,13 @@ torch = pytest.importorskip("torch")
 
 from torch_memory import LiveStorages, run_graph, training_step  # noqa: E402
 
-from paramlint.graph import build_graph  # noqa: E402
+from paramlint.model.graph import build_graph  # noqa: E402
 from paramlint.lint import analyze_document  # noqa: E402
-from paramlint.memory import MemoryModel  # noqa: E402
-from paramlint.precision import CPU  # noqa: E402
+from paramlint.memory.model import MemoryModel  # noqa: E402
+from paramlint.memory.precision import CPU  # noqa: E402
 from paramlint.torch import build  # noqa: E402
-from paramlint.training import TrainingSetup, read_training  # noqa: E402
-from paramlint.validate import SchemaValidator  # noqa: E402
+from paramlint.model.training import TrainingSetup, read_training  # noqa: E402
+from paramlint.validation.validator import SchemaValidator  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

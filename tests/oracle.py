@@ -12,8 +12,8 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import pytest
 
-from paramlint.layers import REGISTRY
-from paramlint.layers.base import LayerError, TensorSpec, resolve_args
+from paramlint.model.layers import REGISTRY
+from paramlint.model.layers.base import LayerError, TensorSpec, resolve_args
 
 BATCH = 2
 

@@ -11,7 +11,7 @@ import pytest
 
 from paramlint.cli import DEFAULTS, build_parser, exit_code, main, use_color
 from paramlint.rules import RULES
-from paramlint.rules_cli import rules_markdown
+from paramlint.commands.rules import rules_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = str(ROOT / "examples" / "broken.yaml")

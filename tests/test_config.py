@@ -8,7 +8,7 @@ import pytest
 
 from paramlint.api import lint_paths
 from paramlint.cli import main
-from paramlint.config import ConfigResolver, ToolConfig, key_positions, load_config
+from paramlint.tool_config import ConfigResolver, ToolConfig, key_positions, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 # One PL401 error (line 5) and one PL451 warning (line 4).
@@ -106,7 +106,7 @@ def test_per_file_ignores(tmp_path):
     ("a.yaml", "xa.yaml", False),
 ])
 def test_glob_semantics(pattern, name, matches):
-    from paramlint.config import _glob_match
+    from paramlint.tool_config import _glob_match
 
     assert _glob_match(pattern, name) is matches
 
@@ -209,7 +209,7 @@ def test_unreadable_explicit_config_is_a_usage_error(tmp_path, capsys):
 def test_each_config_file_is_read_once(tmp_path, monkeypatch):
     write(tmp_path / ".paramlint.toml", 'ignore = ["PL451"]\n')
     files = [write(tmp_path / f"d{i}" / "m.yaml", CLEAN) for i in range(3)]
-    import paramlint.config as config_module
+    import paramlint.tool_config as config_module
 
     loads = []
     real = config_module.load_config
@@ -240,10 +240,10 @@ def test_key_positions_scan():
 
 
 def test_tool_config_schema_is_generated_and_current():
-    from paramlint.tool_schema import main as tool_schema_main
+    from paramlint.validation.publish import main as publish_main
 
-    assert tool_schema_main(["--check"]) == 0, "run python -m paramlint.schema_gen"
-    from paramlint.validate import schema_path
+    assert publish_main(["--check"]) == 0, "run python -m paramlint.validation"
+    from paramlint.validation.validator import schema_path
 
     assert schema_path("tool-config.json").parent.name == "schemas"
 

@@ -12,7 +12,7 @@ import pytest
 
 import paramlint
 from paramlint.cli import main
-from paramlint.diff import LayerRow, layer_changes
+from paramlint.commands.diff import LayerRow, layer_changes
 
 ROOT = Path(__file__).resolve().parent.parent
 CNN = ROOT / "examples" / "cifar10_cnn.yaml"

@@ -36,11 +36,11 @@ from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import strategies  # noqa: E402
-from paramlint.diagnostics import ERROR  # noqa: E402
+from paramlint.core.diagnostics import ERROR  # noqa: E402
 from paramlint.lint import analyze_document  # noqa: E402
 from paramlint.rules import severity_of  # noqa: E402
 from paramlint.torch import build  # noqa: E402
-from paramlint.validate import SchemaValidator  # noqa: E402
+from paramlint.validation.validator import SchemaValidator  # noqa: E402
 
 DEFAULT_EXAMPLES = 1040
 TOTAL = int(os.environ.get("PARAMLINT_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))

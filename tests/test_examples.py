@@ -32,7 +32,7 @@ from memory_cases import inputs_of  # noqa: E402
 from paramlint.cli import main as cli_main  # noqa: E402
 from paramlint.lint import Analysis, Linter, analyze_document  # noqa: E402
 from paramlint.torch import build  # noqa: E402
-from paramlint.validate import SchemaValidator  # noqa: E402
+from paramlint.validation.validator import SchemaValidator  # noqa: E402
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 

@@ -132,7 +132,7 @@ def test_sarif_content(reports):
 
 
 def test_sarif_severity_override_changes_the_level(tmp_path):
-    from paramlint.config import ToolConfig
+    from paramlint.tool_config import ToolConfig
 
     report = lint_text((ROOT / BROKEN).read_text(), path="broken.yaml",
                        config=ToolConfig(severity=(("PL451", "error"),)))

@@ -35,8 +35,8 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from paramlint.cli import exit_code
-from paramlint.expr import MAX_LENGTH, MAX_MAGNITUDE, ExprError, evaluate
-from paramlint.layers import REGISTRY
+from paramlint.model.expr import MAX_LENGTH, MAX_MAGNITUDE, ExprError, evaluate
+from paramlint.model.layers import REGISTRY
 from paramlint.lint import FileReport, Linter
 from paramlint.report import REPORTERS, render
 from paramlint.rules import RULES

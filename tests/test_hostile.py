@@ -16,9 +16,9 @@ from typing import List, Tuple
 
 import pytest
 
-from paramlint.analysis import MAX_RANK
-from paramlint.document import LIMITS
-from paramlint.graph import MAX_BLOCK_DEPTH, MAX_NODES
+from paramlint.model.analysis import MAX_RANK
+from paramlint.source.document import LIMITS
+from paramlint.model.graph import MAX_BLOCK_DEPTH, MAX_NODES
 from paramlint.lint import FileReport, Linter, lint_paths
 from paramlint.rules import RULES
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from paramlint.cli import main
-from paramlint.layers import REGISTRY
+from paramlint.model.layers import REGISTRY
 from paramlint.lint import lint_paths
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,7 @@ NO_RELU = "paramlint: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: Conv2d, out_chann
 # Run in a fresh interpreter: ReLU's infer raises, then the command runs with the given arguments.
 CRASHING_MAIN = """
 import sys
-from paramlint.layers import REGISTRY
+from paramlint.model.layers import REGISTRY
 def infer(args, inputs):
     raise ZeroDivisionError("simulated bug in ReLU")
 REGISTRY["ReLU"] = REGISTRY["ReLU"].replace(infer=infer)

@@ -113,7 +113,7 @@ TYPES = POINTWISE + ["Threshold", "PReLU", "Softmax", "LogSoftmax", "Softmin", "
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_activation_property(data):
-    from paramlint.layers import REGISTRY
+    from paramlint.model.layers import REGISTRY
     layer_type = data.draw(st.sampled_from(TYPES))
     shape = data.draw(st.lists(st.integers(1, 4), min_size=0, max_size=4))
     rank = len(shape) + 1

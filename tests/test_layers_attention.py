@@ -10,8 +10,8 @@ from hypothesis import given, settings, strategies as st
 
 import oracle
 from oracle import BATCH, paramlint_outcome, torch_outcome
-from paramlint.layers import REGISTRY
-from paramlint.layers.base import LayerError, TensorSpec, resolve_args
+from paramlint.model.layers import REGISTRY
+from paramlint.model.layers.base import LayerError, TensorSpec, resolve_args
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -440,7 +440,7 @@ def measured_saved_bytes(module, shapes: Sequence[Sequence[int]], batch: int = 2
 
 
 def modelled_saved_bytes(saved, mask_bytes: int) -> Dict[str, int]:
-    from paramlint.layers.base import DTYPE_BYTES
+    from paramlint.model.layers.base import DTYPE_BYTES
 
     total = {"input": 0, "new": 0}
     for tensor in saved:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from oracle import BATCH, infer_layer, layer_error, paramlint_outcome, torch_outcome
 from torch_saved import paramlint_saved, torch_saved
 
-from paramlint.layers.pool import pool_output_size, unread_positions
+from paramlint.model.layers.pool import pool_output_size, unread_positions
 
 INF = float("inf")
 

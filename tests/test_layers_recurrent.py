@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from oracle import BATCH, paramlint_outcome, torch_outcome
-from paramlint.layers import REGISTRY
-from paramlint.layers.base import LayerError, TensorSpec, resolve_args
+from paramlint.model.layers import REGISTRY
+from paramlint.model.layers.base import LayerError, TensorSpec, resolve_args
 
 torch = pytest.importorskip("torch")
 

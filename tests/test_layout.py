@@ -19,11 +19,11 @@ torch = pytest.importorskip("torch")
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from paramlint.layers import layout  # noqa: E402
-from paramlint.layers.base import TensorSpec  # noqa: E402
+from paramlint.model.layers import layout  # noqa: E402
+from paramlint.model.layers.base import TensorSpec  # noqa: E402
 from paramlint.lint import analyze_document  # noqa: E402
 from paramlint.torch import build  # noqa: E402
-from paramlint.validate import SchemaValidator  # noqa: E402
+from paramlint.validation.validator import SchemaValidator  # noqa: E402
 
 BATCH = 3
 VALIDATOR = SchemaValidator()
@@ -165,7 +165,7 @@ def test_output_strides_equal_torch(entry, prefix):
 
 def test_every_layout_rule_is_exercised():
     """The table above reaches every layer family that has a layout rule of its own."""
-    from paramlint.layers import REGISTRY
+    from paramlint.model.layers import REGISTRY
     ruled = {name for name, layer in REGISTRY.items() if layer.layout is not None}
     covered = {entry["type"] for entry, _ in LAYERS}
     families = {REGISTRY[name].family for name in ruled - covered}

@@ -17,9 +17,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paramlint import loader as loader_module
-from paramlint.diagnostics import ConfigPath
-from paramlint.loader import LIMITS, Document, Limits, LoadError, load_document
+from paramlint.source import loader as loader_module
+from paramlint.core.diagnostics import ConfigPath
+from paramlint.source.loader import LIMITS, Document, Limits, LoadError, load_document
 
 YAML_LOADERS = [pytest.param(yaml.SafeLoader, id="python")]
 if getattr(yaml, "CSafeLoader", None) is not None:

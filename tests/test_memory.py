@@ -8,15 +8,15 @@ import time
 import pytest
 
 from paramlint.cli import main as cli_main
-from paramlint.fit import GPUS, largest_batch
-from paramlint.fit import main as fit_main
-from paramlint.graph import build_graph
+from paramlint.commands.fit import GPUS, largest_batch
+from paramlint.commands.fit import main as fit_main
+from paramlint.model.graph import build_graph
 from paramlint.lint import Linter, analyze_document
-from paramlint.memory import MemoryModel
-from paramlint.memory_plan import checkpoint_regions
-from paramlint.precision import CPU, CUDA
-from paramlint.training import read_training
-from paramlint.validate import SchemaValidator
+from paramlint.memory.model import MemoryModel
+from paramlint.memory.plan import checkpoint_regions
+from paramlint.memory.precision import CPU, CUDA
+from paramlint.model.training import read_training
+from paramlint.validation.validator import SchemaValidator
 
 torch = pytest.importorskip("torch")
 

@@ -17,8 +17,7 @@ torch = pytest.importorskip("torch")
 
 from torch_memory import LiveStorages, rounded  # noqa: E402
 
-from paramlint.training import OPTIMIZERS, TrainingSetup, optimizer_impl, state_tensor_bytes, \
-    step_temporaries  # noqa: E402
+from paramlint.model.training import OPTIMIZERS, TrainingSetup, optimizer_impl, state_tensor_bytes, step_temporaries  # noqa: E402
 
 SHAPES = [(1000, 300), (300,), (2000, 100), (7,), (5000,), (64, 3, 3, 3)]
 

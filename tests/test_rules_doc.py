@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from paramlint.api import lint_text
-from paramlint.config import load_config
-from paramlint.diagnostics import SEVERITIES
+from paramlint.tool_config import load_config
+from paramlint.core.diagnostics import SEVERITIES
 from paramlint.rules import RULES
-from paramlint.rules_cli import RULE_TABLE_HEADER, explain, rules_markdown
+from paramlint.commands.rules import RULE_TABLE_HEADER, explain, rules_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "paramlint"

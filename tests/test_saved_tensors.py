@@ -21,14 +21,14 @@ torch = pytest.importorskip("torch")
 
 from torch_memory import network_saved  # noqa: E402
 
-from paramlint.graph import build_graph  # noqa: E402
+from paramlint.model.graph import build_graph  # noqa: E402
 from paramlint.lint import analyze_document  # noqa: E402
-from paramlint.memory import MemoryModel  # noqa: E402
-from paramlint.memory_sim import sizes  # noqa: E402
-from paramlint.precision import CPU  # noqa: E402
+from paramlint.memory.model import MemoryModel  # noqa: E402
+from paramlint.memory.simulation import sizes  # noqa: E402
+from paramlint.memory.precision import CPU  # noqa: E402
 from paramlint.torch import build  # noqa: E402
-from paramlint.training import read_training  # noqa: E402
-from paramlint.validate import SchemaValidator  # noqa: E402
+from paramlint.model.training import read_training  # noqa: E402
+from paramlint.validation.validator import SchemaValidator  # noqa: E402
 
 BATCH = 3
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -253,7 +253,7 @@ def _label(case: Case) -> str:
 
 
 def test_every_layer_type_has_a_case():
-    from paramlint.layers import REGISTRY
+    from paramlint.model.layers import REGISTRY
 
     assert {entry["type"] for entry, _ in CASES} == set(REGISTRY)
 

@@ -72,9 +72,9 @@ def test_examples_are_valid_values():
 
 
 def test_schema_is_current():
-    from paramlint.schema_gen import render
+    from paramlint.validation.generate import render
 
-    assert SCHEMA.read_text(encoding="utf-8") == render(), "run python -m paramlint.schema_gen"
+    assert SCHEMA.read_text(encoding="utf-8") == render(), "run python -m paramlint.validation"
 
 
 # --- check-jsonschema ----------------------------------------------------------------------------------

@@ -4,12 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import paramlint
-from paramlint import schema_gen
-from paramlint.validate import schema_path
+from paramlint.validation import publish
+from paramlint.validation.validator import schema_path
 
 
 def test_format_schema_is_generated_from_the_catalogue():
-    assert schema_gen.main(["--check"]) == 0, "schemas/ is stale: run python -m paramlint.schema_gen"
+    assert publish.main(["--check"]) == 0, "schemas/ is stale: run python -m paramlint.validation"
 
 
 def test_schemas_ship_with_the_package():

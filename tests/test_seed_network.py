@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from paramlint.lint import Linter, analyze_document
-from paramlint.validate import SchemaValidator
+from paramlint.validation.validator import SchemaValidator
 
 VALIDATOR = SchemaValidator()
 

@@ -18,11 +18,11 @@ from memory_cases import example, inputs_of  # noqa: E402
 from test_saved_tensors import CASES, _config, _inputs  # noqa: E402
 from torch_memory import run_graph  # noqa: E402
 
-from paramlint.graph import build_graph  # noqa: E402
+from paramlint.model.graph import build_graph  # noqa: E402
 from paramlint.lint import analyze_document  # noqa: E402
-from paramlint.step_flops import step_flops  # noqa: E402
+from paramlint.memory.step_flops import step_flops  # noqa: E402
 from paramlint.torch import build  # noqa: E402
-from paramlint.validate import SchemaValidator  # noqa: E402
+from paramlint.validation.validator import SchemaValidator  # noqa: E402
 
 BATCH = 3
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from helpers import lint_yaml
 
-from paramlint.config import ToolConfig
+from paramlint.tool_config import ToolConfig
 from paramlint.api import lint_text
 
 HEAD = "paramlint: 1\ninput: [3, 32, 32]\nlayers:\n"

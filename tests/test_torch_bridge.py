@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from paramlint.lint import analyze_document  # noqa: E402
 from paramlint.torch import build, count_parameters  # noqa: E402
-from paramlint.validate import SchemaValidator  # noqa: E402
+from paramlint.validation.validator import SchemaValidator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -217,7 +217,7 @@ def test_checkpointed_layers_still_train():
 
 
 def test_the_linter_core_never_imports_torch():
-    code = ("import sys, paramlint.cli, paramlint.lint, paramlint.schema_gen;"
+    code = ("import sys, paramlint.cli, paramlint.lint, paramlint.validation.generate;"
             "paramlint.lint.lint_paths(['examples']);"
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

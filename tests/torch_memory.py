@@ -88,7 +88,7 @@ def run_graph(model: Any, *inputs: Any) -> Any:
     its last consumer (the bridge's own forward keeps every value to the end).
     Checkpointed layers (``checkpoint: true`` on a layer or a block use) run
     as one ``torch.utils.checkpoint`` region each, non-reentrant."""
-    from paramlint.memory_plan import checkpoint_regions
+    from paramlint.memory.plan import checkpoint_regions
     from paramlint.torch import _call_inputs, _unpack
 
     named = dict(zip(model.input_names, inputs))

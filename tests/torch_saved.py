@@ -13,8 +13,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import pytest
 
-from paramlint.layers import REGISTRY
-from paramlint.layers.base import TensorSpec, resolve_args
+from paramlint.model.layers import REGISTRY
+from paramlint.model.layers.base import TensorSpec, resolve_args
 
 Saved = List[Tuple[str, int, str]]
 

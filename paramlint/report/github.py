@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-from ..diagnostics import ERROR
+from ..core.diagnostics import ERROR
 from ..lint import FileReport
 from .text import verdict
 

@@ -9,10 +9,10 @@ from html import escape
 from typing import List, Sequence
 
 from .. import __version__
-from ..diagnostics import ERROR
+from ..core.diagnostics import ERROR
 from ..lint import Analysis, FileReport
 from ..rules import RULES
-from ..units import format_bytes
+from ..core.units import format_bytes
 from .summary import HEADER, layer_rows
 
 STYLE = """

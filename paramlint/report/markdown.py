@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-from ..diagnostics import ERROR
+from ..core.diagnostics import ERROR
 from ..lint import Analysis, FileReport
 from ..rules import RULES
-from ..units import format_bytes
+from ..core.units import format_bytes
 from .summary import render_summary
 
 LARGEST_LAYERS = 5

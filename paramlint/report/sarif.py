@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Sequence
 from urllib.parse import quote
 
 from .. import __version__
-from ..diagnostics import ERROR
+from ..core.diagnostics import ERROR
 from ..lint import FileReport
 from ..rules import RULES, Rule
 

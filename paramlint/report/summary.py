@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..analysis import LayerInfo
-from ..graph import Frame
+from ..model.analysis import LayerInfo
+from ..model.graph import Frame
 from ..lint import FileReport
-from ..training import OPTIMIZERS
-from ..units import format_bytes
+from ..model.training import OPTIMIZERS
+from ..core.units import format_bytes
 
 HEADER = ("Layer", "Type", "Output shape", "Params", "FLOPs")
 

@@ -1,0 +1,1 @@
+"""The subcommands beside lint: ``fit``, ``diff`` and ``rules``."""

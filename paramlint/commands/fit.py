@@ -1,0 +1,133 @@
+"""``paramlint fit``: the largest batch size whose training step fits in memory.
+
+    paramlint fit CONFIG --gpu A100-80GB
+    paramlint fit CONFIG --memory "24 GiB" [--overhead "65 MiB"] [--format json]
+
+The peak is the memory model's (docs/memory.md), per device, for the
+config's optimizer, precision, devices and sharding; only the batch size
+changes.  The search doubles the batch until the peak exceeds the budget,
+then bisects: the peak never shrinks as the batch grows.  Exit 0 when some
+batch fits, 1 when not even one sample does, 2 on usage or config errors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional, Sequence, TextIO, Tuple
+
+from ..memory.precision import CPU, CUDA, DeviceModel
+from ..memory.search import GPUS, MAX_BATCH, largest_batch
+from ..core.units import UnitError, format_bytes, parse_bytes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paramlint fit", description="The largest batch size per device whose "
+                                     "training step fits a memory budget, with the breakdown at that size.")
+    parser.add_argument("config", metavar="CONFIG", help="a model config (YAML or JSON)")
+    budget = parser.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--memory", metavar="BYTES", help="the budget per device, e.g. '24 GiB' or 80GB")
+    budget.add_argument("--gpu", metavar="NAME", help="a GPU's memory: " + ", ".join(GPUS))
+    parser.add_argument("--overhead", metavar="BYTES",
+                        help=f"fixed CUDA overhead (workspaces) added to the peak (default "
+                             f"{format_bytes(CUDA.overhead)}; 0 on --device cpu)")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="the device model (default cuda)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    return parser
+
+
+def _budget(args: argparse.Namespace) -> Tuple[int, str]:
+    if args.gpu:
+        names = {name.lower(): name for name in GPUS}
+        name = names.get(args.gpu.lower())
+        if name is None:
+            raise ValueError(f"unknown GPU {args.gpu!r}; known: {', '.join(GPUS)} (or give --memory)")
+        return GPUS[name], f"{name} ({format_bytes(GPUS[name])})"
+    value = _bytes(args.memory)
+    return value, format_bytes(value)
+
+
+def _bytes(text: str) -> int:
+    """A size with a unit, or a plain number of bytes."""
+    return int(text) if text.strip().isdigit() else parse_bytes(text)
+
+
+def _device(args: argparse.Namespace) -> DeviceModel:
+    device = CPU if args.device == "cpu" else CUDA
+    if args.overhead is not None:
+        device = device.with_overhead(_bytes(args.overhead))
+    return device
+
+
+def _load(path: str):
+    """(analysis, graph output, error lines) for a config file."""
+    from ..model.graph import build_graph
+    from ..lint import Linter
+
+    report = Linter().lint_file(path)
+    if report.analysis is None or report.errors:
+        lines = [f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}" for d in report.diagnostics]
+        return None, None, lines or [f"{path}: not a paramlint config (no `paramlint: 1`)"]
+    from ..source.loader import load_document
+
+    with open(path, "rb") as handle:
+        data = load_document(handle.read(), path=path).data
+    graph, _ = build_graph(data)
+    return report.analysis, graph.output, []
+
+
+def main(argv: Optional[Sequence[str]] = None, *, stdout: Optional[TextIO] = None,
+         stderr: Optional[TextIO] = None) -> int:
+    """``paramlint fit``; exit 0 (a batch fits), 1 (none does), 2 (usage or config errors)."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[2:] if argv is None else argv))
+    except SystemExit as stop:
+        return int(stop.code or 0) and 2
+    try:
+        budget, budget_text = _budget(args)
+        device = _device(args)
+    except (ValueError, UnitError) as error:
+        print(f"paramlint fit: error: {error}", file=stderr)
+        return 2
+    try:
+        analysis, output, problems = _load(args.config)
+    except OSError as error:
+        print(f"paramlint fit: error: cannot read {args.config}: {error.strerror or error}", file=stderr)
+        return 2
+    if analysis is None:
+        print("\n".join(problems), file=stderr)
+        return 2
+    from ..memory.model import MemoryModel
+
+    model = MemoryModel(analysis.shapes, analysis.training, output=output, device=device)
+    batch, peak = largest_batch(model.peak, budget)
+    estimate = model.estimate(max(batch, 1))
+    above = model.peak(batch + 1) if batch else None
+    if args.format == "json":
+        document = {"config": args.config, "budget": budget, "device": device.name, "batch_size": batch,
+                    "peak": peak, "peak_at_next_batch": above, "memory": estimate.to_dict()}
+        stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        stdout.write("\n".join(_text(args.config, budget_text, batch, estimate, above, analysis.training)) + "\n")
+    return 0 if batch else 1
+
+
+def _text(path: str, budget: str, batch: int, estimate, above: Optional[int], setup) -> List[str]:
+    where = f"{setup.optimizer}, {setup.precision}" + (
+        f", {setup.sharding} over {setup.devices} devices" if setup.sharding != "none" else "")
+    if not batch:
+        lines = [f"{path}: not even batch size 1 fits {budget} ({where}): the peak is "
+                 f"{format_bytes(estimate.peak)} at batch size 1"]
+    else:
+        lines = [f"{path}: the largest batch size per device that fits {budget} is {batch} ({where})",
+                 f"  peak at batch size {batch}: {format_bytes(estimate.peak)}"
+                 + (f"; at {batch + 1}: {format_bytes(above)}" if above is not None and batch < MAX_BATCH else "")]
+    lines.append(f"  breakdown at batch size {max(batch, 1)} (at the {estimate.phase} peak):")
+    for name, value in estimate.parts().items():
+        if value:
+            lines.append(f"    {name.replace('_', ' '):18s} {format_bytes(value):>12s}  "
+                         f"({100 * value / estimate.peak:.1f}%)")
+    return lines

@@ -1,0 +1,1 @@
+"""The shared vocabulary every stage uses: records, diagnostics, units, suggestions."""

@@ -1,0 +1,122 @@
+"""How each layer type uses storage: views, in-place writes, gradient views.
+
+The memory model counts tensor *storages*, not tensors: a view (Flatten,
+Reshape of a contiguous tensor, Permute, Select, ...) and an in-place layer
+(``inplace: true``) hand on their input's storage, and so does a dropout
+that drops nothing (p = 0, or eval mode).  In backward the same holds for
+gradients: the gradient of a view, of an Add's inputs (same shapes) and of a
+Concat's inputs (narrowed views) is the incoming gradient itself, while every
+other layer allocates a new gradient for each input that needs one.
+All of this was measured with storage pointers on torch 2.13.
+
+The memory layout here (``Layout``: a permutation and whether there are
+gaps) is coarser than the strides the shape analysis tracks
+(``TensorSpec.strides``, paramlint/layers/layout.py, which decide whether a
+``View`` is legal): it only asks whether a reshape copies, and it follows the
+device the memory is predicted for, where CUDA's fused attention kernels lay
+their output out differently from the CPU.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence, Tuple
+
+from ..model.layers.base import TensorSpec
+
+VIEWS = frozenset({"Identity", "Flatten", "Unflatten", "View", "Reshape", "Permute", "Transpose", "Select", "Slice"})
+# Views that need a contiguous input; on a permuted input torch copies.
+RESHAPES = frozenset({"Flatten", "View", "Reshape"})
+DROPOUTS = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"})
+# Layers whose output keeps the input's memory layout (element-wise).
+ELEMENTWISE_FAMILIES = frozenset({"activation"})
+# Layers whose gradients for their inputs are views of the incoming gradient.
+GRADIENT_VIEWS = frozenset({"Add", "Concat"}) | VIEWS - {"Select", "Slice"}
+# Linear layers whose backward needs the input only for the weight's gradient:
+# frozen, they save no activation.
+WEIGHT_ONLY_INPUT = frozenset({"Linear"})
+
+
+def output_alias(layer_type: str, args: Mapping[str, Any], inputs: Sequence[TensorSpec], *, training: bool,
+                 contiguous: bool) -> Optional[int]:
+    """The input whose storage output 0 shares (a view or an in-place write), or None."""
+    if layer_type in VIEWS:
+        if layer_type in RESHAPES and not contiguous:
+            return None
+        if layer_type == "Flatten" and not contiguous:
+            return None
+        return 0
+    if layer_type in DROPOUTS:
+        p = args.get("p", 0.5)
+        if not training or p == 0 or args.get("inplace"):
+            return 0
+        return None
+    if args.get("inplace") is True:
+        return 0
+    return None
+
+
+Layout = Tuple[Tuple[int, ...], bool]  # (logical dims in memory order, batch first; has gaps)
+
+
+def identity(rank: int) -> Layout:
+    return tuple(range(rank)), False
+
+
+def is_contiguous(layout: Layout, spec: TensorSpec) -> bool:
+    """Dims of size 1 do not count; neither does the batch, assumed > 1."""
+    order, gapped = layout
+    if gapped:
+        return False
+    sizes = ((2,) if spec.batched else ()) + tuple(spec.shape)
+    moved = [d for d in order if d < len(sizes) and sizes[d] != 1]
+    return moved == sorted(moved)
+
+
+def output_layout(layer_type: str, args: Mapping[str, Any], inputs: Sequence[TensorSpec], output: TensorSpec,
+                  input_layout: Layout, family: str, saves_output: bool) -> Layout:
+    """How output 0 lies in memory: a permutation of its dims (``Permute``,
+    ``Transpose``, a fused attention kernel's [N, L, heads, E] buffer read as
+    [N, heads, L, E]) and whether it has gaps (``Select``, ``Slice``)."""
+    rank = output.rank
+    order, gapped = input_layout
+    if layer_type in ("Permute", "Transpose"):
+        dims = _permutation(layer_type, args, inputs[0].rank)
+        inverse = {old: new for new, old in enumerate(dims)}
+        return tuple(inverse[d] for d in order), gapped
+    if layer_type in ("Select", "Slice"):
+        if layer_type == "Slice":
+            return order, True
+        dim = args["dim"] % inputs[0].rank
+        return tuple(d - (d > dim) for d in order if d != dim), True
+    if layer_type in ("Identity", "Unflatten") or layer_type in DROPOUTS or family in ELEMENTWISE_FAMILIES:
+        if len(order) == rank:
+            return order, gapped
+    if layer_type in ("Add", "Multiply") and len(order) == rank:
+        return order, False
+    if layer_type == "ScaledDotProductAttention" and saves_output and rank == 4:
+        return (0, 2, 1, 3), False  # the fused kernels write [N, L, heads, E]
+    return identity(rank)
+
+
+def _permutation(layer_type: str, args: Mapping[str, Any], rank: int) -> Tuple[int, ...]:
+    if layer_type == "Transpose":
+        order = list(range(rank))
+        a, b = args["dim0"] % rank, args["dim1"] % rank
+        order[a], order[b] = order[b], order[a]
+        return tuple(order)
+    dims = args["dims"] if isinstance(args["dims"], list) else [args["dims"]]
+    return tuple(d % rank for d in dims)
+
+
+def gradient_is_view(layer_type: str, args: Mapping[str, Any], index: int, inputs: Sequence[TensorSpec],
+                     output: TensorSpec) -> bool:
+    """Whether the gradient for input ``index`` is a view of the incoming gradient (no new storage)."""
+    if layer_type in DROPOUTS:
+        return args.get("p", 0.5) == 0  # a dropout that drops nothing returns its input
+    if layer_type not in GRADIENT_VIEWS:
+        return False
+    tensor = inputs[index]
+    if layer_type == "Add":
+        return tensor.batched and tuple(tensor.shape) == tuple(output.shape)
+    if layer_type == "Concat":
+        return tensor.batched
+    return True

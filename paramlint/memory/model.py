@@ -1,0 +1,161 @@
+"""Training memory per device: the peak of one steady-state training step.
+
+What is predicted is ``torch.cuda.max_memory_allocated()`` during
+``zero_grad(set_to_none=True)``, forward, loss, ``backward()`` and
+``optimizer.step()`` in eager PyTorch, once the optimizer state exists, plus
+the eval-mode inference peak.  The step is simulated storage by storage
+(memory_plan, memory_steps, memory_sim): parameters, buffers, optimizer
+state and the batch exist throughout; the forward pass allocates outputs and
+what autograd saves, and frees values nobody keeps after their last
+consumer; backward runs in reverse, allocating gradients and freeing each
+saved tensor after its last user; the optimizer step adds its temporaries.
+Every allocation is rounded up to 512 bytes, and a fixed CUDA overhead
+(workspaces) is added.  docs/memory.md has the measurements behind it.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..model.analysis import ShapeAnalysis
+from ..model.graph import Source
+from .plan import CATEGORIES, plan_forward
+from .simulation import SimResult, layer_bytes, simulate
+from .steps import Timeline, inference_timeline, training_timeline
+from .precision import CUDA, PRECISION_MODELS, DeviceModel
+from ..core.record import Record
+from ..core.runtime import collector_paused
+from .step_flops import step_flops
+from ..model.training import TrainingSetup
+
+
+class MemoryEstimate(Record):
+    """The peak and its parts, in bytes per device.
+
+    ``params`` ... ``transient`` are what is alive at the peak (they add up
+    to ``peak`` with ``overhead``); ``activations`` counts the saved tensors,
+    the model output and the loss's saved tensors.  ``forward_activations``
+    is what the forward pass leaves saved for backward (the per-layer
+    ``layer_activations`` plus the output and loss), ``all_gradients`` every
+    parameter gradient, ``inference_peak`` an eval-mode forward pass.
+    """
+
+    __slots__ = ("params", "gradients", "optimizer_state", "activations", "buffers", "inputs", "transient", "overhead",
+                 "forward_activations", "all_gradients", "phase", "peak_layer", "batch_size", "layer_activations",
+                 "forward_flops", "backward_flops", "layer_backward_flops", "inference")
+
+    # forward_flops: per step (batch x per sample), as FlopCounterMode counts
+    # layer_backward_flops: per sample
+    def __init__(self, params: int, gradients: int, optimizer_state: int, activations: int, buffers: int = 0,
+                 inputs: int = 0, transient: int = 0, overhead: int = 0, forward_activations: int = 0,
+                 all_gradients: int = 0, phase: str = "", peak_layer: int = -1, batch_size: int = 1,
+                 layer_activations: Tuple[int, ...] = (), forward_flops: int = 0, backward_flops: int = 0,
+                 layer_backward_flops: Tuple[int, ...] = (), inference: Optional[Callable[[], int]] = None) -> None:
+        self.params = params
+        self.gradients = gradients
+        self.optimizer_state = optimizer_state
+        self.activations = activations
+        self.buffers = buffers
+        self.inputs = inputs
+        self.transient = transient
+        self.overhead = overhead
+        self.forward_activations = forward_activations
+        self.all_gradients = all_gradients
+        self.phase = phase
+        self.peak_layer = peak_layer
+        self.batch_size = batch_size
+        self.layer_activations = layer_activations
+        self.forward_flops = forward_flops
+        self.backward_flops = backward_flops
+        self.layer_backward_flops = layer_backward_flops
+        self.inference = inference
+
+    def _values(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__[:-1])  # not the callable
+
+    @property
+    def inference_peak(self) -> int:
+        """The eval-mode forward peak (computed when first asked for)."""
+        return self.inference() if self.inference is not None else 0
+
+    @property
+    def peak(self) -> int:
+        return (self.params + self.buffers + self.gradients + self.optimizer_state + self.inputs + self.activations
+                + self.transient + self.overhead)
+
+    def parts(self) -> Dict[str, int]:
+        """The peak's parts, in the order the reports show them."""
+        return {"params": self.params, "buffers": self.buffers, "gradients": self.gradients,
+                "optimizer_state": self.optimizer_state, "inputs": self.inputs, "activations": self.activations,
+                "transient": self.transient, "overhead": self.overhead}
+
+    def to_dict(self) -> Dict[str, object]:
+        return dict(self.parts(), peak=self.peak, inference_peak=self.inference_peak,
+                    forward_activations=self.forward_activations, all_gradients=self.all_gradients,
+                    peak_phase=self.phase, batch_size=self.batch_size,
+                    activations_by_layer=list(self.layer_activations),
+                    step_flops={"forward": self.forward_flops, "backward": self.backward_flops,
+                                "backward_by_layer": list(self.layer_backward_flops)})
+
+
+class MemoryModel:
+    """The batch-independent timelines of one model and training setup;
+    :meth:`estimate` runs them for any batch size (``paramlint fit`` searches
+    over it).  Building is linear in the number of layers, and so is each
+    estimate."""
+
+    def __init__(self, shapes: ShapeAnalysis, setup: TrainingSetup, *, output: Optional[Source] = None,
+                 device: DeviceModel = CUDA, checkpoint_blocks: bool = False) -> None:
+        self.shapes = shapes
+        self.setup = setup
+        self.device = device
+        self.checkpoint_blocks = checkpoint_blocks
+        self.precision = PRECISION_MODELS[setup.precision]
+        self.output = output if output is not None else Source(len(shapes.layers) - 1)
+        with collector_paused():
+            plan = plan_forward(shapes, self.output, self.precision, device, training=True,
+                                checkpoint_blocks=checkpoint_blocks)
+            self.training: Timeline = training_timeline(plan, shapes, setup, self.precision, device)
+        self._inference: Optional[Timeline] = None
+        self.flops = step_flops(shapes, self.output)
+
+    @property
+    def inference(self) -> Timeline:
+        """The eval-mode timeline, built on first use."""
+        if self._inference is None:
+            with collector_paused():
+                plan = plan_forward(self.shapes, self.output, self.precision, self.device, training=False)
+                self._inference = inference_timeline(plan, self.shapes, self.precision)
+        return self._inference
+
+    def inference_peak(self, batch: int) -> int:
+        return simulate(self.inference, batch, self.device.rounding).peak + self.device.overhead
+
+    def simulate(self, batch: int) -> SimResult:
+        return simulate(self.training, batch, self.device.rounding)
+
+    def peak(self, batch: int) -> int:
+        return self.simulate(batch).peak + self.device.overhead
+
+    def estimate(self, batch: Optional[int] = None) -> MemoryEstimate:
+        batch = batch or self.setup.batch_size
+        rounding = self.device.rounding
+        result = self.simulate(batch)
+        parts = dict(zip(CATEGORIES, result.breakdown))
+        end = dict(zip(CATEGORIES, result.end_of_forward))
+        layers = layer_bytes(self.training, batch, rounding, len(self.shapes.layers))
+        gradients = sum(-(-self.training.storages.fixed[s] // rounding) * rounding
+                        for s in _gradient_storages(self.training))
+        return MemoryEstimate(
+            params=parts["parameters"], gradients=parts["gradients"], optimizer_state=parts["optimizer_state"],
+            activations=parts["activations"], buffers=parts["buffers"], inputs=parts["inputs"],
+            transient=parts["transient"], overhead=self.device.overhead,
+            forward_activations=end["activations"], all_gradients=gradients, phase=result.phase,
+            peak_layer=result.layer, batch_size=batch, layer_activations=tuple(layers),
+            forward_flops=batch * self.flops.forward, backward_flops=batch * self.flops.backward,
+            layer_backward_flops=self.flops.layer_backward,
+            inference=lambda: self.inference_peak(batch))
+
+
+def _gradient_storages(timeline: Timeline) -> List[int]:
+    gradients = CATEGORIES.index("gradients")
+    return [s for s, c in enumerate(timeline.storages.category) if c == gradients]

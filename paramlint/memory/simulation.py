@@ -1,0 +1,96 @@
+"""Run a timeline for one batch size: the peak, and what it is made of.
+
+Each storage's size is ``per_sample * batch + fixed`` rounded up to the
+allocator's granularity (512 bytes on CUDA).  The simulator frees what a
+step frees first, allocates, records the peak with the live bytes by
+category, and frees the rest.  It is linear in the number of steps.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+from .plan import CATEGORIES
+from .steps import Timeline
+from ..core.record import Record
+
+
+class SimResult(Record):
+    __slots__ = ("peak", "breakdown", "phase", "layer", "end_of_forward")
+
+    # breakdown: live bytes by category at the peak (memory_plan.CATEGORIES)
+    # phase: forward, loss, backward, recompute, optimizer, inference
+    # layer: the layer running at the peak, -1 for none
+    # end_of_forward: live bytes by category when the forward pass (and loss) ends
+    def __init__(self, peak: int, breakdown: Tuple[int, ...], phase: str, layer: int,
+                 end_of_forward: Tuple[int, ...]) -> None:
+        self.peak = peak
+        self.breakdown = breakdown
+        self.phase = phase
+        self.layer = layer
+        self.end_of_forward = end_of_forward
+
+    def part(self, name: str) -> int:
+        return self.breakdown[CATEGORIES.index(name)]
+
+
+def sizes(timeline: Timeline, batch: int, rounding: int) -> List[int]:
+    storages = timeline.storages
+    out = []
+    for per_sample, fixed in zip(storages.per_sample, storages.fixed):
+        size = per_sample * batch + fixed
+        out.append(-(-size // rounding) * rounding if size else 0)
+    return out
+
+
+def simulate(timeline: Timeline, batch: int, rounding: int = 512) -> SimResult:
+    size = sizes(timeline, batch, rounding)
+    category = timeline.storages.category
+    live = [0] * len(CATEGORIES)
+    for storage in timeline.persistent:
+        live[category[storage]] += size[storage]
+    current = sum(live)
+    peak, best, phase, layer = current, tuple(live), "start", -1
+    end_of_forward = tuple(live)
+    forward_done = False
+    for before, allocs, frees, step_phase, step_layer in timeline.steps:
+        if not forward_done and step_phase in ("backward", "optimizer"):
+            forward_done = True
+            end_of_forward = tuple(live)
+        for storage in before:
+            live[category[storage]] -= size[storage]
+            current -= size[storage]
+        for storage in allocs:
+            live[category[storage]] += size[storage]
+            current += size[storage]
+        if current > peak:
+            peak, best, phase, layer = current, tuple(live), step_phase, step_layer
+        for storage in frees:
+            live[category[storage]] -= size[storage]
+            current -= size[storage]
+    if not forward_done:
+        end_of_forward = tuple(live)
+    return SimResult(peak, best, phase, layer, end_of_forward)
+
+
+def layer_bytes(timeline: Timeline, batch: int, rounding: int, layers: int) -> List[int]:
+    """Activation bytes each layer keeps alive after the forward pass."""
+    size = sizes(timeline, batch, rounding)
+    out = [0] * layers
+    for layer, storages in timeline.layer_saved.items():
+        out[layer] = sum(size[s] for s in storages)
+    return out
+
+
+def live_totals(timeline: Timeline, batch: int, rounding: int = 512) -> Dict[str, int]:
+    """Live bytes by category after the last step (a consistency check: what survives the step)."""
+    size = sizes(timeline, batch, rounding)
+    category = timeline.storages.category
+    alive = set(timeline.persistent)
+    for before, allocs, frees, _, _ in timeline.steps:
+        alive.difference_update(before)
+        alive.update(allocs)
+        alive.difference_update(frees)
+    totals = dict.fromkeys(CATEGORIES, 0)
+    for storage in alive:
+        totals[CATEGORIES[category[storage]]] += size[storage]
+    return totals

@@ -1,0 +1,133 @@
+"""FLOPs of a training step: the forward pass and the backward pass, per layer.
+
+Counted as ``torch.utils.flop_counter.FlopCounterMode`` counts a real
+backward on the CPU (torch 2.13, measured): it counts only matrix products
+and convolutions, and every product of the forward pass is counted again
+for each of its two operands that needs a gradient.  So a Linear's backward
+is its forward for the input's gradient plus its forward for the weight's,
+2x in the middle of a network, 1x for a first layer (its input needs none)
+or a frozen one.  A convolution's weight gradient counts ``groups`` times
+its forward (FlopCounterMode's formula).  A recurrent layer's first step
+multiplies the zero initial state, which needs no gradient.  Kernels that
+FlopCounterMode does not see (the CPU's fused LSTM and flash attention)
+count 0 both ways.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+from ..model.analysis import LayerInfo, ShapeAnalysis
+from ..model.graph import Source
+from .plan import useful_layers
+from .recurrent import GATES
+from ..core.record import Record
+
+CONVS = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"})
+WEIGHTED = frozenset({"Linear", "Bilinear", "PReLU"})
+COMPOSITES = frozenset({"MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer", "Transformer"})
+
+
+class StepFlops(Record):
+    """Per sample: ``forward`` and ``backward`` totals and per layer."""
+
+    __slots__ = ("forward", "backward", "layer_forward", "layer_backward")
+
+    def __init__(self, forward: int, backward: int, layer_forward: tuple, layer_backward: tuple) -> None:
+        self.forward = forward
+        self.backward = backward
+        self.layer_forward = layer_forward
+        self.layer_backward = layer_backward
+
+    def per_step(self, batch: int) -> int:
+        return batch * (self.forward + self.backward)
+
+
+def step_flops(shapes: ShapeAnalysis, output: Optional[Source] = None) -> StepFlops:
+    """Forward and backward FLOPs per sample, for every layer."""
+    output = output if output is not None else Source(len(shapes.layers) - 1)
+    useful = useful_layers(shapes, output)
+    needs: dict = {}
+    backward: List[int] = []
+    for info in shapes.layers:
+        node = info.node
+        trainable = node.trainable and bool(info.result.params)
+        inputs = [needs.get((s.node, s.output), False) if s.node is not None else False for s in node.sources]
+        out_needs = trainable or any(inputs)
+        for index in range(len(info.result.outputs)):
+            needs[(node.index, index)] = out_needs
+        backward.append(layer_backward(info, inputs, trainable) if useful[node.index] and out_needs else 0)
+    forward = tuple(info.result.flops for info in shapes.layers)
+    return StepFlops(sum(forward), sum(backward), forward, tuple(backward))
+
+
+def layer_backward(info: LayerInfo, input_grads: Sequence[bool], trainable: bool) -> int:
+    """The backward FLOPs of one layer, per sample (see the module docstring)."""
+    flops = info.result.flops
+    if not flops:
+        return 0
+    layer_type = info.node.type
+    grad_in = bool(input_grads and input_grads[0])
+    args = info.result.args or info.node.args
+    if layer_type in CONVS:
+        return flops * grad_in + flops * args.get("groups", 1) * trainable
+    if layer_type in ("RNN", "GRU", "LSTM"):
+        return _sequence(info, grad_in, trainable)
+    if layer_type in ("RNNCell", "GRUCell", "LSTMCell"):
+        gates = GATES[layer_type[:-len("Cell")]]
+        hidden, features = args["hidden_size"], info.inputs[0].shape[0]
+        input_part = 2 * gates * hidden * features
+        return input_part * (grad_in + trainable) + (flops - input_part) * trainable
+    if layer_type in COMPOSITES and trainable:
+        return 2 * flops - _raw_projections(info, input_grads)
+    if layer_type in WEIGHTED or trainable:
+        return flops * (grad_in + trainable)
+    return flops * (sum(bool(g) for g in input_grads) if layer_type != "ScaledDotProductAttention" else 2)
+
+
+def _raw_projections(info: LayerInfo, input_grads: Sequence[bool]) -> int:
+    """Projections applied straight to inputs that need no gradient: counted
+    once (the weight's gradient) instead of twice."""
+    args = info.result.args or info.node.args
+    layer_type = info.node.type
+    lengths = [spec.shape[0] for spec in info.inputs]
+    raw = [not g for g in input_grads]
+    if layer_type == "MultiheadAttention":
+        embed = args["embed_dim"]
+        widths = [embed, args.get("kdim") or embed, args.get("vdim") or embed]
+        if len(lengths) == 1:
+            return raw[0] * 2 * lengths[0] * embed * 3 * embed
+        kv = [1, 1] if len(lengths) == 2 else [1, 2]
+        total = raw[0] * 2 * lengths[0] * embed * embed
+        for width, index in zip(widths[1:], kv):
+            total += raw[index] * 2 * lengths[index] * width * embed
+        return total
+    embed = args["d_model"]
+    self_attention = 0 if args.get("norm_first") else 6 * embed * embed  # per token, on the raw input
+    if layer_type == "TransformerEncoderLayer":
+        return raw[0] * lengths[0] * self_attention
+    if layer_type == "TransformerDecoderLayer":
+        return raw[0] * lengths[0] * self_attention + raw[1] * lengths[1] * 4 * embed * embed
+    return raw[0] * lengths[0] * self_attention + raw[1] * lengths[1] * self_attention  # Transformer: src, tgt
+
+
+def _sequence(info: LayerInfo, grad_in: bool, trainable: bool) -> int:
+    """Each layer's input projection for every step, then the hidden
+    products step by step; the first step's state is the zero h0."""
+    args = info.result.args or info.node.args
+    seq, features = info.inputs[0].shape
+    hidden, layers = args["hidden_size"], args["num_layers"]
+    proj = args.get("proj_size", 0)
+    real = proj or hidden
+    directions = 2 if args["bidirectional"] else 1
+    rows = GATES[info.node.type] * hidden
+    total = 0
+    for layer in range(layers):
+        width = features if layer == 0 else real * directions
+        inputs_need = grad_in if layer == 0 else True
+        input_part = 2 * rows * width * seq
+        step = 2 * rows * real
+        total += directions * (input_part * (inputs_need + trainable) + step * trainable
+                               + step * (seq - 1) * (1 + trainable))
+        if proj:
+            total += directions * seq * 2 * hidden * proj * (1 + trainable)
+    return total

@@ -1,0 +1,214 @@
+"""Optimizers, precisions and sharding: what training stores per parameter."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .layers.base import Shape
+from ..core.record import Record
+
+PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed", "bf16", "fp16")
+SHARDINGS = ("none", "zero1", "zero2", "zero3")
+
+# Bytes per element of the weights (and their gradients) under each precision.
+WEIGHT_BYTES = {"fp32": 4, "bf16-mixed": 4, "fp16-mixed": 4, "bf16": 2, "fp16": 2}
+
+
+def _per_element(values: int) -> Callable[[Mapping[str, Any], Shape], int]:
+    return lambda options, shape: values * math.prod(shape)
+
+
+def _sgd(options: Mapping[str, Any], shape: Shape) -> int:
+    return math.prod(shape) if options.get("momentum", 0) else 0
+
+
+def _adam(options: Mapping[str, Any], shape: Shape) -> int:
+    return (3 if options.get("amsgrad", False) else 2) * math.prod(shape)
+
+
+def _rmsprop(options: Mapping[str, Any], shape: Shape) -> int:
+    per = 1 + (1 if options.get("momentum", 0) else 0) + (1 if options.get("centered", False) else 0)
+    return per * math.prod(shape)
+
+
+def _adafactor(options: Mapping[str, Any], shape: Shape) -> int:
+    # torch.optim.Adafactor factors the last two dims: a row and a column
+    # statistic for matrices (R + C values for R x C), the full second moment
+    # for vectors.
+    if len(shape) < 2:
+        return math.prod(shape)
+    numel = math.prod(shape)
+    return numel // shape[-1] + numel // shape[-2]
+
+
+# Temporaries of ``step()``: (k_sum, k_max) means k_sum times all parameter
+# bytes plus k_max times the largest parameter tensor, by implementation.
+Temporaries = Callable[[Mapping[str, Any], str], Tuple[float, float]]
+
+
+def _fixed(loop: float, foreach: float) -> Temporaries:
+    return lambda options, impl: (0.0, 0.0) if impl == "fused" else \
+        ((foreach, 0.0) if impl == "foreach" else (0.0, loop))
+
+
+def _sgd_temporaries(options: Mapping[str, Any], impl: str) -> Tuple[float, float]:
+    decay = bool(options.get("weight_decay", 0))
+    nesterov = bool(options.get("nesterov", False)) and bool(options.get("momentum", 0))
+    if impl == "fused":
+        return 0.0, 0.0
+    if impl == "foreach":
+        return (1.0 if decay else 0.0), 0.0
+    return 0.0, float(decay + nesterov)
+
+
+def _adam_temporaries(decoupled: bool) -> Temporaries:
+    def temporaries(options: Mapping[str, Any], impl: str) -> Tuple[float, float]:
+        if impl == "fused":
+            return 0.0, 0.0
+        if impl == "foreach":
+            return 1.0, 0.0
+        coupled_decay = not decoupled and bool(options.get("weight_decay", 0))
+        return 0.0, 2.0 + coupled_decay
+    return temporaries
+
+
+class Optimizer(Record):
+    """An optimizer: values it stores per parameter tensor, and its docs.
+
+    ``temporaries`` gives what ``step()`` allocates for a moment (measured
+    with live storages on torch 2.13 for the torch optimizers; from the
+    published implementations for Lion and the 8-bit Adams).  ``impls`` are
+    the implementations it has; ``step_scalar``: the 0-d tensors torch keeps
+    per parameter (``step``; NAdam's ``mu_product``; ASGD's ``eta`` and
+    ``mu``), on the device only when fused or capturable.
+    """
+
+    __slots__ = ("name", "state_values", "doc", "temporaries", "impls", "step_scalar", "state_bytes")
+
+    def __init__(self, name: str, state_values: Callable[[Mapping[str, Any], Shape], int], doc: str,
+                 temporaries: Temporaries = _fixed(0.0, 0.0), impls: Tuple[str, ...] = ("for-loop", "foreach"),
+                 step_scalar: int = 0,
+                 state_bytes: Optional[Callable[[Mapping[str, Any], Shape, int], List[int]]] = None) -> None:
+        self.name = name
+        self.state_values = state_values
+        self.doc = doc
+        self.temporaries = temporaries
+        self.impls = impls
+        self.step_scalar = step_scalar
+        self.state_bytes = state_bytes
+
+
+def _bnb_8bit(options: Mapping[str, Any], shape: Shape, weight_bytes: int) -> List[int]:
+    """bitsandbytes' blockwise 8-bit state: two 1-byte states, an fp32 absmax
+    per block of 256 values and a 256-entry fp32 quantisation map each;
+    tensors under 4,096 values keep two fp32 states."""
+    numel = math.prod(shape)
+    if numel < int(options.get("min_8bit_size", 4096)):
+        return [4 * numel, 4 * numel]
+    blocks = -(-numel // 256)
+    return [numel, numel, 4 * blocks, 4 * blocks, 1024, 1024]
+
+
+OPTIMIZERS: Dict[str, Optimizer] = {o.name: o for o in (
+    Optimizer("SGD", _sgd, "momentum buffer (1 per parameter) when momentum > 0, else nothing",
+              _sgd_temporaries, ("for-loop", "foreach", "fused")),
+    Optimizer("Adam", _adam, "exp_avg and exp_avg_sq (2 per parameter), max_exp_avg_sq too with amsgrad (3)",
+              _adam_temporaries(False), ("for-loop", "foreach", "fused"), 1),
+    Optimizer("AdamW", _adam, "as Adam", _adam_temporaries(True), ("for-loop", "foreach", "fused"), 1),
+    Optimizer("Adamax", _per_element(2), "exp_avg and exp_inf", _fixed(1, 1), step_scalar=1),
+    Optimizer("RAdam", _per_element(2), "exp_avg and exp_avg_sq", _fixed(2, 1), step_scalar=1),
+    Optimizer("NAdam", _per_element(2), "exp_avg and exp_avg_sq", _fixed(2, 1), step_scalar=2),
+    Optimizer("Adadelta", _per_element(2), "square_avg and acc_delta", _fixed(2, 2), step_scalar=1),
+    Optimizer("Adagrad", _per_element(1), "sum of squared gradients", _fixed(1, 2),
+              ("for-loop", "foreach", "fused"), 1),
+    Optimizer("RMSprop", _rmsprop, "square_avg; +momentum_buffer with momentum; +grad_avg when centered",
+              _fixed(1, 1), step_scalar=1),
+    Optimizer("Rprop", _per_element(2), "prev and step_size",
+              lambda options, impl: (1.0, 1.25) if impl == "foreach" else (0.0, 3.0), step_scalar=1),
+    Optimizer("ASGD", _per_element(1), "ax, the averaged parameters", _fixed(0, 1), step_scalar=3),
+    Optimizer("Lion", _per_element(1), "exp_avg (lion-pytorch; not part of torch.optim)", _fixed(2, 2),
+              ("for-loop",)),
+    Optimizer("Adafactor", _adafactor, "row and column second-moment statistics (R + C for an R x C matrix)",
+              _fixed(1, 1), step_scalar=1),
+    Optimizer("Adam8bit", _per_element(2), "bitsandbytes: exp_avg and exp_avg_sq in 8 bits, blockwise",
+              impls=("fused",), state_bytes=_bnb_8bit),
+    Optimizer("AdamW8bit", _per_element(2), "as Adam8bit", impls=("fused",), state_bytes=_bnb_8bit),
+)}
+
+
+class TrainingSetup(Record):
+    __slots__ = ("batch_size", "optimizer", "optimizer_options", "precision", "devices", "sharding", "loss")
+
+    def __init__(self, batch_size: int, optimizer: str, optimizer_options: Mapping[str, Any], precision: str,
+                 devices: int, sharding: str, loss: str = "CrossEntropyLoss") -> None:
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.optimizer_options = optimizer_options
+        self.precision = precision
+        self.devices = devices
+        self.sharding = sharding
+        self.loss = loss
+
+
+def read_training(section: Optional[Mapping[str, Any]]) -> TrainingSetup:
+    """Defaults for everything not declared (the schema has checked types)."""
+    section = section or {}
+    optimizer = section.get("optimizer", "SGD")
+    if isinstance(optimizer, Mapping):
+        name, options = optimizer["type"], {k: v for k, v in optimizer.items() if k != "type"}
+    else:
+        name, options = optimizer, {}
+    return TrainingSetup(
+        batch_size=section.get("batch_size", 1),
+        optimizer=name,
+        optimizer_options=options,
+        precision=section.get("precision", "fp32"),
+        devices=section.get("devices", 1),
+        sharding=section.get("sharding", "none"),
+        loss=section.get("loss", "CrossEntropyLoss"),
+    )
+
+
+def optimizer_state_values(setup: TrainingSetup, trainable_shapes: Sequence[Shape]) -> int:
+    """How many values the optimizer stores for these trainable tensors."""
+    optimizer = OPTIMIZERS[setup.optimizer]
+    return sum(optimizer.state_values(setup.optimizer_options, shape) for shape in trainable_shapes)
+
+
+def describe_optimizer(setup: TrainingSetup) -> Tuple[str, str]:
+    options = ", ".join(f"{k}={v}" for k, v in setup.optimizer_options.items())
+    return (f"{setup.optimizer}({options})" if options else setup.optimizer), OPTIMIZERS[setup.optimizer].doc
+
+
+def optimizer_impl(setup: TrainingSetup, default: str) -> str:
+    """``for-loop``, ``foreach`` or ``fused``: what the options ask for, else
+    torch's default on the device (foreach where the optimizer has one)."""
+    optimizer = OPTIMIZERS[setup.optimizer]
+    options = setup.optimizer_options
+    if options.get("fused") and "fused" in optimizer.impls:
+        return "fused"
+    if options.get("foreach") is False:
+        return "for-loop" if "for-loop" in optimizer.impls else optimizer.impls[0]
+    if options.get("foreach") and "foreach" in optimizer.impls:
+        return "foreach"
+    return default if default in optimizer.impls else optimizer.impls[0]
+
+
+def state_tensor_bytes(setup: TrainingSetup, shape: Shape, weight_bytes: int) -> List[int]:
+    """The optimizer state tensors of one parameter tensor, in bytes each (before rounding)."""
+    optimizer = OPTIMIZERS[setup.optimizer]
+    if optimizer.state_bytes is not None:
+        return optimizer.state_bytes(setup.optimizer_options, shape, weight_bytes)
+    values = optimizer.state_values(setup.optimizer_options, shape)
+    numel = math.prod(shape)
+    if not values:
+        return []
+    if setup.optimizer == "Adafactor" and len(shape) >= 2:
+        return [weight_bytes * numel // shape[-1], weight_bytes * numel // shape[-2]]
+    full, rest = divmod(values, numel) if numel else (0, values)
+    return [weight_bytes * numel] * full + ([weight_bytes * rest] if rest else [])
+
+
+def step_temporaries(setup: TrainingSetup, impl: str) -> Tuple[float, float]:
+    """(k_sum, k_max) of ``Optimizer.temporaries`` for this setup."""
+    return OPTIMIZERS[setup.optimizer].temporaries(setup.optimizer_options, impl)

@@ -1,0 +1,1 @@
+"""Stage 2, validation: the published JSON Schemas, how they are generated, and the validator."""

@@ -1,0 +1,4 @@
+"""``python -m paramlint.validation``: see :mod:`paramlint.validation.publish`."""
+from .publish import main
+
+raise SystemExit(main())
