@@ -19,10 +19,10 @@ import os
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .tool_config import DEFAULT_CONFIG, ToolConfig, load_config
 from .core.diagnostics import ERROR, Diagnostic
 from .lint import Analysis, FileReport, Linter
 from .lint import lint_paths as _lint_paths
+from .tool_config import DEFAULT_CONFIG, ToolConfig, load_config
 
 ConfigSource = Union[Mapping[str, Any], str, bytes, "os.PathLike[str]"]
 ToolConfigSource = Union[ToolConfig, str, "os.PathLike[str]", None]

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, TextIO
 
 from . import __version__
-from .report import REPORTERS
 from .core.runtime import collector_paused
+from .report import REPORTERS
 
 if TYPE_CHECKING:
     import argparse

@@ -12,20 +12,20 @@ import stat
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .model.analysis import INT64_MAX, LayerInfo, ShapeAnalysis, analyze_shapes, magnitude
-from .model.budgets import BudgetUse, Figure, budget_uses, check_budgets, top_contributors
-from .tool_config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
 from .core.diagnostics import ERROR, ConfigPath, Diagnostic, Finding, format_config_path
-from .model.graph import build_graph
-from .source.loader import LIMITS, Document, LoadError, load_document
-from .model.layers.base import DTYPE_BYTES, TensorSpec
-from .memory.advice import advice
-from .memory.model import MemoryEstimate, MemoryModel
 from .core.record import Record
 from .core.runtime import collector_paused
-from .rules import RULES
-from .source.suppress import apply_suppressions
+from .memory.advice import advice
+from .memory.model import MemoryEstimate, MemoryModel
+from .model.analysis import INT64_MAX, LayerInfo, ShapeAnalysis, analyze_shapes, magnitude
+from .model.budgets import BudgetUse, Figure, budget_uses, check_budgets, top_contributors
+from .model.graph import build_graph
+from .model.layers.base import DTYPE_BYTES, TensorSpec
 from .model.training import OPTIMIZERS, TrainingSetup, optimizer_state_values, read_training
+from .rules import RULES
+from .source.loader import LIMITS, Document, LoadError, load_document
+from .source.suppress import apply_suppressions
+from .tool_config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
 from .validation.validator import SchemaValidator
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 from .core.diagnostics import ERROR, WARNING, ConfigPath, Diagnostic, format_config_path
-from .source.document import Position
 from .core.record import Record
+from .source.document import Position
 
 CONFIG_FILES = (".paramlint.toml", "pyproject.toml")
 TOOL_SCHEMA_FILE = "tool-config.json"

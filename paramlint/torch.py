@@ -31,12 +31,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .model.analysis import LayerInfo
 from .core.diagnostics import ERROR, Diagnostic, format_config_path
-from .model.graph import Graph, Node, Source, build_graph
 from .lint import CONFIG_SUFFIXES, analyze_document, locate
-from .source.loader import LoadError, load_document
+from .model.analysis import LayerInfo
+from .model.graph import Graph, Node, Source, build_graph
 from .rules import severity_of
+from .source.loader import LoadError, load_document
 from .validation.validator import SchemaValidator
 
 __all__ = ["build", "count_parameters", "ParamlintModel", "OPERATIONS"]

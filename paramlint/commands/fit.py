@@ -16,9 +16,9 @@ import json
 import sys
 from typing import List, Optional, Sequence, TextIO, Tuple
 
+from ..core.units import UnitError, format_bytes, parse_bytes
 from ..memory.precision import CPU, CUDA, DeviceModel
 from ..memory.search import GPUS, MAX_BATCH, largest_batch
-from ..core.units import UnitError, format_bytes, parse_bytes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,8 +61,8 @@ def _device(args: argparse.Namespace) -> DeviceModel:
 
 def _load(path: str):
     """(analysis, graph output, error lines) for a config file."""
-    from ..model.graph import build_graph
     from ..lint import Linter
+    from ..model.graph import build_graph
 
     report = Linter().lint_file(path)
     if report.analysis is None or report.errors:

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..model.analysis import ShapeAnalysis
-from ..model.graph import Source
-from .plan import CATEGORIES, plan_forward
-from .simulation import SimResult, layer_bytes, simulate
-from .steps import Timeline, inference_timeline, training_timeline
-from .precision import CUDA, PRECISION_MODELS, DeviceModel
 from ..core.record import Record
 from ..core.runtime import collector_paused
-from .step_flops import step_flops
+from ..model.analysis import ShapeAnalysis
+from ..model.graph import Source
 from ..model.training import TrainingSetup
+from .plan import CATEGORIES, plan_forward
+from .precision import CUDA, PRECISION_MODELS, DeviceModel
+from .simulation import SimResult, layer_bytes, simulate
+from .step_flops import step_flops
+from .steps import Timeline, inference_timeline, training_timeline
 
 
 class MemoryEstimate(Record):

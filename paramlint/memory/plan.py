@@ -13,14 +13,14 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..core.record import Record
 from ..model.analysis import LayerInfo, ShapeAnalysis
 from ..model.graph import Frame, Node, Source
 from ..model.layers import REGISTRY
 from ..model.layers.base import SavedTensor, TensorSpec
-from .recurrent import RECURRENT, recurrent_saved
 from .layer_rules import RESHAPES, WEIGHT_ONLY_INPUT, Layout, identity, is_contiguous, output_alias, output_layout
 from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes, widest
-from ..core.record import Record
+from .recurrent import RECURRENT, recurrent_saved
 
 # Breakdown categories.
 PARAMETERS, BUFFERS, GRADIENTS, STATE, INPUTS, ACTIVATIONS, TRANSIENT = range(7)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..model.layers.base import DTYPE_BYTES
 from ..core.record import Record
+from ..model.layers.base import DTYPE_BYTES
 
 MiB = 2**20
 

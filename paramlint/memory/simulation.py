@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
+from ..core.record import Record
 from .plan import CATEGORIES
 from .steps import Timeline
-from ..core.record import Record
 
 
 class SimResult(Record):

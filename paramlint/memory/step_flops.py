@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
+from ..core.record import Record
 from ..model.analysis import LayerInfo, ShapeAnalysis
 from ..model.graph import Source
 from .plan import useful_layers
 from .recurrent import GATES
-from ..core.record import Record
 
 CONVS = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"})
 WEIGHTED = frozenset({"Linear", "Bilinear", "PReLU"})

@@ -18,12 +18,24 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..model.analysis import ShapeAnalysis
-from .plan import ACTIVATIONS, BUFFERS, GRADIENTS, INPUTS, PARAMETERS, STATE, TRANSIENT, ForwardPlan, Storages, Value, value_key
-from .layer_rules import gradient_is_view
-from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes
 from ..core.record import Record
-from ..model.training import TrainingSetup, optimizer_impl, state_tensor_bytes, step_temporaries, OPTIMIZERS
+from ..model.analysis import ShapeAnalysis
+from ..model.training import OPTIMIZERS, TrainingSetup, optimizer_impl, state_tensor_bytes, step_temporaries
+from .layer_rules import gradient_is_view
+from .plan import (
+    ACTIVATIONS,
+    BUFFERS,
+    GRADIENTS,
+    INPUTS,
+    PARAMETERS,
+    STATE,
+    TRANSIENT,
+    ForwardPlan,
+    Storages,
+    Value,
+    value_key,
+)
+from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes
 
 Step = Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], str, int]
 

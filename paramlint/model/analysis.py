@@ -11,12 +11,22 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..core.diagnostics import ERROR, Finding
-from .graph import Graph, Node, Source
-from .layers import REGISTRY
-from .layers.layout import lay_out
 from ..core.record import Record
 from ..rules import severity_of
-from .layers.base import DTYPE_BYTES, MAX_ELEMENTS, LayerError, LayerResult, Shape, TensorSpec, format_shape, product_text, resolve_args
+from .graph import Graph, Node, Source
+from .layers import REGISTRY
+from .layers.base import (
+    DTYPE_BYTES,
+    MAX_ELEMENTS,
+    LayerError,
+    LayerResult,
+    Shape,
+    TensorSpec,
+    format_shape,
+    product_text,
+    resolve_args,
+)
+from .layers.layout import lay_out
 
 # torch keeps sizes as int64 and refuses a tensor whose storage in bytes overflows it (PL405).
 INT64_MAX = MAX_ELEMENTS

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.diagnostics import ConfigPath, Finding, format_config_path
+from ..core.record import Record
+from ..core.suggest import did_you_mean
 from .expr import ExprError, evaluate
 from .layers import REGISTRY
 from .layers.base import TensorSpec
-from ..core.record import Record
-from ..core.suggest import did_you_mean
 
 RESERVED_KEYS = ("type", "name", "from", "repeat", "trainable", "shares", "checkpoint")
 MAX_NODES = 100_000

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .layers.base import Shape
 from ..core.record import Record
+from .layers.base import Shape
 
 PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed", "bf16", "fp16")
 SHARDINGS = ("none", "zero1", "zero2", "zero3")

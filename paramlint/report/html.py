@@ -10,9 +10,9 @@ from typing import List, Sequence
 
 from .. import __version__
 from ..core.diagnostics import ERROR
+from ..core.units import format_bytes
 from ..lint import Analysis, FileReport
 from ..rules import RULES
-from ..core.units import format_bytes
 from .summary import HEADER, layer_rows
 
 STYLE = """

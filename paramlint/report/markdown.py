@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import List, Sequence
 
 from ..core.diagnostics import ERROR
+from ..core.units import format_bytes
 from ..lint import Analysis, FileReport
 from ..rules import RULES
-from ..core.units import format_bytes
 from .summary import render_summary
 
 LARGEST_LAYERS = 5

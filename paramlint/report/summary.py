@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..core.units import format_bytes
+from ..lint import FileReport
 from ..model.analysis import LayerInfo
 from ..model.graph import Frame
-from ..lint import FileReport
 from ..model.training import OPTIMIZERS
-from ..core.units import format_bytes
 
 HEADER = ("Layer", "Type", "Output shape", "Params", "FLOPs")
 

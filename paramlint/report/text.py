@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import List, Sequence
 
 from ..core.diagnostics import ERROR
-from ..lint import FileReport
 from ..core.units import format_bytes
+from ..lint import FileReport
 from .summary import render_summary
 
 _COLORS = {"error": "\033[31m", "warning": "\033[33m", "ok": "\033[32m", "bold": "\033[1m", "reset": "\033[0m"}

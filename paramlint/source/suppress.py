@@ -17,8 +17,8 @@ import re
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from ..core.diagnostics import WARNING, ConfigPath, Diagnostic, Finding
-from .document import Document
 from ..core.record import Record
+from .document import Document
 
 _DIRECTIVE = re.compile(r"paramlint\s*:\s*ignore(?![\w-])(?:\s*\[([^\]]*)\])?")
 _COMMENT_DIRECTIVE = re.compile(r"#.*?(paramlint\s*:\s*ignore)")

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from ..core.diagnostics import ConfigPath, Finding, format_config_path
-from ..model.layers import REGISTRY
 from ..core.suggest import closest, did_you_mean
 from ..core.units import UnitError, parse_bytes, parse_count
+from ..model.layers import REGISTRY
 
 SCHEMA_FILE = "format-1.json"
 

@@ -20,7 +20,18 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 from . import layout
-from .base import Arg, LayerDef, Layout, LayerError, LayerResult, LayerWarning, SavedTensor, TensorSpec, format_shape, normalize_dim
+from .base import (
+    Arg,
+    LayerDef,
+    LayerError,
+    LayerResult,
+    LayerWarning,
+    Layout,
+    SavedTensor,
+    TensorSpec,
+    format_shape,
+    normalize_dim,
+)
 
 INPLACE = Arg("bool", False, "overwrite the input (saves no memory where backward needs the old value)")
 

@@ -33,8 +33,8 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .attention_memory import block_saved, layer_norm_saved, mha_saved, sdpa_saved
 from . import layout
+from .attention_memory import block_saved, layer_norm_saved, mha_saved, sdpa_saved
 from .base import Arg, LayerDef, LayerError, LayerResult, SavedTensor, Shape, TensorSpec, check_inferred
 from .recurrent import check_batch_first
 

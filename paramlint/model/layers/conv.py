@@ -5,7 +5,18 @@ import math
 from typing import Any, Mapping, Sequence, Tuple
 
 from . import layout
-from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTensor, TensorSpec, check_inferred, check_rank, expand
+from .base import (
+    Arg,
+    LayerDef,
+    LayerError,
+    LayerResult,
+    LayerWarning,
+    SavedTensor,
+    TensorSpec,
+    check_inferred,
+    check_rank,
+    expand,
+)
 
 
 def window_output_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:

@@ -11,7 +11,17 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Optional, Sequence
 
-from .base import Arg, LayerDef, LayerError, LayerResult, SavedTensor, TensorSpec, check_inferred, format_shape, product_text
+from .base import (
+    Arg,
+    LayerDef,
+    LayerError,
+    LayerResult,
+    SavedTensor,
+    TensorSpec,
+    check_inferred,
+    format_shape,
+    product_text,
+)
 
 
 def _last_dim(layer_type: str, x: TensorSpec, what: str) -> int:

@@ -24,7 +24,19 @@ import math
 from typing import Any, Dict, Mapping, Sequence, Tuple
 
 from . import layout
-from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTensor, Shape, TensorSpec, check_inferred, check_rank, format_shape
+from .base import (
+    Arg,
+    LayerDef,
+    LayerError,
+    LayerResult,
+    LayerWarning,
+    SavedTensor,
+    Shape,
+    TensorSpec,
+    check_inferred,
+    check_rank,
+    format_shape,
+)
 
 _AXES = {1: "L", 2: "H, W", 3: "D, H, W"}
 STATS_DTYPE = "float32"  # running statistics and saved mean/rstd

@@ -24,7 +24,18 @@ import math
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
 from . import layout
-from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTensor, Shape, TensorSpec, check_rank, expand
+from .base import (
+    Arg,
+    LayerDef,
+    LayerError,
+    LayerResult,
+    LayerWarning,
+    SavedTensor,
+    Shape,
+    TensorSpec,
+    check_rank,
+    expand,
+)
 from .conv import unread_warnings, window_formula, window_output_size
 
 _AXES = {1: "L", 2: "H, W", 3: "D, H, W"}

@@ -17,7 +17,18 @@ import math
 from typing import Any, Mapping, Sequence, Tuple
 
 from . import layout
-from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTensor, TensorSpec, format_shape, normalize_dim, product_text
+from .base import (
+    Arg,
+    LayerDef,
+    LayerError,
+    LayerResult,
+    LayerWarning,
+    SavedTensor,
+    TensorSpec,
+    format_shape,
+    normalize_dim,
+    product_text,
+)
 
 
 def _identity_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:

@@ -22,7 +22,17 @@ import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import layout
-from .base import Arg, LayerDef, LayerError, LayerResult, SavedTensor, TensorSpec, format_shape, normalize_dim, product_text
+from .base import (
+    Arg,
+    LayerDef,
+    LayerError,
+    LayerResult,
+    SavedTensor,
+    TensorSpec,
+    format_shape,
+    normalize_dim,
+    product_text,
+)
 
 
 def _target_shape(args: Mapping[str, Any], x: TensorSpec) -> List[int]:
