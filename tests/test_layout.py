@@ -1,4 +1,4 @@
-"""Memory layouts (paramlint/layers/layout.py) against torch.
+"""Memory layouts (paramlint/model/layers/layout.py) against torch.
 
 paramlint tracks the strides torch gives every output so that ``View`` is
 accepted exactly where torch can view without a copy.  These tests compare

@@ -54,7 +54,7 @@ def test_every_key_has_a_description_and_examples():
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     missing = [where for where, node in _user_keys(schema)
                if not node.get("description") or ("examples" not in node and "const" not in node)]
-    assert missing == [], f"keys without description/examples: {missing[:10]} (extend schema_gen.py)"
+    assert missing == [], f"keys without description/examples: {missing[:10]} (extend paramlint/validation/generate.py)"
     assert len(list(_user_keys(schema))) > 200
 
 

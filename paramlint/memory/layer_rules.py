@@ -11,7 +11,7 @@ All of this was measured with storage pointers on torch 2.13.
 
 The memory layout here (``Layout``: a permutation and whether there are
 gaps) is coarser than the strides the shape analysis tracks
-(``TensorSpec.strides``, paramlint/layers/layout.py, which decide whether a
+(``TensorSpec.strides``, paramlint/model/layers/layout.py, which decide whether a
 ``View`` is legal): it only asks whether a reshape copies, and it follows the
 device the memory is predicted for, where CUDA's fused attention kernels lay
 their output out differently from the CPU.

@@ -4,7 +4,7 @@ What is predicted is ``torch.cuda.max_memory_allocated()`` during
 ``zero_grad(set_to_none=True)``, forward, loss, ``backward()`` and
 ``optimizer.step()`` in eager PyTorch, once the optimizer state exists, plus
 the eval-mode inference peak.  The step is simulated storage by storage
-(memory_plan, memory_steps, memory_sim): parameters, buffers, optimizer
+(plan, steps, simulation): parameters, buffers, optimizer
 state and the batch exist throughout; the forward pass allocates outputs and
 what autograd saves, and frees values nobody keeps after their last
 consumer; backward runs in reverse, allocating gradients and freeing each

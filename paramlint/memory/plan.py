@@ -6,7 +6,7 @@ tensors it saves for backward, autocast's casts), which storage each value
 lives in, which storages autograd keeps for backward (and until which
 layer's backward), and when a storage that nobody keeps dies (after its last
 consumer).  Sizes are per sample plus a fixed part, so that one plan serves
-every batch size.  ``memory_steps`` turns the plan into the step's timeline.
+every batch size.  ``steps`` turns the plan into the step's timeline.
 """
 from __future__ import annotations
 

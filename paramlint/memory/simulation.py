@@ -17,7 +17,7 @@ from .steps import Timeline
 class SimResult(Record):
     __slots__ = ("peak", "breakdown", "phase", "layer", "end_of_forward")
 
-    # breakdown: live bytes by category at the peak (memory_plan.CATEGORIES)
+    # breakdown: live bytes by category at the peak (plan.CATEGORIES)
     # phase: forward, loss, backward, recompute, optimizer, inference
     # layer: the layer running at the peak, -1 for none
     # end_of_forward: live bytes by category when the forward pass (and loss) ends

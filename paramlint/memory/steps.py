@@ -3,7 +3,7 @@
 A step is ``(frees_before, allocs, frees_after, phase, layer)``: the
 simulator frees, allocates, takes the peak, then frees again.  The timeline
 follows eager PyTorch: ``zero_grad(set_to_none=True)``; the forward pass
-(``memory_plan``); the loss; backward in reverse layer order (torch's
+(``plan``); the loss; backward in reverse layer order (torch's
 autograd engine runs nodes by decreasing sequence number, which is the
 reverse of the forward order), where each layer allocates the gradients of
 its inputs and parameters and then releases the gradients it received and

@@ -172,7 +172,7 @@ class LayerDef(Record):
 
     ``input_dtype``: the kind of input tensor required, "float", "int"
     (Embedding) or "any".  ``layout``: the strides torch gives the outputs
-    (None: contiguous); paramlint/layers/layout.py has the rules.
+    (None: contiguous); paramlint/model/layers/layout.py has the rules.
     """
 
     __slots__ = ("type", "family", "args", "infer", "doc", "min_inputs", "max_inputs", "input_dtype", "layout")
