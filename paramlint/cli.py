@@ -83,6 +83,15 @@ def use_color(choice: str, stream: TextIO, environ: Mapping[str, str]) -> bool:
     return bool(isatty and isatty()) and not environ.get("NO_COLOR")
 
 
+def can_encode(text: str, stream: TextIO) -> bool:
+    """Whether ``stream``'s encoding can show ``text`` (the summary's sparkline falls back to ASCII)."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 def write(text: str, stream: TextIO) -> None:
     try:
         stream.write(text)
@@ -148,5 +157,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_FAILURE
     else:
         color = format_name == "text" and use_color(args.color, sys.stdout, os.environ)
-        write(render(format_name, reports, summary=args.summary, color=color), sys.stdout)
+        write(render(format_name, reports, summary=args.summary, color=color, unicode=can_encode("▁█", sys.stdout)),
+              sys.stdout)
     return exit_code(reports, strict=args.strict, exit_zero=args.exit_zero)

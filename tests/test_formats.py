@@ -53,7 +53,7 @@ def test_the_example_fails_as_documented(reports):
 
 
 def test_every_format_is_registered():
-    assert set(REPORTERS) == {"text", "json", "github", "sarif", "markdown", "html"}
+    assert set(REPORTERS) == {"text", "json", "github", "sarif", "markdown", "html", "svg"}
 
 
 def test_text(reports):

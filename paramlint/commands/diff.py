@@ -158,6 +158,15 @@ def render_markdown(names: Tuple[str, str], old: Dict[str, int], new: Dict[str, 
     return "\n".join(lines) + "\n"
 
 
+def render_html(names: Tuple[str, str], reports: Sequence[Any], old: Dict[str, int], new: Dict[str, int],
+                changes: List[LayerChange]) -> str:
+    from ..report import diff_html
+
+    totals = [(label, _value(key, old[key]), _value(key, new[key]), _change(old[key], new[key], is_bytes=key == "memory"),
+               (new[key] > old[key]) - (new[key] < old[key])) for key, label in TOTALS]
+    return diff_html.render(names, reports, totals, [(c.kind, _layer_text(c)) for c in changes])
+
+
 def render_json(names: Tuple[str, str], old: Dict[str, int], new: Dict[str, int], changes: List[LayerChange]) -> str:
     def row(r: Optional[LayerRow]) -> Optional[Dict[str, Any]]:
         return None if r is None else {"name": r.name, "type": r.type, "output_shape": list(r.output_shape),
@@ -177,7 +186,7 @@ def diff_command(argv: Sequence[str]) -> int:
                                                  "changed. A side may be REV:PATH to read it from git.")
     parser.add_argument("old", metavar="OLD")
     parser.add_argument("new", metavar="NEW")
-    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    parser.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text")
     parser.add_argument("--config", metavar="FILE", help="tool configuration (project defaults) for both sides")
     try:
         args = parser.parse_args(list(argv))
@@ -188,6 +197,7 @@ def diff_command(argv: Sequence[str]) -> int:
 
     analyses = []
     names = []
+    reports = []
     for spec in (args.old, args.new):
         try:
             name, text = read_side(spec)
@@ -204,8 +214,12 @@ def diff_command(argv: Sequence[str]) -> int:
             return 2 if report.failed_to_read or report.skipped else 1
         analyses.append(report.analysis)
         names.append(name)
+        reports.append(report)
     old, new = totals(analyses[0]), totals(analyses[1])
     changes = layer_changes(_rows(analyses[0]), _rows(analyses[1]))
+    if args.format == "html":
+        sys.stdout.write(render_html((names[0], names[1]), reports, old, new, changes))
+        return 0
     render_diff = {"text": render_text, "json": render_json, "markdown": render_markdown}[args.format]
     sys.stdout.write(render_diff((names[0], names[1]), old, new, changes))
     return 0

@@ -23,7 +23,7 @@ from ..model.graph import Source
 from ..model.training import TrainingSetup
 from .plan import CATEGORIES, plan_forward
 from .precision import CUDA, PRECISION_MODELS, DeviceModel
-from .simulation import SimResult, layer_bytes, simulate
+from .simulation import MemoryTrace, SimResult, TracePoint, layer_bytes, simulate
 from .step_flops import step_flops
 from .steps import Timeline, inference_timeline, training_timeline
 
@@ -41,7 +41,7 @@ class MemoryEstimate(Record):
 
     __slots__ = ("params", "gradients", "optimizer_state", "activations", "buffers", "inputs", "transient", "overhead",
                  "forward_activations", "all_gradients", "phase", "peak_layer", "batch_size", "layer_activations",
-                 "forward_flops", "backward_flops", "layer_backward_flops", "inference")
+                 "forward_flops", "backward_flops", "layer_backward_flops", "inference", "trace")
 
     # forward_flops: per step (batch x per sample), as FlopCounterMode counts
     # layer_backward_flops: per sample
@@ -49,7 +49,8 @@ class MemoryEstimate(Record):
                  inputs: int = 0, transient: int = 0, overhead: int = 0, forward_activations: int = 0,
                  all_gradients: int = 0, phase: str = "", peak_layer: int = -1, batch_size: int = 1,
                  layer_activations: Tuple[int, ...] = (), forward_flops: int = 0, backward_flops: int = 0,
-                 layer_backward_flops: Tuple[int, ...] = (), inference: Optional[Callable[[], int]] = None) -> None:
+                 layer_backward_flops: Tuple[int, ...] = (), inference: Optional[Callable[[], int]] = None,
+                 trace: Optional[Callable[[], MemoryTrace]] = None) -> None:
         self.params = params
         self.gradients = gradients
         self.optimizer_state = optimizer_state
@@ -68,9 +69,10 @@ class MemoryEstimate(Record):
         self.backward_flops = backward_flops
         self.layer_backward_flops = layer_backward_flops
         self.inference = inference
+        self.trace = trace  # the simulated step, point by point (for charts; computed on demand)
 
     def _values(self) -> Tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__[:-1])  # not the callable
+        return tuple(getattr(self, name) for name in self.__slots__[:-2])  # not the two callables
 
     @property
     def inference_peak(self) -> int:
@@ -136,6 +138,13 @@ class MemoryModel:
     def peak(self, batch: int) -> int:
         return self.simulate(batch).peak + self.device.overhead
 
+    def trace(self, batch: int) -> MemoryTrace:
+        """Every moment of the training step at ``batch``, as the simulation walks it."""
+        points: List[TracePoint] = []
+        result = simulate(self.training, batch, self.device.rounding, trace=points)
+        return MemoryTrace(tuple(points), self.device.overhead, result.peak + self.device.overhead, result.phase,
+                           result.layer)
+
     def estimate(self, batch: Optional[int] = None) -> MemoryEstimate:
         batch = batch or self.setup.batch_size
         rounding = self.device.rounding
@@ -153,7 +162,8 @@ class MemoryModel:
             peak_layer=result.layer, batch_size=batch, layer_activations=tuple(layers),
             forward_flops=batch * self.flops.forward, backward_flops=batch * self.flops.backward,
             layer_backward_flops=self.flops.layer_backward,
-            inference=lambda: self.inference_peak(batch))
+            inference=lambda: self.inference_peak(batch),
+            trace=lambda: self.trace(batch))
 
 
 def _gradient_storages(timeline: Timeline) -> List[int]:

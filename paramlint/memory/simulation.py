@@ -7,7 +7,7 @@ category, and frees the rest.  It is linear in the number of steps.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..core.record import Record
 from .plan import CATEGORIES
@@ -33,6 +33,45 @@ class SimResult(Record):
         return self.breakdown[CATEGORIES.index(name)]
 
 
+class TracePoint(Record):
+    """Live bytes by category (plan.CATEGORIES) at one moment of the simulation.
+
+    ``moment`` is ``"start"`` (the persistent storages), ``"alloc"`` (after a
+    step's allocations: where the simulator takes the peak) or ``"free"``
+    (after the step's last frees).  ``step`` indexes ``Timeline.steps``
+    (-1 for the start)."""
+
+    __slots__ = ("step", "moment", "phase", "layer", "live")
+
+    def __init__(self, step: int, moment: str, phase: str, layer: int, live: Tuple[int, ...]) -> None:
+        self.step = step
+        self.moment = moment
+        self.phase = phase
+        self.layer = layer
+        self.live = live
+
+    @property
+    def total(self) -> int:
+        return sum(self.live)
+
+
+class MemoryTrace(Record):
+    """The whole walk of one simulated step: what the timeline charts draw.
+
+    ``points`` are the simulation's own moments; the device's fixed
+    ``overhead`` is added to each of them; ``peak`` (overhead included) is the
+    estimate's peak, taken at ``phase`` while ``layer`` runs."""
+
+    __slots__ = ("points", "overhead", "peak", "phase", "layer")
+
+    def __init__(self, points: Tuple[TracePoint, ...], overhead: int, peak: int, phase: str, layer: int) -> None:
+        self.points = points
+        self.overhead = overhead
+        self.peak = peak
+        self.phase = phase
+        self.layer = layer
+
+
 def sizes(timeline: Timeline, batch: int, rounding: int) -> List[int]:
     storages = timeline.storages
     out = []
@@ -42,7 +81,10 @@ def sizes(timeline: Timeline, batch: int, rounding: int) -> List[int]:
     return out
 
 
-def simulate(timeline: Timeline, batch: int, rounding: int = 512) -> SimResult:
+def simulate(timeline: Timeline, batch: int, rounding: int = 512, *,
+             trace: Optional[List[TracePoint]] = None) -> SimResult:
+    """The peak of ``timeline`` at ``batch``; with ``trace``, every moment of
+    the walk is appended to it as a :class:`TracePoint` (the charts draw these)."""
     size = sizes(timeline, batch, rounding)
     category = timeline.storages.category
     live = [0] * len(CATEGORIES)
@@ -52,7 +94,9 @@ def simulate(timeline: Timeline, batch: int, rounding: int = 512) -> SimResult:
     peak, best, phase, layer = current, tuple(live), "start", -1
     end_of_forward = tuple(live)
     forward_done = False
-    for before, allocs, frees, step_phase, step_layer in timeline.steps:
+    if trace is not None:
+        trace.append(TracePoint(-1, "start", "start", -1, tuple(live)))
+    for index, (before, allocs, frees, step_phase, step_layer) in enumerate(timeline.steps):
         if not forward_done and step_phase in ("backward", "optimizer"):
             forward_done = True
             end_of_forward = tuple(live)
@@ -64,9 +108,13 @@ def simulate(timeline: Timeline, batch: int, rounding: int = 512) -> SimResult:
             current += size[storage]
         if current > peak:
             peak, best, phase, layer = current, tuple(live), step_phase, step_layer
+        if trace is not None:
+            trace.append(TracePoint(index, "alloc", step_phase, step_layer, tuple(live)))
         for storage in frees:
             live[category[storage]] -= size[storage]
             current -= size[storage]
+        if trace is not None and frees:
+            trace.append(TracePoint(index, "free", step_phase, step_layer, tuple(live)))
     if not forward_done:
         end_of_forward = tuple(live)
     return SimResult(peak, best, phase, layer, end_of_forward)

@@ -19,6 +19,7 @@ REPORTERS: Dict[str, str] = {
     "sarif": "sarif",
     "markdown": "markdown",
     "html": "html",
+    "svg": "svg",
 }
 
 

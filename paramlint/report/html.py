@@ -1,7 +1,10 @@
 """A self-contained HTML report: one page, inline CSS, no scripts, nothing fetched.
 
-Per config: the verdict, the diagnostics, the budgets as bars and the
-per-layer table (blocks indented as a tree), for a CI artifact or a browser.
+Per config: the verdict, the diagnostics, the budgets as bars, the charts
+(memory over one training step, the breakdown at the peak, where the
+parameters live: inline SVG from ``svg.py``) and the per-layer table, whose
+blocks fold open and shut with ``<details>`` (no script needed), for a CI
+artifact or a browser.
 """
 from __future__ import annotations
 
@@ -13,8 +16,13 @@ from ..core.diagnostics import ERROR
 from ..core.units import format_bytes
 from ..lint import Analysis, FileReport
 from ..rules import RULES
+from .charts import parameter_groups
 from .summary import HEADER, layer_rows
+from .svg import model_charts
 
+# Nothing runs and nothing is fetched, whatever a config's names contain: the page works with scripts off.
+CSP = ('<meta http-equiv="Content-Security-Policy" '
+       'content="default-src \'none\'; style-src \'unsafe-inline\'; img-src data:">')
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;color:#1f2328;
 padding:0 1rem}
@@ -27,6 +35,17 @@ td.code{white-space:nowrap}tr.error td.code{color:#cf222e;font-weight:600}tr.war
 .bar{width:12rem;height:.8rem;background:#eaeef2;border-radius:.4rem;overflow:hidden}
 .bar span{display:block;height:100%;background:#1a7f37}.bar.over span{background:#cf222e}
 td.tree{white-space:pre}footer{margin-top:3rem;color:#656d76;font-size:12px}
+figure{margin:1rem 0}figure svg{max-width:100%;height:auto}figcaption{color:#656d76;font-size:12px}
+.params{display:grid;grid-template-columns:16rem 1fr 9rem;gap:.15rem .5rem;align-items:center}
+.params .pbar{height:.7rem;background:#0969da;border-radius:.2rem}
+details.group>summary{cursor:pointer;display:grid;grid-template-columns:16rem 1fr 9rem;gap:.5rem;
+align-items:center}details.group{grid-column:1/-1}details.group>summary>span:first-child::before{content:"▸ "}
+details.group[open]>summary>span:first-child::before{content:"▾ "}
+details.group .params{margin:.2rem 0 .4rem 1.2rem}
+table.layers{table-layout:fixed;width:100%}table.layers td:first-child,table.layers th:first-child{width:30%}
+details.rows>summary{cursor:pointer;padding:.2rem .5rem;border:1px solid #d0d7de;border-top:0}
+details.rows table{margin:0}
+@media print{details>*{display:block}figure{break-inside:avoid}}
 """
 
 
@@ -69,15 +88,63 @@ def _budgets(analysis: Analysis) -> List[str]:
     return rows + ["</tbody></table>"]
 
 
+def _row(cells: Sequence[str]) -> str:
+    label, kind, shape, params, flops = cells
+    return (f"<tr><td class=\"tree\">{escape(label)}</td><td>{escape(kind)}</td><td>{escape(shape)}</td>"
+            f"<td class=\"num\">{escape(params)}</td><td class=\"num\">{escape(flops)}</td></tr>")
+
+
 def _layers(analysis: Analysis) -> List[str]:
+    """The layer table; each top-level block use folds: its row is the summary of a ``<details>``."""
     shapes = analysis.shapes
     table = layer_rows(shapes.layers, {name: t.shape for name, t in shapes.inputs.items()})
     head = "".join(f"<th>{escape(h)}</th>" for h in HEADER)
+    opening = "<table class=\"layers\"><tbody>"
     rows = ["<h3>Layers</h3>", f"<table class=\"layers\"><thead><tr>{head}</tr></thead><tbody>"]
-    for label, kind, shape, params, flops in table:
-        rows.append(f"<tr><td class=\"tree\">{escape(label)}</td><td>{escape(kind)}</td><td>{escape(shape)}</td>"
-                    f"<td class=\"num\">{escape(params)}</td><td class=\"num\">{escape(flops)}</td></tr>")
-    return rows + ["</tbody></table>"]
+    folded = False
+    for cells in table:
+        top_level_block = not cells[0].startswith(" ") and cells[2] == "" and cells[1] != "input"
+        if top_level_block or (folded and not cells[0].startswith(" ")):
+            rows.append("</tbody></table>" + ("</details>" if folded else ""))
+            folded = False
+        if top_level_block:
+            summary = (f"{cells[0]} {cells[1]}: {cells[3]} params, {cells[4]} FLOPs")
+            rows.append(f"<details class=\"rows\"><summary>{escape(summary)}</summary>{opening}")
+            folded = True
+        elif rows[-1].endswith("</table>") or rows[-1].endswith("</details>"):
+            rows.append(opening)
+        rows.append(_row(cells))
+    return rows + ["</tbody></table>" + ("</details>" if folded else "")]
+
+
+def _parameters(analysis: Analysis) -> List[str]:
+    """Where the parameters live, as bars; a block use opens to its layers."""
+    groups = parameter_groups(analysis)
+    total = sum(g.params for g in groups) or 1
+    largest = max((g.params for g in groups), default=0) or 1
+
+    def line(label: str, params: int, scale: int) -> str:
+        return (f"<span>{escape(label)}</span><div><div class=\"pbar\" style=\"width:{100 * params / scale:.1f}%\">"
+                f"</div></div><span class=\"num\">{params:,} ({100 * params / total:.1f}%)</span>")
+
+    out = ["<h3>Where the parameters live</h3>", "<div class=\"params\">"]
+    for group in groups:
+        if not group.members:
+            out.append(line(f"{group.label} {group.kind}", group.params, largest))
+            continue
+        inner = max((m[2] for m in group.members), default=0) or 1
+        out.append(f"<details class=\"group\"><summary>{line(f'{group.label} {group.kind}', group.params, largest)}"
+                   f"</summary>"
+                   f"<div class=\"params\">" + "".join(line(f"{m[0]} {m[1]}", m[2], inner) for m in group.members)
+                   + "</div></details>")
+    return out + ["</div>"]
+
+
+def _charts(index: int, report: FileReport) -> List[str]:
+    charts = model_charts(report, key=f"f{index}")[:2]  # the parameters are drawn below, with folding blocks
+    captions = ("Memory over one training step, by kind; the peak is marked.", "The peak, by kind.")
+    return ["<h3>Memory</h3>"] + [f"<figure>{chart}<figcaption>{escape(caption)}</figcaption></figure>"
+                                  for chart, caption in zip(charts, captions)]
 
 
 def _file(index: int, report: FileReport) -> List[str]:
@@ -94,7 +161,7 @@ def _file(index: int, report: FileReport) -> List[str]:
                      f"({escape(setup.precision)}).</p>")
     lines += _diagnostics(report)
     if analysis is not None:
-        lines += _budgets(analysis) + _layers(analysis)
+        lines += _budgets(analysis) + _charts(index, report) + _parameters(analysis) + _layers(analysis)
     return lines + ["</section>"]
 
 
@@ -105,7 +172,7 @@ def render(reports: Sequence[FileReport], **_: object) -> str:
     summary = (f"{failed} of {_plural(len(linted), 'file')} failed; {_plural(sum(r.errors for r in linted), 'error')}, "
                f"{_plural(sum(r.warnings for r in linted), 'warning')}." if linted
                else "No model configs found (files need a top-level <code>paramlint: 1</code>).")
-    lines = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+    lines = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">', CSP,
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>paramlint report</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
              f'<h1 class="{verdict}">paramlint: {verdict}</h1>', f'<p class="summary">{summary}</p>']

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..core.units import format_bytes
+from .charts import low_point, sparkline, timeline
 from ..lint import FileReport
 from ..model.analysis import LayerInfo
 from ..model.graph import Frame
@@ -95,7 +96,7 @@ def _table(rows: Sequence[Tuple[str, ...]]) -> List[str]:
     return lines
 
 
-def render_summary(report: FileReport) -> str:
+def render_summary(report: FileReport, *, unicode: bool = True) -> str:
     analysis = report.analysis
     assert analysis is not None
     shapes = analysis.shapes
@@ -122,7 +123,7 @@ def render_summary(report: FileReport) -> str:
         + (f", {setup.sharding} over {setup.devices} devices" if setup.sharding != "none" else "") + "):",
         f"  peak {format_bytes(memory.peak)} (in {memory.phase}); inference (eval) "
         f"{format_bytes(memory.inference_peak)}; saved by the forward pass {format_bytes(memory.forward_activations)}",
-    ] + _breakdown(memory)
+    ] + _sparkline(analysis, unicode) + _breakdown(memory)
     for use in analysis.budgets:
         value = format_bytes(use.value) if use.is_bytes else f"{use.value:,}"
         limit = format_bytes(use.limit) if use.is_bytes else f"{use.limit:,}"
@@ -130,6 +131,15 @@ def render_summary(report: FileReport) -> str:
         lines.append(f"Budget {use.name}: {value} of {limit} ({100 * use.fraction:.1f}%) {mark}")
     lines.append(rule)
     return "\n".join(lines)
+
+
+def _sparkline(analysis, unicode: bool) -> List[str]:
+    """The step's memory over time in one line (``--format html`` and ``svg`` draw it)."""
+    chart = timeline(analysis, max_columns=480)
+    if chart is None:
+        return []
+    return [f"  over the step: {sparkline(chart, unicode=unicode)} ({format_bytes(low_point(chart))} to "
+            f"{format_bytes(chart.peak)}; forward, backward, optimizer)"]
 
 
 def _breakdown(memory) -> List[str]:

@@ -33,7 +33,9 @@ def verdict(report: FileReport) -> str:
     return text
 
 
-def render(reports: Sequence[FileReport], *, summary: bool = False, color: bool = False, **_: object) -> str:
+def render(reports: Sequence[FileReport], *, summary: bool = False, color: bool = False, unicode: bool = True,
+           **_: object) -> str:
+    """``unicode``: the summary's sparkline may use block characters (else ASCII)."""
     lines: List[str] = []
     for report in reports:
         if report.skipped:
@@ -43,7 +45,7 @@ def render(reports: Sequence[FileReport], *, summary: bool = False, color: bool 
             where = _paint(f"{d.path}:{d.line}:{d.column}:", "bold", color)
             lines.append(f"{where} {tag} {d.message}")
         if summary and report.analysis is not None:
-            lines.append(render_summary(report))
+            lines.append(render_summary(report, unicode=unicode))
         state = "error" if report.failed else "ok"
         lines.append(_paint(verdict(report), state, color))
     if not lines:
