@@ -24,7 +24,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_FAILURE = 0, 1, 2
 
 # The options' values when none is given, as build_parser() sets them (a test checks that they agree).
 DEFAULTS = {"format": None, "output_file": None, "summary": False, "config": None, "isolated": False,
-            "strict": False, "exit_zero": False, "color": "auto", "explain": None, "debug": False}
+            "strict": False, "exit_zero": False, "color": "auto", "explain": None, "debug": False, "gpu": None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="exit 0 even when there are findings (2 still means a failure to run)")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour text output (auto: on a terminal, unless NO_COLOR is set)")
+    parser.add_argument("--gpu", metavar="NAME", help="html and svg: draw this GPU's memory across the memory "
+                        "timeline (names as `paramlint fit --gpu` takes them)")
     parser.add_argument("--explain", metavar="CODE", help="print a rule's documentation and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--version", action="version", version=f"paramlint {__version__}")
@@ -132,6 +134,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .commands.rules import explain_command
 
         return explain_command(args.explain)
+    if args.gpu:
+        from .memory.search import resolve_gpu
+
+        try:
+            args.gpu = resolve_gpu(args.gpu)
+        except ValueError as error:
+            print(f"paramlint: error: {error}", file=sys.stderr)
+            return EXIT_FAILURE
     if not args.paths:
         build_parser().print_usage(sys.stderr)
         print("paramlint: error: give at least one file or folder", file=sys.stderr)
@@ -148,7 +158,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_FAILURE
     format_name = args.format or default_format(os.environ)
     if args.output_file:
-        text = render(format_name, reports, summary=args.summary, color=args.color == "always")
+        text = render(format_name, reports, summary=args.summary, color=args.color == "always", gpu=args.gpu)
         try:
             with open(args.output_file, "w", encoding="utf-8", errors="backslashreplace") as handle:
                 handle.write(text)
@@ -157,6 +167,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_FAILURE
     else:
         color = format_name == "text" and use_color(args.color, sys.stdout, os.environ)
-        write(render(format_name, reports, summary=args.summary, color=color, unicode=can_encode("▁█", sys.stdout)),
-              sys.stdout)
+        write(render(format_name, reports, summary=args.summary, color=color, unicode=can_encode("▁█", sys.stdout),
+                     gpu=args.gpu), sys.stdout)
     return exit_code(reports, strict=args.strict, exit_zero=args.exit_zero)

@@ -270,3 +270,27 @@ def test_the_readme_chart_is_what_its_command_writes(tmp_path, monkeypatch):
     written = (tmp_path / "docs" / "img" / "cifar10_memory.svg").read_text(encoding="utf-8")
     assert written == README_CHART.read_text(encoding="utf-8"), \
         "docs/img/cifar10_memory.svg is stale: run paramlint " + " ".join(README_CHART_COMMAND)
+
+
+def _capacity_lines(text: str) -> List[str]:
+    root = ET.fromstring(text)
+    return ["".join(e.itertext()) for e in root.iter(f"{SVG}text")
+            if e.get("fill") == "#cf222e" and e.get("class") != "peak-label"]
+
+
+def test_the_capacity_line_is_the_named_gpu_or_the_memory_budget():
+    seed = str(ROOT / "examples" / "cifar10_cnn.yaml")  # declares a memory budget of 128 MiB
+    code, text = _svg_document(["--format", "svg", "--isolated", seed])
+    assert _capacity_lines(text) == ["memory budget: 128.0 MiB"]
+    root = ET.fromstring(text)
+    assert len([e for e in root.iter(f"{SVG}line") if e.get("class") == "capacity"]) == 1
+    code, text = _svg_document(["--format", "svg", "--isolated", "--gpu", "t4", seed])
+    assert _capacity_lines(text) == ["T4: 14.7 GiB (off scale)"]  # 4x the peak or more is not drawn to scale
+    assert not [e for e in ET.fromstring(text).iter(f"{SVG}line") if e.get("class") == "capacity"]
+
+
+def test_an_unknown_gpu_is_a_usage_error_with_a_suggestion(capsys):
+    assert cli_main(["--format", "html", "--gpu", "a100", str(ROOT / "examples" / "cifar10_cnn.yaml")]) == 2
+    assert "did you mean `A100-40GB` or `A100-80GB`?" in capsys.readouterr().err
+    assert cli_main(["--format", "svg", "--gpu", "H100-80gb", "--isolated",
+                     str(ROOT / "examples" / "cifar10_cnn.yaml")]) == 0

@@ -47,3 +47,18 @@ def largest_batch(peak_at: Callable[[int], int], budget: int, *, limit: int = MA
         else:
             low, low_peak = middle, peak
     return low, low_peak
+
+
+def resolve_gpu(name: str) -> str:
+    """The GPUS key ``name`` means (case-insensitive), or ValueError with the likeliest ones:
+    those it begins (``a100`` -> A100-40GB, A100-80GB), else the closest spelling."""
+    names = {key.lower(): key for key in GPUS}
+    found = names.get(name.strip().lower())
+    if found:
+        return found
+    from ..core.suggest import closest
+
+    starting = [key for key in GPUS if key.lower().startswith(name.strip().lower())] if name.strip() else []
+    likely = starting or [match for match in (closest(name, GPUS),) if match]
+    hint = f"; did you mean {' or '.join(f'`{m}`' for m in likely)}?" if likely else ""
+    raise ValueError(f"unknown GPU {name!r}{hint} Known: {', '.join(GPUS)}")

@@ -9,7 +9,7 @@ artifact or a browser.
 from __future__ import annotations
 
 from html import escape
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from .. import __version__
 from ..core.diagnostics import ERROR
@@ -140,14 +140,14 @@ def _parameters(analysis: Analysis) -> List[str]:
     return out + ["</div>"]
 
 
-def _charts(index: int, report: FileReport) -> List[str]:
-    charts = model_charts(report, key=f"f{index}")[:2]  # the parameters are drawn below, with folding blocks
+def _charts(index: int, report: FileReport, gpu: Optional[str]) -> List[str]:
+    charts = model_charts(report, key=f"f{index}", gpu=gpu)[:2]  # the parameters are drawn below, with folding blocks
     captions = ("Memory over one training step, by kind; the peak is marked.", "The peak, by kind.")
     return ["<h3>Memory</h3>"] + [f"<figure>{chart}<figcaption>{escape(caption)}</figcaption></figure>"
                                   for chart, caption in zip(charts, captions)]
 
 
-def _file(index: int, report: FileReport) -> List[str]:
+def _file(index: int, report: FileReport, gpu: Optional[str]) -> List[str]:
     state = _state(report)
     title = escape(report.path) + (f" ({escape(report.name)})" if report.name else "")
     lines = [f'<section class="file" id="file-{index}">', f'<h2 class="{state}">{title}: {state}</h2>']
@@ -161,11 +161,12 @@ def _file(index: int, report: FileReport) -> List[str]:
                      f"({escape(setup.precision)}).</p>")
     lines += _diagnostics(report)
     if analysis is not None:
-        lines += _budgets(analysis) + _charts(index, report) + _parameters(analysis) + _layers(analysis)
+        lines += _budgets(analysis) + _charts(index, report, gpu) + _parameters(analysis) + _layers(analysis)
     return lines + ["</section>"]
 
 
-def render(reports: Sequence[FileReport], **_: object) -> str:
+def render(reports: Sequence[FileReport], *, gpu: Optional[str] = None, **_: object) -> str:
+    """``gpu``: a GPU whose memory the timelines draw as a line (else a memory budget, if any)."""
     linted = [r for r in reports if not r.skipped]
     failed = sum(1 for r in linted if r.failed)
     verdict = "failed" if failed else "passed"
@@ -177,6 +178,6 @@ def render(reports: Sequence[FileReport], **_: object) -> str:
              "<title>paramlint report</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
              f'<h1 class="{verdict}">paramlint: {verdict}</h1>', f'<p class="summary">{summary}</p>']
     for index, report in enumerate(linted, 1):
-        lines += _file(index, report)
+        lines += _file(index, report, gpu)
     lines += [f"<footer>paramlint {escape(__version__)}</footer>", "</body>", "</html>"]
     return "\n".join(lines) + "\n"

@@ -219,12 +219,27 @@ def parameters_svg(groups: Sequence[ParamGroup], *, key: str, title: str, standa
     return "".join(out)
 
 
-def model_charts(report: FileReport, *, key: str, standalone: bool = False,
-                 capacity: Optional[Tuple[str, int]] = None, scale: int = 0) -> List[str]:
-    """The three charts of one model (nothing when it has no analysis)."""
+def capacity_of(report: FileReport, gpu: Optional[str]) -> Optional[Tuple[str, int]]:
+    """The line drawn across the timeline: the named GPU's memory, else the config's memory budget."""
+    if gpu:
+        from ..memory.search import GPUS
+
+        return gpu, GPUS[gpu]
+    analysis = report.analysis
+    for use in analysis.budgets if analysis is not None else ():
+        if use.name == "memory":
+            return "memory budget", use.limit
+    return None
+
+
+def model_charts(report: FileReport, *, key: str, standalone: bool = False, gpu: Optional[str] = None,
+                 scale: int = 0) -> List[str]:
+    """The three charts of one model (nothing when it has no analysis); ``gpu``: a name of
+    ``paramlint.memory.search.GPUS`` whose memory is drawn as a line."""
     analysis = report.analysis
     if analysis is None:
         return []
+    capacity = capacity_of(report, gpu)
     name = report.name or report.path
     setup = analysis.training
     charts = []
@@ -242,11 +257,11 @@ def model_charts(report: FileReport, *, key: str, standalone: bool = False,
     return charts
 
 
-def render(reports: Sequence[FileReport], **_: object) -> str:
+def render(reports: Sequence[FileReport], *, gpu: Optional[str] = None, **_: object) -> str:
     """``--format svg``: one SVG document, each model's charts under its name."""
     blocks: List[Tuple[str, List[str], int]] = []
     for index, report in enumerate(r for r in reports if r.analysis is not None):
-        charts = model_charts(report, key=f"m{index}")
+        charts = model_charts(report, key=f"m{index}", gpu=gpu)
         heights = [int(chart.split('height="', 1)[1].split('"', 1)[0]) for chart in charts]
         blocks.append((report.name or report.path, charts, sum(heights) + 12 * len(charts) + 30))
     total = sum(height for _, _, height in blocks) or 40
