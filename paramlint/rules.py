@@ -135,6 +135,13 @@ RULES: Dict[str, Rule] = _rules(
          "turning on `affine` later would make it fail.",
          "input: [3, 32, 32]\nlayers:\n  - {type: InstanceNorm2d, num_features: 64}",
          "Omit the size to infer it, or write the input's channels: `num_features: 3`."),
+    Rule("PL455", "unread-output", WARNING,
+         "A layer whose output nothing reads: not the model's output, not in any layer's `from`.",
+         "Its parameters are counted, trained and kept in memory but never influence the output; usually a "
+         "wrong `from` or a branch that was never merged back.",
+         "input: [16]\nlayers:\n  - {type: Linear, name: main, out_features: 8}\n"
+         "  - {type: Linear, name: aux, from: input, out_features: 8}\n  - {type: ReLU, from: main}",
+         "Merge the branch (`{type: Add, from: [main, aux]}`), fix the `from`, or remove the layer."),
     # --- budgets and training ----------------------------------------------
     Rule("PL501", "budget-exceeded", ERROR, "A figure exceeds its budget.",
          "Budgets keep a model within what the team decided it may cost.",
