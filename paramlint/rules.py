@@ -123,9 +123,12 @@ RULES: Dict[str, Rule] = _rules(
          "- {type: LSTM, hidden_size: 128, dropout: 0.2}",
          "Stack layers (`num_layers: 2`), or drop `dropout` and add a `Dropout` layer after the LSTM."),
     Rule("PL453", "ambiguous-dim", WARNING,
-         "torch picks a dimension implicitly (deprecated), or reads the batch as the channel dimension.",
-         "Softmax without `dim` and channel-wise dropout on an unexpected rank work, but on a dimension that is "
-         "probably not the one meant (torch only warns, or stays silent).",
+         "torch picks a dimension implicitly (deprecated), or reads the batch as the channel dimension, or a "
+         "LayerNorm/RMSNorm without `normalized_shape` after a [C, H, W] image normalizes only its width.",
+         "Softmax without `dim`, channel-wise dropout on an unexpected rank and a LayerNorm whose shape is inferred "
+         "as the last dim work, but on a dimension that is probably not the one meant (torch only warns, or stays "
+         "silent). The LayerNorm case is judged from the shape: the last two sizes equal (a square image) and the "
+         "first different.",
          "input: [10]\nlayers:\n  - {type: Softmax}",
          "Write the dimension: `{type: Softmax, dim: -1}`; use the dropout that matches the rank."),
     Rule("PL454", "ignored-argument", WARNING,
