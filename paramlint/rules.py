@@ -140,8 +140,8 @@ RULES: Dict[str, Rule] = _rules(
          "Omit the size to infer it, or write the input's channels: `num_features: 3`."),
     Rule("PL455", "unread-output", WARNING,
          "A layer whose output nothing reads: not the model's output, not in any layer's `from`.",
-         "Its parameters are counted, trained and kept in memory but never influence the output; usually a "
-         "wrong `from` or a branch that was never merged back.",
+         "Its parameters are counted and kept in memory but never influence the output (and get no gradient); "
+         "usually a wrong `from` or a branch that was never merged back.",
          "input: [16]\nlayers:\n  - {type: Linear, name: main, out_features: 8}\n"
          "  - {type: Linear, name: aux, from: input, out_features: 8}\n  - {type: ReLU, from: main}",
          "Merge the branch (`{type: Add, from: [main, aux]}`), fix the `from`, or remove the layer."),

@@ -25,8 +25,8 @@ def unread_layers(graph: Graph, shapes: ShapeAnalysis) -> List[Finding]:
         if node.index in read:
             continue
         if info.params:
-            what = (f"its {info.params:,} parameters are counted in the total (and trained, and kept in memory) "
-                    f"but never influence the output")
+            what = (f"its {info.params:,} parameters are counted in the totals and kept in memory but never "
+                    f"influence the output (and get no gradient)")
         else:
             what = "it computes nothing that influences the output"
         findings.append(Finding("PL455", f"{node.type} `{node.trace}` is never read: it is not the model's output "
