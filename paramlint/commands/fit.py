@@ -50,7 +50,7 @@ def _budget(args: argparse.Namespace) -> Tuple[int, str]:
 
 
 def _gpu_hint(given: str) -> str:
-    """``; did you mean A100-40GB or A100-80GB?`` for ``a100``: every board of that name, else the closest."""
+    """`` (did you mean A100-40GB or A100-80GB?)`` for ``a100``: every board of that name, else the closest."""
     from ..core.suggest import closest
 
     stem = given.lower().replace(" ", "-")
