@@ -5,6 +5,7 @@
     paramlint rules                 the rule catalogue
     paramlint schema                the JSON Schema of the config format (for editors)
     paramlint diff OLD NEW          how the model changes between two configs (REV:PATH reads git)
+    paramlint fit CONFIG --gpu A100-80GB   the largest batch size that fits in memory
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lint neural-network architecture configs: schema, shapes, exact parameter counts, "
                     "FLOPs, optimizer state, memory and budgets, without PyTorch.",
         epilog="Also: `paramlint rules` lists the rules, `paramlint schema` prints the JSON Schema, "
-               "`paramlint diff OLD NEW` compares two configs.",
+               "`paramlint diff OLD NEW` compares two configs, `paramlint fit CONFIG --gpu A100-80GB` finds "
+               "the largest batch size that fits in memory (each has --help).",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="config files, or folders searched for *.yaml, *.yml, *.json "

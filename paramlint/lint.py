@@ -22,6 +22,7 @@ from .model.budgets import BudgetUse, Figure, budget_uses, check_budgets, top_co
 from .model.graph import build_graph
 from .model.layers.base import DTYPE_BYTES, TensorSpec
 from .model.training import OPTIMIZERS, TrainingSetup, optimizer_state_values, read_training
+from .model.unread import unread_layers
 from .rules import RULES
 from .source.loader import LIMITS, Document, LoadError, load_document
 from .source.suppress import apply_suppressions
@@ -230,6 +231,7 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
     findings.extend(shape_findings)
     if shapes is None:
         return findings, None
+    findings.extend(unread_layers(graph, shapes))
     setup = read_training(data.get("training"))
     overflow = _batch_overflow(shapes, setup.batch_size)
     if overflow:

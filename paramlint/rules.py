@@ -123,9 +123,12 @@ RULES: Dict[str, Rule] = _rules(
          "- {type: LSTM, hidden_size: 128, dropout: 0.2}",
          "Stack layers (`num_layers: 2`), or drop `dropout` and add a `Dropout` layer after the LSTM."),
     Rule("PL453", "ambiguous-dim", WARNING,
-         "torch picks a dimension implicitly (deprecated), or reads the batch as the channel dimension.",
-         "Softmax without `dim` and channel-wise dropout on an unexpected rank work, but on a dimension that is "
-         "probably not the one meant (torch only warns, or stays silent).",
+         "torch picks a dimension implicitly (deprecated), or reads the batch as the channel dimension, or a "
+         "LayerNorm/RMSNorm without `normalized_shape` after a [C, H, W] image normalizes only its width.",
+         "Softmax without `dim`, channel-wise dropout on an unexpected rank and a LayerNorm whose shape is inferred "
+         "as the last dim work, but on a dimension that is probably not the one meant (torch only warns, or stays "
+         "silent). The LayerNorm case is judged from the shape: the last two sizes equal (a square image) and the "
+         "first different.",
          "input: [10]\nlayers:\n  - {type: Softmax}",
          "Write the dimension: `{type: Softmax, dim: -1}`; use the dropout that matches the rank."),
     Rule("PL454", "ignored-argument", WARNING,
@@ -135,6 +138,13 @@ RULES: Dict[str, Rule] = _rules(
          "turning on `affine` later would make it fail.",
          "input: [3, 32, 32]\nlayers:\n  - {type: InstanceNorm2d, num_features: 64}",
          "Omit the size to infer it, or write the input's channels: `num_features: 3`."),
+    Rule("PL455", "unread-output", WARNING,
+         "A layer whose output nothing reads: not the model's output, not in any layer's `from`.",
+         "Its parameters are counted and kept in memory but never influence the output (and get no gradient); "
+         "usually a wrong `from` or a branch that was never merged back.",
+         "input: [16]\nlayers:\n  - {type: Linear, name: main, out_features: 8}\n"
+         "  - {type: Linear, name: aux, from: input, out_features: 8}\n  - {type: ReLU, from: main}",
+         "Merge the branch (`{type: Add, from: [main, aux]}`), fix the `from`, or remove the layer."),
     # --- budgets and training ----------------------------------------------
     Rule("PL501", "budget-exceeded", ERROR, "A figure exceeds its budget.",
          "Budgets keep a model within what the team decided it may cost.",

@@ -190,7 +190,7 @@ def test_fit_command_text_and_failures(capsys):
 def test_summary_shows_the_breakdown_and_per_layer_activations(capsys):
     assert cli_main(["--summary", str(EXAMPLES / "cifar10_cnn.yaml")]) == 0
     text = capsys.readouterr().out
-    assert any(line.startswith("Layer") and line.endswith("Activations") for line in text.splitlines())
+    assert any(line.startswith("Layer") and line.endswith("Saved for backward") for line in text.splitlines())
     for part in ("overhead", "transient", "activations", "optimizer state", "inference", "Training step FLOPs"):
         assert part in text
 

@@ -118,3 +118,49 @@ def test_pre_commit_hook(tmp_path, hook_repo, environment):
     # strict = true: the first run passing shows that PL451 (ignored) and PL453 (suppressed) were not reported
     assert "PL451" not in output and "PL453" not in output and "PL601" not in output
     assert "docker-compose.yaml" not in output
+
+
+def _readme_snippets() -> list:
+    """The README's .pre-commit-config.yaml snippets: the yaml blocks that use the paramlint hook."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [block for block in re.findall(r"^```yaml\n(.*?)^```$", text, re.S | re.M) if "id: paramlint" in block]
+
+
+def test_readme_snippets_pin_a_commit():
+    import yaml
+
+    snippets = _readme_snippets()
+    assert len(snippets) == 2
+    for snippet in snippets:
+        [repo] = yaml.safe_load(snippet)["repos"]
+        assert repo["repo"] == "https://github.com/paramlint/paramlint"
+        assert repo["rev"] == "<sha>"  # no tag exists: the README says how to pin a commit
+        assert [hook["id"] for hook in repo["hooks"]] == ["paramlint"]
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_readme_snippet_works_as_written(index, tmp_path, hook_repo, environment):
+    """The snippet, with the repository URL pointing at a copy of this project and `<sha>` at its commit,
+    run by `pre-commit run` on a repository with a good and a broken config."""
+    snippet = _readme_snippets()[index]
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=hook_repo, env=environment, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    config = snippet.replace("https://github.com/paramlint/paramlint", str(hook_repo)).replace("<sha>", sha)
+    target = tmp_path / "target"
+    (target / "models").mkdir(parents=True)
+    (target / ".pre-commit-config.yaml").write_text(config)
+    (target / "models" / "good.yaml").write_text(GOOD.replace("stride: 2}", "stride: 2, padding: 1}"))
+    (target / "models" / "broken.yaml").write_text(BROKEN)
+    _git(target, "init", "-q", env=environment)
+    _git(target, "add", "-A", env=environment)
+    command = [sys.executable, "-m", "pre_commit", "run", "--all-files", "--color", "never"]
+    done = subprocess.run(command, cwd=target, env=environment, capture_output=True, text=True, timeout=540)
+    output = done.stdout + done.stderr
+    if done.returncode != 0 and ("Could not find a version" in output or "ConnectionError" in output
+                                 or "Failed to establish a new connection" in output):
+        pytest.skip(f"pre-commit could not install the hook's dependencies: {output.strip()[-400:]}")
+    assert done.returncode == 1, output
+    assert "models/broken.yaml:6:33: PL401" in output and "models/good.yaml: ok: 20,714 params" in output
+    assert "PL451" not in output

@@ -5,6 +5,7 @@ Both configs are analysed; the report shows the totals side by side
 layers that were added, removed or changed.  Layers are aligned by their
 type, output shape and parameter count with difflib's longest matching
 blocks, so inserting one layer does not make every later one look changed.
+Unchanged layers are left out; ``--all`` lists them too (marked ``=``).
 
 A side may be ``REV:PATH`` (e.g. ``main:models/net.yaml``) to read a file as
 committed in git.  Exit status: 0 the diff was printed, 1 a side has errors
@@ -43,7 +44,7 @@ class LayerRow:
 
 @dataclass(frozen=True)
 class LayerChange:
-    kind: str  # "added", "removed" or "changed"
+    kind: str  # "added", "removed", "changed" or "unchanged" (listed with --all only)
     old: Optional[LayerRow]
     new: Optional[LayerRow]
 
@@ -69,14 +70,16 @@ def totals(analysis: Any) -> Dict[str, int]:
             "optimizer_state": analysis.optimizer_state, "memory": analysis.memory.peak}
 
 
-def layer_changes(old: Sequence[LayerRow], new: Sequence[LayerRow]) -> List[LayerChange]:
-    """Added, removed and changed layers, in the order of the configs."""
+def layer_changes(old: Sequence[LayerRow], new: Sequence[LayerRow], *, unchanged: bool = False) -> List[LayerChange]:
+    """Added, removed and changed layers, in the order of the configs; with ``unchanged`` the others too."""
     from difflib import SequenceMatcher
 
     matcher = SequenceMatcher(None, [r.signature for r in old], [r.signature for r in new], autojunk=False)
     changes: List[LayerChange] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
+            if unchanged:
+                changes += [LayerChange("unchanged", old[i1 + k], new[j1 + k]) for k in range(i2 - i1)]
             continue
         pairs = min(i2 - i1, j2 - j1) if tag == "replace" else 0
         for k in range(pairs):
@@ -116,6 +119,8 @@ def _layer_text(change: LayerChange) -> str:
     o, n = change.old, change.new
     assert o is not None and n is not None
     name = o.name if o.name == n.name else f"{o.name} -> {n.name}"
+    if change.kind == "unchanged":
+        return f"= {name}  {n.type}  {_shape(n.output_shape)}  {n.params:,} params"
     shape = _shape(o.output_shape) if o.output_shape == n.output_shape \
         else f"{_shape(o.output_shape)} -> {_shape(n.output_shape)}"
     return f"~ {name}  {n.type}  {shape}  {o.params:,} -> {n.params:,} params ({_change(o.params, n.params)})"
@@ -130,7 +135,10 @@ def render_text(names: Tuple[str, str], old: Dict[str, int], new: Dict[str, int]
     lines += ["  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
               for r in rows]
     lines.append("")
-    lines += ["Layers:"] + ["  " + _layer_text(c) for c in changes] if changes else ["Layers: unchanged"]
+    if changes:
+        lines += ["Layers:"] + ["  " + _layer_text(c) for c in changes]
+    else:
+        lines.append("Layers: unchanged")
     return "\n".join(lines) + "\n"
 
 
@@ -146,8 +154,8 @@ def render_markdown(names: Tuple[str, str], old: Dict[str, int], new: Dict[str, 
         for c in changes:
             row = c.new or c.old
             assert row is not None
-            mark = {"added": "+", "removed": "\u2212", "changed": "~"}[c.kind]
-            params = f"{row.params:,}" if c.kind != "changed" or c.old is None else \
+            mark = {"added": "+", "removed": "\u2212", "changed": "~", "unchanged": "="}[c.kind]
+            params = f"{row.params:,}" if c.kind in ("added", "removed", "unchanged") or c.old is None else \
                 f"{c.old.params:,} \u2192 {row.params:,}"
             shape = _shape(row.output_shape)
             if c.kind == "changed" and c.old is not None and c.old.output_shape != row.output_shape:
@@ -188,6 +196,7 @@ def diff_command(argv: Sequence[str]) -> int:
     parser.add_argument("new", metavar="NEW")
     parser.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text")
     parser.add_argument("--config", metavar="FILE", help="tool configuration (project defaults) for both sides")
+    parser.add_argument("--all", action="store_true", help="list the unchanged layers too (marked =)")
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as stop:
@@ -216,7 +225,7 @@ def diff_command(argv: Sequence[str]) -> int:
         names.append(name)
         reports.append(report)
     old, new = totals(analyses[0]), totals(analyses[1])
-    changes = layer_changes(_rows(analyses[0]), _rows(analyses[1]))
+    changes = layer_changes(_rows(analyses[0]), _rows(analyses[1]), unchanged=args.all)
     if args.format == "html":
         sys.stdout.write(render_html((names[0], names[1]), reports, old, new, changes))
         return 0

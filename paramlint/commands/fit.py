@@ -7,7 +7,8 @@ The peak is the memory model's (docs/memory.md), per device, for the
 config's optimizer, precision, devices and sharding; only the batch size
 changes.  The search doubles the batch until the peak exceeds the budget,
 then bisects: the peak never shrinks as the batch grows.  Exit 0 when some
-batch fits, 1 when not even one sample does, 2 on usage or config errors.
+batch fits, 1 when not even one sample does or the config has errors (as
+``paramlint`` exits), 2 on usage errors or an unreadable file.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import List, Optional, Sequence, TextIO, Tuple
 
 from ..core.units import UnitError, format_bytes, parse_bytes
 from ..memory.precision import CPU, CUDA, DeviceModel
-from ..memory.search import GPUS, MAX_BATCH, largest_batch
+from ..memory.search import GPUS, MAX_BATCH, largest_batch, resolve_gpu
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "training step fits a memory budget, with the breakdown at that size.")
     parser.add_argument("config", metavar="CONFIG", help="a model config (YAML or JSON)")
     budget = parser.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--memory", metavar="BYTES", help="the budget per device, e.g. '24 GiB' or 80GB")
+    budget.add_argument("--memory", metavar="BYTES", help="the budget per device with its unit, e.g. '24 GiB' or 80GB")
     budget.add_argument("--gpu", metavar="NAME", help="a GPU's memory: " + ", ".join(GPUS))
     parser.add_argument("--overhead", metavar="BYTES",
                         help=f"fixed CUDA overhead (workspaces) added to the peak (default "
@@ -38,18 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _budget(args: argparse.Namespace) -> Tuple[int, str]:
     if args.gpu:
-        names = {name.lower(): name for name in GPUS}
-        name = names.get(args.gpu.lower())
-        if name is None:
-            raise ValueError(f"unknown GPU {args.gpu!r}; known: {', '.join(GPUS)} (or give --memory)")
+        name = resolve_gpu(args.gpu)  # ValueError with the likeliest names
         return GPUS[name], f"{name} ({format_bytes(GPUS[name])})"
     value = _bytes(args.memory)
     return value, format_bytes(value)
 
 
 def _bytes(text: str) -> int:
-    """A size with a unit, or a plain number of bytes."""
-    return int(text) if text.strip().isdigit() else parse_bytes(text)
+    """A size with its unit (``24 GiB``); a bare number is refused (12 would be 12 bytes), except 0."""
+    return 0 if text.strip() == "0" else parse_bytes(text)
 
 
 def _device(args: argparse.Namespace) -> DeviceModel:
@@ -60,25 +58,26 @@ def _device(args: argparse.Namespace) -> DeviceModel:
 
 
 def _load(path: str):
-    """(analysis, graph output, error lines) for a config file."""
+    """(analysis, graph output, error lines, exit status when there is no analysis) for a config file."""
     from ..lint import Linter
     from ..model.graph import build_graph
 
     report = Linter().lint_file(path)
     if report.analysis is None or report.errors:
         lines = [f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}" for d in report.diagnostics]
-        return None, None, lines or [f"{path}: not a paramlint config (no `paramlint: 1`)"]
+        status = 2 if report.skipped or report.failed_to_read else 1  # errors in the config: 1, as lint exits
+        return None, None, lines or [f"{path}: not a paramlint config (no `paramlint: 1`)"], status
     from ..source.loader import load_document
 
     with open(path, "rb") as handle:
         data = load_document(handle.read(), path=path).data
     graph, _ = build_graph(data)
-    return report.analysis, graph.output, []
+    return report.analysis, graph.output, [], 0
 
 
 def main(argv: Optional[Sequence[str]] = None, *, stdout: Optional[TextIO] = None,
          stderr: Optional[TextIO] = None) -> int:
-    """``paramlint fit``; exit 0 (a batch fits), 1 (none does), 2 (usage or config errors)."""
+    """``paramlint fit``; exit 0 (a batch fits), 1 (none does, or the config has errors), 2 (usage, unreadable)."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     parser = build_parser()
@@ -93,13 +92,13 @@ def main(argv: Optional[Sequence[str]] = None, *, stdout: Optional[TextIO] = Non
         print(f"paramlint fit: error: {error}", file=stderr)
         return 2
     try:
-        analysis, output, problems = _load(args.config)
+        analysis, output, problems, status = _load(args.config)
     except OSError as error:
         print(f"paramlint fit: error: cannot read {args.config}: {error.strerror or error}", file=stderr)
         return 2
     if analysis is None:
         print("\n".join(problems), file=stderr)
-        return 2
+        return status
     from ..memory.model import MemoryModel
 
     model = MemoryModel(analysis.shapes, analysis.training, output=output, device=device)
@@ -123,11 +122,26 @@ def _text(path: str, budget: str, batch: int, estimate, above: Optional[int], se
                  f"{format_bytes(estimate.peak)} at batch size 1"]
     else:
         lines = [f"{path}: the largest batch size per device that fits {budget} is {batch} ({where})",
-                 f"  peak at batch size {batch}: {format_bytes(estimate.peak)}"
-                 + (f"; at {batch + 1}: {format_bytes(above)}" if above is not None and batch < MAX_BATCH else "")]
+                 f"  peak at batch size {batch}: {format_bytes(estimate.peak)}"]
+        if above is not None and batch < MAX_BATCH:
+            here, there = distinct_bytes(estimate.peak, above)
+            lines[-1] = f"  peak at batch size {batch}: {here}; at {batch + 1}: {there}"
     lines.append(f"  breakdown at batch size {max(batch, 1)} (at the {estimate.phase} peak):")
     for name, value in estimate.parts().items():
         if value:
             lines.append(f"    {name.replace('_', ' '):18s} {format_bytes(value):>12s}  "
                          f"({100 * value / estimate.peak:.1f}%)")
     return lines
+
+
+def distinct_bytes(first: int, second: int) -> Tuple[str, str]:
+    """Two sizes in one unit with the fewest decimals (at least one) that tell them apart: the step from batch N
+    to N+1 stays visible (``39.59 GiB`` and ``39.61 GiB``, not ``39.6 GiB`` twice); exact bytes when nothing does."""
+    unit, size = next(((u, s) for u, s in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)) if first >= s), ("B", 1))
+    if size == 1:
+        return f"{first:,} B", f"{second:,} B"
+    for decimals in range(1, 7):
+        a, b = f"{first / size:,.{decimals}f} {unit}", f"{second / size:,.{decimals}f} {unit}"
+        if a != b:
+            return a, b
+    return f"{first:,} B", f"{second:,} B"

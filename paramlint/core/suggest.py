@@ -4,6 +4,14 @@ from __future__ import annotations
 from typing import Iterable
 
 
+# torch names that paramlint spells differently or does not have, and the layer that does the job.  A hint
+# applies only while the name is not a registered type (a real `Chunk` layer silences its hint).
+TYPE_ALIASES = {
+    "SyncBatchNorm": "BatchNorm2d",  # the same parameters and statistics on one device
+    "Chunk": "Slice",                # one piece of a torch.chunk
+}
+
+
 def closest(word: str, candidates: Iterable[str]) -> str:
     """The candidate a person most likely meant, or ``""``."""
     candidates = [str(c) for c in candidates]
@@ -23,3 +31,12 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """``"; did you mean `kernel_size`?"`` or ``""``."""
     match = closest(str(word), candidates)
     return f"; did you mean `{match}`?" if match else ""
+
+
+def did_you_mean_type(word: str, candidates: Iterable[str]) -> str:
+    """Like :func:`did_you_mean` for a layer type, knowing the aliases of :data:`TYPE_ALIASES`."""
+    candidates = list(candidates)
+    alias = TYPE_ALIASES.get(str(word))
+    if alias and alias in candidates and word not in candidates:
+        return f"; did you mean `{alias}`?"
+    return did_you_mean(word, candidates)

@@ -87,6 +87,20 @@ def _producer_text(graph: Graph, source: Source, infos: Dict[int, LayerInfo], li
     return f"{node.type} `{node.trace}`{where}"
 
 
+def _name_inputs(message: str, graph: Graph, node: Node, inputs: Sequence[TensorSpec],
+                 infos: Dict[int, LayerInfo], lines: Dict[int, int]) -> str:
+    """A merge's error naming the layer (and line) behind each input: ``its inputs [N, 8], [N, 16]`` becomes
+    ``its inputs Conv2d `a` (line 5) [N, 8], Conv2d `b` (line 6) [N, 16]``; other messages get the list
+    appended."""
+    shapes = [format_shape(("N",) + tuple(t.shape)) if t.batched else t.describe() for t in inputs]
+    named = ", ".join(f"{_producer_text(graph, source, infos, lines)} {shape}"
+                      for source, shape in zip(node.sources, shapes))
+    listed = "its inputs " + ", ".join(shapes)
+    if listed in message:
+        return message.replace(listed, "its inputs " + named, 1)
+    return f"{message}; its inputs: {named}"
+
+
 def _explain_size(graph: Graph, source: Source, infos: Dict[int, LayerInfo]) -> str:
     """`` = 12 x 4 x 4`` when the producing layer flattened those sizes."""
     if source.node is None or source.node not in infos:
@@ -121,7 +135,8 @@ def _locate(node: Node, arg: Optional[str]) -> Tuple[Any, ...]:
     return node.config_path
 
 
-def _context(node: Node) -> str:
+def layer_context(node: Node) -> str:
+    """`` [in BasicBlock #2 > layers[1]]`` for a layer inside blocks, else ``""``."""
     if not node.frames:
         return ""
     return " [in " + " > ".join(f.describe() for f in node.frames) + f" > {node.label}]"
@@ -148,7 +163,7 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
         try:
             inputs = [_tensor_of(s, graph, infos) for s in node.sources]
         except LayerError as error:
-            findings.append(Finding(error.code, error.message + _context(node), node.config_path + ("from",)))
+            findings.append(Finding(error.code, error.message + layer_context(node), node.config_path + ("from",)))
             continue
         if any(t is None for t in inputs):
             continue  # an upstream layer failed and was reported
@@ -164,14 +179,16 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
                     _explain_size(graph, node.sources[0], infos)
             if not message.startswith(f"{node.type} "):
                 message = f"{node.type} {message}"
-            findings.append(Finding(error.code, message + _context(node), _locate(node, error.arg)))
+            if len(node.sources) > 1 and error.code == "PL401":
+                message = _name_inputs(message, graph, node, inputs, infos, lines)
+            findings.append(Finding(error.code, message + layer_context(node), _locate(node, error.arg)))
             continue
         oversized = _oversized_result(node, result)
         if oversized is not None:
             findings.append(oversized)
             continue
         for warning in result.warnings:
-            findings.append(Finding(warning.code, warning.message + _context(node), _locate(node, warning.arg)))
+            findings.append(Finding(warning.code, warning.message + layer_context(node), _locate(node, warning.arg)))
         owned = _owned_params(node, result, infos, findings)
         count = sum(math.prod(shape) for shape in owned.values())
         node_trainable = count if node.trainable else 0
@@ -221,11 +238,11 @@ def _oversized_args(node: Node) -> Optional[Finding]:
     for name, value in node.args.items():
         if isinstance(value, list) and len(value) > MAX_RANK:
             return Finding("PL103", f"{node.type} `{name}` has {len(value)} values; paramlint analyses tensors of "
-                                    f"at most {MAX_RANK} dimensions" + _context(node), node.config_path + (name,))
+                                    f"at most {MAX_RANK} dimensions" + layer_context(node), node.config_path + (name,))
         for item in value if isinstance(value, list) else (value,):
             if isinstance(item, int) and not isinstance(item, bool) and not -INT64_MAX - 1 <= item <= INT64_MAX:
                 return Finding("PL405", f"{node.type} `{name}` is {magnitude(item)}, beyond the int64 range torch "
-                                        f"accepts (at most 2^63-1 = {INT64_MAX:,})" + _context(node),
+                                        f"accepts (at most 2^63-1 = {INT64_MAX:,})" + layer_context(node),
                                node.config_path + (name,))
     return None
 
@@ -249,7 +266,7 @@ def _oversized_result(node: Node, result: LayerResult) -> Optional[Finding]:
         if not _fits(shape, len(shape)):
             problem = problem or _oversized_shape(shape, dtype, len(shape), f"a buffer `{name}`")
     if problem:
-        return Finding(problem[0], f"{node.type} would create {problem[1]}" + _context(node), node.config_path)
+        return Finding(problem[0], f"{node.type} would create {problem[1]}" + layer_context(node), node.config_path)
     return None
 
 

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.diagnostics import ConfigPath, Finding, format_config_path
 from ..core.record import Record
-from ..core.suggest import did_you_mean
+from ..core.suggest import did_you_mean, did_you_mean_type
 from .expr import ExprError, evaluate
 from .layers import REGISTRY
 from .layers.base import TensorSpec
@@ -236,7 +236,7 @@ class _Builder:
             make = self.make_node
         else:
             candidates = list(REGISTRY) + list(self.blocks)
-            self.error("PL204", f"unknown layer type `{layer_type}`{did_you_mean(layer_type, candidates)}",
+            self.error("PL204", f"unknown layer type `{layer_type}`{did_you_mean_type(layer_type, candidates)}",
                        path + ("type",))
             return BROKEN
         if self.expanded + repeat > MAX_NODES:

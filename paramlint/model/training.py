@@ -110,9 +110,9 @@ def _bnb_8bit(options: Mapping[str, Any], shape: Shape, weight_bytes: int) -> Li
 
 
 OPTIMIZERS: Dict[str, Optimizer] = {o.name: o for o in (
-    Optimizer("SGD", _sgd, "momentum buffer (1 per parameter) when momentum > 0, else nothing",
+    Optimizer("SGD", _sgd, "momentum_buffer with momentum > 0, else nothing",
               _sgd_temporaries, ("for-loop", "foreach", "fused")),
-    Optimizer("Adam", _adam, "exp_avg and exp_avg_sq (2 per parameter), max_exp_avg_sq too with amsgrad (3)",
+    Optimizer("Adam", _adam, "exp_avg and exp_avg_sq; max_exp_avg_sq too with amsgrad",
               _adam_temporaries(False), ("for-loop", "foreach", "fused"), 1),
     Optimizer("AdamW", _adam, "as Adam", _adam_temporaries(True), ("for-loop", "foreach", "fused"), 1),
     Optimizer("Adamax", _per_element(2), "exp_avg and exp_inf", _fixed(1, 1), step_scalar=1),
@@ -137,10 +137,14 @@ OPTIMIZERS: Dict[str, Optimizer] = {o.name: o for o in (
 
 
 class TrainingSetup(Record):
-    __slots__ = ("batch_size", "optimizer", "optimizer_options", "precision", "devices", "sharding", "loss")
+    """``defaulted``: which of ``batch_size`` and ``optimizer`` the config left out (their defaults, batch 1
+    and SGD, apply), so that the figures they shape can say so."""
+
+    __slots__ = ("batch_size", "optimizer", "optimizer_options", "precision", "devices", "sharding", "loss",
+                 "defaulted")
 
     def __init__(self, batch_size: int, optimizer: str, optimizer_options: Mapping[str, Any], precision: str,
-                 devices: int, sharding: str, loss: str = "CrossEntropyLoss") -> None:
+                 devices: int, sharding: str, loss: str = "CrossEntropyLoss", defaulted: Tuple[str, ...] = ()) -> None:
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.optimizer_options = optimizer_options
@@ -148,6 +152,15 @@ class TrainingSetup(Record):
         self.devices = devices
         self.sharding = sharding
         self.loss = loss
+        self.defaulted = defaulted
+
+    def defaults_note(self) -> str:
+        """``batch 1, SGD (defaults)``, ``batch 1 (default)`` or ``""``: the defaults the figures rest on."""
+        parts = [f"batch {self.batch_size}"] * ("batch_size" in self.defaulted) + \
+            [self.optimizer] * ("optimizer" in self.defaulted)
+        if not parts:
+            return ""
+        return ", ".join(parts) + (" (defaults)" if len(parts) > 1 else " (default)")
 
 
 def read_training(section: Optional[Mapping[str, Any]]) -> TrainingSetup:
@@ -166,6 +179,7 @@ def read_training(section: Optional[Mapping[str, Any]]) -> TrainingSetup:
         devices=section.get("devices", 1),
         sharding=section.get("sharding", "none"),
         loss=section.get("loss", "CrossEntropyLoss"),
+        defaulted=tuple(key for key in ("batch_size", "optimizer") if key not in section),
     )
 
 

@@ -11,6 +11,9 @@ from ..model.graph import Frame
 from ..model.training import OPTIMIZERS
 
 HEADER = ("Layer", "Type", "Output shape", "Params", "FLOPs")
+# The last column: the bytes each layer's forward leaves saved for backward at the batch size (docs/memory.md).
+SAVED_HEADER = "Saved for backward"
+NOT_COUNTED = "not counted"  # a layer whose work FlopCounterMode does not see (LayerResult.uncounted)
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -62,9 +65,30 @@ def _bytes_cell(value: int) -> str:
     return format_bytes(value) if value else "-"
 
 
+def _block_outputs(layers: Sequence[LayerInfo]) -> Dict[Tuple[Frame, ...], Sequence[int]]:
+    """The output shape of each block use: the layer read from outside the block, else its last layer."""
+    by_index = {info.node.index: info for info in layers}
+    outputs: Dict[Tuple[Frame, ...], Sequence[int]] = {}
+    for info in layers:
+        frames = info.node.frames
+        for depth in range(1, len(frames) + 1):
+            outputs[frames[:depth]] = info.output.shape
+    for info in layers:
+        for source in info.node.sources:
+            producer = by_index.get(source.node) if source.node is not None else None
+            if producer is None:
+                continue
+            theirs = producer.node.frames
+            for depth in range(1, len(theirs) + 1):
+                if info.node.frames[:depth] != theirs[:depth]:
+                    outputs[theirs[:depth]] = producer.result.outputs[source.output].shape
+    return outputs
+
+
 def _layer_rows(layers: Sequence[LayerInfo], inputs: Dict[str, Sequence[int]]) -> List[Tuple[str, ...]]:
     rows: List[Tuple[str, ...]] = [(name, "input", _shape(shape), "-", "-") for name, shape in inputs.items()]
     subtotals = _subtotals(layers)
+    block_outputs = _block_outputs(layers)
     open_frames: Tuple[Frame, ...] = ()
     for info in layers:
         frames = info.node.frames
@@ -73,14 +97,15 @@ def _layer_rows(layers: Sequence[LayerInfo], inputs: Dict[str, Sequence[int]]) -
             params, flops = subtotals[frames[:depth + 1]]
             frame = frames[depth]
             rows.append(("  " * depth + frame.label.rsplit(" ", 2 if "#" in frame.label else 1)[0],
-                         frame.label.split(" ", 1)[1], "", f"{params:,}", f"{flops:,}"))
+                         frame.label.split(" ", 1)[1], _shape(block_outputs[frames[:depth + 1]]), f"{params:,}",
+                         f"{flops:,}"))
         open_frames = frames
         indent = "  " * len(frames)
         params = f"{info.params:,}" + ("" if info.node.trainable or not info.params else " (frozen)")
         if info.node.shares is not None:
             params += " (tied)"
-        rows.append((indent + info.node.label, info.node.type, _shape(info.output.shape), params,
-                     f"{info.result.flops:,}"))
+        flops = NOT_COUNTED if info.result.uncounted and not info.result.flops else f"{info.result.flops:,}"
+        rows.append((indent + info.node.label, info.node.type, _shape(info.output.shape), params, flops))
     return rows
 
 
@@ -101,28 +126,34 @@ def render_summary(report: FileReport, *, unicode: bool = True) -> str:
     assert analysis is not None
     shapes = analysis.shapes
     memory = analysis.memory
-    rows = [HEADER + ("Activations",)] + layer_rows(shapes.layers, {n: t.shape for n, t in shapes.inputs.items()},
-                                                    memory.layer_activations or None)
+    rows = [HEADER + (SAVED_HEADER,)] + layer_rows(shapes.layers, {n: t.shape for n, t in shapes.inputs.items()},
+                                                   memory.layer_activations or None)
     lines = [f"{report.name or report.path}"] + _table(rows)
     rule = "=" * max(len(line) for line in lines[1:3])
     setup = analysis.training
     per = analysis.optimizer_state / shapes.trainable_params if shapes.trainable_params else 0
+    defaults = setup.defaults_note()
+    lines += [rule, *_uncounted(shapes.layers)]
     lines += [
-        rule,
         f"Total params:          {shapes.params:,}",
         f"Trainable params:      {shapes.trainable_params:,}",
         f"Non-trainable params:  {shapes.non_trainable_params:,}",
         f"Buffers:               {shapes.buffers:,} values",
         f"Output shape:          {_shape(shapes.output.shape)}",
         f"Forward FLOPs/sample:  {shapes.flops:,}",
-        f"Optimizer state:       {analysis.optimizer_state:,} values ({setup.optimizer}: {per:g} per trainable "
-        f"parameter; {OPTIMIZERS[setup.optimizer].doc})",
+    ]
+    if defaults:
+        lines.append(f"Training:              {defaults}: not set in the config's `training:`")
+    lines += [
+        f"Optimizer state:       {analysis.optimizer_state:,} values ({setup.optimizer}, {per:g} per trainable "
+        f"parameter: {OPTIMIZERS[setup.optimizer].doc})",
         f"Training step FLOPs:   {memory.forward_flops + memory.backward_flops:,} (forward "
         f"{memory.forward_flops:,} + backward {memory.backward_flops:,}, batch {setup.batch_size})",
         f"Memory per device at batch {setup.batch_size} ({setup.precision}"
         + (f", {setup.sharding} over {setup.devices} devices" if setup.sharding != "none" else "") + "):",
         f"  peak {format_bytes(memory.peak)} (in {memory.phase}); inference (eval) "
-        f"{format_bytes(memory.inference_peak)}; saved by the forward pass {format_bytes(memory.forward_activations)}",
+        f"{format_bytes(memory.inference_peak)}",
+        _saved_line(memory),
     ] + _sparkline(analysis, unicode) + _breakdown(memory)
     for use in analysis.budgets:
         value = format_bytes(use.value) if use.is_bytes else f"{use.value:,}"
@@ -147,3 +178,18 @@ def _breakdown(memory) -> List[str]:
     parts = sorted(((v, k) for k, v in memory.parts().items() if v), reverse=True)
     return [f"  {name.replace('_', ' '):16s} {format_bytes(value):>10s}  {100 * value / memory.peak:5.1f}%"
             for value, name in parts]
+
+
+def _uncounted(layers: Sequence[LayerInfo]) -> List[str]:
+    """A note under the table for each kind of work FlopCounterMode does not see."""
+    reasons = dict.fromkeys(info.result.uncounted for info in layers if info.result.uncounted and not info.result.flops)
+    return [f"FLOPs {NOT_COUNTED}: {reason} (0 in the totals, as FlopCounterMode reports)" for reason in reasons]
+
+
+def _saved_line(memory) -> str:
+    """How the table's last column adds up, and how it relates to the breakdown's activations."""
+    layers = sum(memory.layer_activations)
+    rest = memory.forward_activations - layers
+    return (f"  saved by the forward pass {format_bytes(memory.forward_activations)} ({SAVED_HEADER!r} column "
+            f"{format_bytes(layers)}" + (f" + output and loss {format_bytes(rest)}" if rest else "")
+            + f"); {format_bytes(memory.activations)} of it held at the peak ('activations' below)")

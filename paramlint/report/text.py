@@ -30,6 +30,9 @@ def verdict(report: FileReport) -> str:
         text += (f": {analysis.params:,} params ({analysis.trainable_params:,} trainable), "
                  f"{analysis.flops:,} FLOPs/sample, {setup.optimizer} state {analysis.optimizer_state:,}, "
                  f"memory {format_bytes(analysis.memory.peak)} at batch {setup.batch_size}")
+        defaults = setup.defaults_note()
+        if defaults:
+            text += f" ({defaults})"
     return text
 
 

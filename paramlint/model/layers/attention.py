@@ -248,7 +248,8 @@ def _infer_sdpa(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerR
                        grouped=(_per_sample(k), _per_sample(v)), scores=_per_sample(scores) * query_len * key_len,
                        output=output.numel, logsumexp=_per_sample(lead) * query_len, dropout=args["dropout_p"],
                        dtype=output.dtype)
-    return LayerResult((output,), flops=flops, args=dict(args), saved=tuple(saved))
+    uncounted = "the CPU flash-attention kernel, which FlopCounterMode does not see" if _flash_cpu(args, *full) else ""
+    return LayerResult((output,), flops=flops, args=dict(args), saved=tuple(saved), uncounted=uncounted)
 
 
 def _flash_cpu(args: Mapping[str, Any], q: Sequence[int], k: Sequence[int], v: Sequence[int]) -> bool:

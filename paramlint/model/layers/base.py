@@ -143,15 +143,17 @@ class LayerResult(Record):
     tying (``shares``) and the torch bridge can match them one to one.
     ``args`` are the complete torch constructor arguments (inferred sizes
     filled in).  ``flops`` counts like ``torch.utils.flop_counter`` for one
-    sample.
+    sample.  ``uncounted``: why ``FlopCounterMode`` counts nothing for work
+    this layer does (a kernel it does not see), so that reports say "not
+    counted" instead of a bare 0; empty when the count is the whole story.
     """
 
-    __slots__ = ("outputs", "params", "buffers", "flops", "args", "warnings", "saved")
+    __slots__ = ("outputs", "params", "buffers", "flops", "args", "warnings", "saved", "uncounted")
 
     def __init__(self, outputs: Tuple[TensorSpec, ...], params: Optional[Dict[str, Shape]] = None,
                  buffers: Optional[Dict[str, Tuple[Shape, str]]] = None, flops: int = 0,
                  args: Optional[Dict[str, Any]] = None, warnings: Tuple[LayerWarning, ...] = (),
-                 saved: Tuple[SavedTensor, ...] = ()) -> None:
+                 saved: Tuple[SavedTensor, ...] = (), uncounted: str = "") -> None:
         self.outputs = outputs
         self.params: Dict[str, Shape] = {} if params is None else params
         self.buffers: Dict[str, Tuple[Shape, str]] = {} if buffers is None else buffers
@@ -159,6 +161,7 @@ class LayerResult(Record):
         self.args: Dict[str, Any] = {} if args is None else args
         self.warnings = warnings
         self.saved = saved
+        self.uncounted = uncounted
 
 
 Infer = Callable[[Mapping[str, Any], Sequence[TensorSpec]], LayerResult]

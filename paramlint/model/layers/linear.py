@@ -82,7 +82,8 @@ def _bilinear_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> La
         params["bias"] = (out_features,)
     out = x1.with_shape(x1.shape[:-1] + (out_features,))
     saved = (SavedTensor("input", x1.numel, x1.dtype, 0), SavedTensor("input", x2.numel, x2.dtype, 1))
-    return LayerResult((out,), params, args=dict(args, in1_features=in1, in2_features=in2), saved=saved)
+    return LayerResult((out,), params, args=dict(args, in1_features=in1, in2_features=in2), saved=saved,
+                       uncounted="torch.bilinear runs as aten._trilinear, which FlopCounterMode does not count")
 
 
 def _check_padding_idx(padding_idx: Optional[int], num_embeddings: int) -> None:

@@ -14,7 +14,9 @@ memory paramlint predicts):
   is accepted (PL453) unless ``affine`` or ``track_running_stats`` would tie
   ``num_features`` to the batch size;
 - a LayerNorm or RMSNorm ``normalized_shape`` that reaches into the batch
-  dimension would make the result depend on the batch size and is refused.
+  dimension would make the result depend on the batch size and is refused;
+  one left out after a channels-first image ``[C, H, W]`` is inferred as the
+  width alone, which is legal but rarely meant (PL453).
 
 Norms count no FLOPs (``FlopCounterMode`` does not count them).
 """
@@ -195,6 +197,20 @@ def normalized_dims(layer_type: str, given: Any, x: TensorSpec) -> Tuple[int, ..
     return dims
 
 
+def image_width_warning(layer_type: str, given: Any, x: TensorSpec) -> Tuple[LayerWarning, ...]:
+    """PL453 when ``normalized_shape`` is omitted after what looks like a channels-first image ``[C, H, W]``
+    (the last two sizes equal, the first different): the inferred last dim is the image's width."""
+    shape = x.shape
+    if given is not None or len(shape) != 3 or shape[1] != shape[2] or shape[0] == shape[2]:
+        return ()
+    c, h, w = shape
+    return (LayerWarning("PL453", f"{layer_type} without `normalized_shape` after {_full_shape(x)} normalizes over "
+                                  f"the last dim only (inferred normalized_shape [{w}], the width of a [C, H, W] "
+                                  f"image); for a channels-first feature map you probably meant normalized_shape "
+                                  f"[{c}, {h}, {w}] (all of C, H, W), or GroupNorm with num_groups 1, or a Permute "
+                                  f"to channels-last [{h}, {w}, {c}] first to normalize over the {c} channels"),)
+
+
 def _args_shape(given: Any, dims: Tuple[int, ...]) -> Any:
     return list(dims) if given is None else given
 
@@ -209,7 +225,8 @@ def _layer_norm_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> 
             params["bias"] = dims
     rows = x.numel // math.prod(dims)
     return LayerResult((x,), params, args=dict(args, normalized_shape=_args_shape(args["normalized_shape"], dims)),
-                       saved=(SavedTensor("input", x.numel, x.dtype),) + _stats(2, rows))
+                       saved=(SavedTensor("input", x.numel, x.dtype),) + _stats(2, rows),
+                       warnings=image_width_warning("LayerNorm", args["normalized_shape"], x))
 
 
 def _rms_norm_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
@@ -222,7 +239,7 @@ def _rms_norm_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> La
         params["weight"] = dims
         saved += (SavedTensor("new", x.numel, x.dtype),)  # the normalized input, for the weight's gradient
     return LayerResult((x,), params, args=dict(args, normalized_shape=_args_shape(args["normalized_shape"], dims)),
-                       saved=saved)
+                       saved=saved, warnings=image_width_warning("RMSNorm", args["normalized_shape"], x))
 
 
 # ---------------------------------------------------------------------------

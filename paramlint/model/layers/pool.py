@@ -36,7 +36,7 @@ from .base import (
     check_rank,
     expand,
 )
-from .conv import unread_warnings, window_formula, window_output_size
+from .conv import skips_by_design, unread_warnings, window_formula, window_output_size
 
 _AXES = {1: "L", 2: "H, W", 3: "D, H, W"}
 _AXIS_WORDS = {1: ("positions",), 2: ("rows", "columns"), 3: ("frames", "rows", "columns")}
@@ -145,8 +145,9 @@ def pool_unread_warnings(layer_type: str, spatial: Sequence[int], kernel: Sequen
     when only trailing positions are lost, else one that also counts the gaps
     windows leave between them (stride larger than the kernel, dilation)."""
     geometry = list(zip(spatial, kernel, stride, pads, dilation, out_spatial))
-    lost = [unread_positions(*axis) for axis in geometry]
-    trailing = [_trailing_unread(*axis) for axis in geometry]
+    designed = [skips_by_design(k, s, d) for _, k, s, _, d, _ in geometry]
+    lost = [0 if skip else unread_positions(*axis) for axis, skip in zip(geometry, designed)]
+    trailing = [0 if skip else _trailing_unread(*axis) for axis, skip in zip(geometry, designed)]
     if lost == trailing:
         # Stride 1 silences conv's arithmetic on the axes where ceil mode reads the tail after all.
         strides = [s if t else 1 for s, t in zip(stride, trailing)]

@@ -156,8 +156,10 @@ def _make_sequence_infer(layer_type: str):
             outputs += (layout.transposed(TensorSpec((directions * layers, hidden), x.dtype)),)
         params = recurrent_params(layer_type, input_size, hidden, layers, args["bidirectional"], args["bias"], proj)
         flops = recurrent_flops(layer_type, seq, input_size, hidden, layers, args["bidirectional"], proj, x.dtype)
+        fused = layer_type == "LSTM" and not proj and x.dtype in _FUSED_LSTM_DTYPES
         return LayerResult(outputs, params, flops=flops, args=dict(args, input_size=input_size),
-                           warnings=tuple(warnings), saved=(SavedTensor("input", x.numel, x.dtype),))
+                           warnings=tuple(warnings), saved=(SavedTensor("input", x.numel, x.dtype),),
+                           uncounted="the fused oneDNN LSTM kernel, which FlopCounterMode does not see" * fused)
 
     return infer
 

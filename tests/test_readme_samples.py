@@ -1,0 +1,68 @@
+"""Every sample output in README.md is what its command prints today.
+
+A sample is a ```text block whose first line is ``$ paramlint ...``: the
+command is run from the repository root and its output (stdout, then
+stderr) must equal the rest of the block.  When an intended change alters
+the output, refresh every sample at once with
+
+    PARAMLINT_REFRESH_README=1 python -m pytest -q tests/test_readme_samples.py
+
+and review the README's diff before committing it.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shlex
+from pathlib import Path
+from typing import List, Tuple
+
+from paramlint.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+SAMPLE = re.compile(r"^```text\n\$ (paramlint[^\n]*)\n(.*?)^```$", re.S | re.M)
+REFRESH = os.environ.get("PARAMLINT_REFRESH_README") == "1"
+
+
+def samples(text: str) -> List[Tuple[str, str]]:
+    return [(match.group(1), match.group(2)) for match in SAMPLE.finditer(text)]
+
+
+def run(command: str, capsys, monkeypatch) -> str:
+    """What ``command`` prints, run in-process from the repository root (no colour, no CI format)."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    capsys.readouterr()
+    main(shlex.split(command)[1:])
+    captured = capsys.readouterr()
+    return captured.out + captured.err
+
+
+def test_the_readme_has_samples_of_each_command():
+    commands = [command for command, _ in samples(README.read_text(encoding="utf-8"))]
+    assert len(commands) >= 4, commands
+    for word in ("--summary", "diff", "fit", "broken.yaml"):
+        assert any(word in command for command in commands), (word, commands)
+
+
+def test_readme_samples_match_their_commands(capsys, monkeypatch):
+    text = README.read_text(encoding="utf-8")
+    problems = []
+
+    def replace(match: "re.Match[str]") -> str:
+        command, shown = match.group(1), match.group(2)
+        printed = run(command, capsys, monkeypatch)
+        if printed != shown:
+            diff = difflib.unified_diff(shown.splitlines(), printed.splitlines(), "README", "printed", lineterm="")
+            problems.append(f"$ {command}\n" + "\n".join(diff))
+        return f"```text\n$ {command}\n{printed}```"
+
+    refreshed = SAMPLE.sub(replace, text)
+    if REFRESH:
+        README.write_text(refreshed, encoding="utf-8")
+        return
+    assert not problems, ("README samples are stale; refresh them with PARAMLINT_REFRESH_README=1 (see this "
+                          "module's docstring):\n\n" + "\n\n".join(problems))
