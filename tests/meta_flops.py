@@ -49,16 +49,18 @@ def noise(shapes: Sequence[Sequence[int]], batch: Optional[int], dtype: Any = No
     return make
 
 
-def count(module: Callable[..., Any], inputs: Sequence[Any], *, backward: bool = False) -> Flops:
+def count(module: Callable[..., Any], inputs: Sequence[Any], *, backward: bool = False,
+          run: Optional[Callable[..., Any]] = None) -> Flops:
     """FlopCounterMode's forward (and, given ``backward``, backward) total of
-    ``module(*inputs)``; a ``torch.nn.Module`` runs in training mode.  The
+    ``module(*inputs)`` (or ``run(module, *inputs)``); a ``torch.nn.Module``
+    runs in training mode.  The
     backward starts from ``out.sum()`` of the first output (a tuple's first
     element), if it needs a gradient."""
     if isinstance(module, torch.nn.Module):
         module.train()
     with warnings.catch_warnings(), FlopCounterMode(display=False) as forward:
         warnings.simplefilter("ignore")
-        out = module(*inputs)
+        out = run(module, *inputs) if run is not None else module(*inputs)
     if not backward:
         return Flops(forward.get_total_flops())
     while isinstance(out, (tuple, list)):
@@ -72,9 +74,9 @@ def count(module: Callable[..., Any], inputs: Sequence[Any], *, backward: bool =
 
 
 def flops(module: Callable[[], Any], inputs: Callable[[], Sequence[Any]], *, device: str = META,
-          backward: bool = False) -> Flops:
+          backward: bool = False, run: Optional[Callable[..., Any]] = None) -> Flops:
     """Make the module and its inputs on ``device`` (the factories), run and count."""
-    return count(made(module, device), made(inputs, device), backward=backward)
+    return count(made(module, device), made(inputs, device), backward=backward, run=run)
 
 
 def forward_flops(module: Callable[[], Any], inputs: Callable[[], Sequence[Any]], device: str = META) -> int:
