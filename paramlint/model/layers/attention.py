@@ -272,7 +272,7 @@ def sdpa_flop_parts(inputs: Sequence[TensorSpec], enable_gqa: bool) -> Tuple[int
 
 
 def _flash_cpu(args: Mapping[str, Any], q: Sequence[int], k: Sequence[int], v: Sequence[int]) -> bool:
-    """Whether torch 2.13 runs its CPU flash kernel (uncounted) for a batch of 1."""
+    """Whether torch 2.13 runs its CPU flash kernel for a batch of 1 (what autograd saves depends on it)."""
     if args["dropout_p"] > 0 or not len(q) == len(k) == len(v) == 4:
         return False
     q, k, v = ([1 if d == _BATCH else d for d in s] for s in (q, k, v))
