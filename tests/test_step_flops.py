@@ -9,8 +9,11 @@ import itertools
 import pytest
 
 torch = pytest.importorskip("torch")
+from hypothesis import assume, given, settings, strategies as st  # noqa: E402
+
 import meta_flops  # noqa: E402
 from memory_cases import example, inputs_of  # noqa: E402
+from test_layers_attention import attention_configs  # noqa: E402
 from test_saved_tensors import CASES, _config, _inputs  # noqa: E402
 from torch_memory import run_graph  # noqa: E402
 
@@ -114,4 +117,20 @@ def test_backward_counts_each_operand_that_needs_a_gradient(entry, shapes, scale
     data = _partly_scaled(entry, shapes, scaled)
     ours = _ours(data)
     forward, backward = _theirs(data, lambda: _inputs(data, BATCH))
+    assert (ours.forward * BATCH, ours.backward * BATCH) == (forward, backward)
+
+
+@settings(max_examples=40, deadline=None)
+@given(attention_configs(), st.data())
+def test_attention_step_flops_property(config, data):
+    """Random attention layers (shapes, heads, GQA, masks, frozen or not) with
+    a random subset of their inputs needing a gradient."""
+    layer_type, args, shapes = config
+    entry = dict(args, type=layer_type, trainable=data.draw(st.booleans()))
+    scaled = data.draw(st.sets(st.integers(0, len(shapes) - 1), min_size=1))
+    config = _partly_scaled(entry, shapes, scaled)
+    findings, analysis = analyze_document(config, None, SchemaValidator())
+    assume(analysis is not None)
+    ours = _ours(config)
+    forward, backward = _theirs(config, lambda: _inputs(config, BATCH))
     assert (ours.forward * BATCH, ours.backward * BATCH) == (forward, backward)
