@@ -16,10 +16,10 @@ from typing import Optional, Sequence
 from ..model.layers.attention import sdpa_flops
 
 
-def core_backward(scores: int, output: int, q: bool, k: bool, v: bool) -> int:
+def core_backward(scores: int, output: int, q: bool, k: bool, v: bool, mask: bool = False) -> int:
     """The attention core's backward, from the forward FLOPs of its two products
-    and which of q, k, v need a gradient."""
-    weights = q or k
+    and which of q, k, v (and an additive float mask) need a gradient."""
+    weights = q or k or mask
     return scores * (q + k) + output * (weights + v)
 
 

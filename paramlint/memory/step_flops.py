@@ -82,7 +82,8 @@ def layer_backward(info: LayerInfo, input_grads: Sequence[bool], trainable: bool
         input_part = 2 * gates * hidden * features
         return input_part * (grad_in + trainable) + (flops - input_part) * trainable
     if layer_type == "ScaledDotProductAttention":
-        return core_backward(*sdpa_flop_parts(info.inputs, args["enable_gqa"]), *input_grads)
+        q, k, v, *mask = (bool(g) for g in input_grads)  # a 4th input would be attn_mask
+        return core_backward(*sdpa_flop_parts(info.inputs, args["enable_gqa"]), q, k, v, any(mask))
     if layer_type in COMPOSITES:
         return _composite(info, input_grads, trainable)
     if layer_type in WEIGHTED or trainable:

@@ -261,7 +261,7 @@ def sdpa_flop_parts(inputs: Sequence[TensorSpec], enable_gqa: bool) -> Tuple[int
     layer accepts: their sum is its forward count, and the backward counts
     each once per operand that needs a gradient.  Where value broadcasts over
     more leading dims than the scores, weights @ v runs over more groups."""
-    q, k, v = (_torch_shape(t) for t in inputs)
+    q, k, v = (_torch_shape(t) for t in inputs[:3])  # an attn_mask after them costs no FLOPs
     if enable_gqa:  # key and value heads are repeated to the query's
         k, v = (s[:-3] + (q[-3],) + s[-2:] for s in (k, v))
     scores = _broadcast(q[:-2], k[:-2], "query and key")
