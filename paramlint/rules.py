@@ -147,7 +147,11 @@ RULES: Dict[str, Rule] = _rules(
          "Merge the branch (`{type: Add, from: [main, aux]}`), fix the `from`, or remove the layer."),
     # --- budgets and training ----------------------------------------------
     Rule("PL501", "budget-exceeded", ERROR, "A figure exceeds its budget.",
-         "Budgets keep a model within what the team decided it may cost.",
+         "Budgets keep a model within what the team decided it may cost. `flops` is forward FLOPs per sample "
+         "as torch's FlopCounterMode counts them on the `meta` device in training mode: attention's full score "
+         "matrix (causal or not) and recurrent layers step by step. FlopCounterMode on the CPU counts less, "
+         "because the CPU's fused flash-attention and LSTM kernels have no FLOP formula and count 0 there, "
+         "although they do that work.",
          "budgets: {params: 20K}  # the model has 26,926", "Shrink the model or raise the budget deliberately."),
     Rule("PL502", "bad-training", ERROR, "An unknown optimizer, precision or sharding setting.",
          "Optimizer state and memory cannot be predicted for it.",

@@ -62,11 +62,10 @@ def make_inputs(shapes: Sequence[Sequence[int]], dtype: str, grad: bool = False)
     return [torch.randn(BATCH, *s, requires_grad=True) * 1.0 if grad else torch.randn(BATCH, *s) for s in shapes]
 
 
-def torch_flops(module: Any, inputs: list) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-    with FlopCounterMode(display=False) as counter:
-        module(*inputs)
-    return counter.get_total_flops() / BATCH
+def torch_flops(layer_type: str, args: Dict[str, Any], shapes: Sequence[Sequence[int]], dtype: str) -> float:
+    """FlopCounterMode's count per sample on ``meta`` (paramlint's convention, tests/meta_flops.py)."""
+    import meta_flops
+    return meta_flops.forward_flops(lambda: build(layer_type, args), lambda: make_inputs(shapes, dtype)) / BATCH
 
 
 def torch_saved(module: Any, inputs: list) -> Dict[str, float]:
@@ -136,7 +135,7 @@ def _check_details(layer_type: str, result: LayerResult, shapes: Sequence[Sequen
         out = out[0]
     assert tuple(out.shape[1:]) == result.outputs[0].shape
     assert str(out.dtype).replace("torch.", "") == result.outputs[0].dtype
-    assert torch_flops(module, make_inputs(shapes, dtype)) == result.flops
+    assert torch_flops(layer_type, result.args, shapes, dtype) == result.flops
     if torch.is_floating_point(out):
         assert torch_saved(module, make_inputs(shapes, dtype, grad=True)) == our_saved(result, dtype)
 

@@ -89,3 +89,23 @@ def test_errors(tmp_path, capsys):
     assert main(["diff", str(CNN), str(tmp_path / "missing.yaml")]) == 2
     assert main(["diff", str(CNN), str(ROOT / "examples" / "broken.yaml")]) == 1
     assert "PL401" in capsys.readouterr().out
+
+
+def test_flops_diff_counts_the_recurrence_and_the_attention(tmp_path, capsys):
+    """Both sides are counted on the meta convention, so a deeper LSTM or a
+    longer context shows its FLOPs (the CPU's counter would see 0 change)."""
+    lstm = (ROOT / "examples" / "lstm_lm.yaml").read_text(encoding="utf-8")
+    deeper = tmp_path / "lstm_lm_3.yaml"
+    deeper.write_text(lstm.replace("num_layers: 2", "num_layers: 3"), encoding="utf-8")
+    assert main(["diff", "--format", "json", str(ROOT / "examples" / "lstm_lm.yaml"), str(deeper)]) == 0
+    flops = json.loads(capsys.readouterr().out)["totals"]["flops"]
+    assert flops == {"old": 928_200_000, "new": 928_200_000 + 35 * 2 * 4 * 650 * (650 + 650),
+                     "change": 35 * 2 * 4 * 650 * (650 + 650)}
+
+    gpt2 = (ROOT / "examples" / "gpt2_small.yaml").read_text(encoding="utf-8")
+    shorter = tmp_path / "gpt2_512.yaml"
+    shorter.write_text(gpt2.replace("[1024]", "[512]").replace("[1024, 768]", "[512, 768]"), encoding="utf-8")
+    assert main(["diff", "--format", "json", str(ROOT / "examples" / "gpt2_small.yaml"), str(shorter)]) == 0
+    flops = json.loads(capsys.readouterr().out)["totals"]["flops"]
+    linear = 291_648_307_200 - 12 * 4 * 1024 * 1024 * 768  # everything but attention scales with the tokens
+    assert flops["new"] == linear // 2 + 12 * 4 * 512 * 512 * 768

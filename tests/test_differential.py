@@ -10,6 +10,8 @@ its input tensors exist, taking every inferable size (``in_features``,
 config paramlint must reject.  When paramlint accepts,
 ``paramlint.torch.build`` must also give a model with the same figures.
 
+FLOPs are counted on the ``meta`` device (paramlint's convention,
+tests/meta_flops.py); verdicts, counts and shapes come from a CPU run.
 CI runs ``DEFAULT_EXAMPLES`` configs with a fixed seed; see docs/fuzzing.md
 for the long run (``PARAMLINT_FUZZ_EXAMPLES``, ``PARAMLINT_FUZZ_SEED``).
 Every disagreement found is kept below as a regular test.
@@ -35,6 +37,7 @@ from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+import meta_flops  # noqa: E402
 import strategies  # noqa: E402
 from paramlint.core.diagnostics import ERROR  # noqa: E402
 from paramlint.lint import analyze_document  # noqa: E402
@@ -340,10 +343,8 @@ def _has_parameters(config: Mapping[str, Any]) -> bool:
 def _flops_per_sample(config: Mapping[str, Any], flops_at: Callable[[int], int]) -> int:
     """FLOPs for one sample: half the count at batch 2.
 
-    Work on a Parameter does not grow with the batch, and torch may pick
-    another kernel for it at batch 1 (scaled dot-product attention's flash
-    kernel needs equal batch dims), so with Parameters the count is taken at
-    batch 1; where batch 1 fails (BatchNorm in training mode on 1 x 1 maps),
+    Work on a Parameter does not grow with the batch, so with Parameters the
+    count is taken at batch 1; where batch 1 fails (BatchNorm in training mode on 1 x 1 maps),
     from the counts a + b * N at batches 2 and 3: 2 * f(2) - f(3).
     """
     twice = flops_at(BATCH)
@@ -356,25 +357,31 @@ def _flops_per_sample(config: Mapping[str, Any], flops_at: Callable[[int], int])
 
 
 def _interpreted_flops(config: Mapping[str, Any], batch: int) -> int:
-    with warnings.catch_warnings(), FlopCounterMode(display=False) as counter:
-        warnings.simplefilter("ignore")
-        Interpreter(config, batch).run()
-    return counter.get_total_flops()
+    """The interpreter's FLOPs, counted on ``meta`` (paramlint's convention, tests/meta_flops.py)."""
+    return meta_flops.flops(lambda: Interpreter(config, batch), lambda: (),
+                            run=lambda interpreter: interpreter.run().tensor).forward
+
+
+# _verdict_mode: the CPU runs that judge a config (accept or reject, shapes)
+# stay under FlopCounterMode, whose count is not used: a dispatch mode sends
+# some kernels through their decompositions, with other output strides than
+# a plain call (MaxPool1d on a channels-last input keeps that order under the
+# mode, not in a plain CPU call), and paramlint's layout model was measured
+# that way.  (The ``meta`` FLOP runs take views as reshapes: meta_flops.py.)
 
 
 def torch_outcome(config: Mapping[str, Any]) -> Outcome:
     """What torch makes of the config: run it in training mode on a batch of 2."""
     interpreter = Interpreter(config)
     try:
-        with warnings.catch_warnings(), FlopCounterMode(display=False) as counter:
+        with warnings.catch_warnings(), FlopCounterMode(display=False):  # see _verdict_mode
             warnings.simplefilter("ignore")
             out = interpreter.run()
     except Exception as error:  # torch's rejection, or the format's (Rejected)
         return Outcome(False, error=f"{type(error).__name__}: {error}")
     params, trainable, buffers = _count(interpreter.modules)
     shape = tuple(out.tensor.shape[1:] if out.batched else out.tensor.shape)
-    total = counter.get_total_flops()
-    flops = _flops_per_sample(config, lambda n: total if n == BATCH else _interpreted_flops(config, n))
+    flops = _flops_per_sample(config, lambda n: _interpreted_flops(config, n))
     return Outcome(True, params, trainable, buffers, shape, flops)
 
 
@@ -400,10 +407,10 @@ def built_outcome(config: Mapping[str, Any]) -> Outcome:
     shapes: List[Tuple[int, ...]] = []
 
     def flops_at(batch: int) -> int:
-        with warnings.catch_warnings(), FlopCounterMode(display=False) as counter:
+        with warnings.catch_warnings(), FlopCounterMode(display=False):  # see _verdict_mode
             warnings.simplefilter("ignore")
             shapes.append(tuple(model(*make_inputs(config, batch).values()).shape))
-        return counter.get_total_flops()
+        return meta_flops.flops(lambda: build(config), lambda: list(make_inputs(config, batch).values())).forward
 
     flops = _flops_per_sample(config, flops_at)
     params = list(model.parameters())
@@ -505,7 +512,7 @@ def test_interpreter_rejects_what_torch_rejects():
     "{type: Add, from: [0, input]}]}",
     # a per-sample scalar into Linear: torch would take the batch for the features
     "{paramlint: 1, input: [4], layers: [{type: Sum, dim: 1}, {type: Linear, out_features: 2}]}",
-    # attention on an unbatched key/value: FLOPs as at batch 1 (torch's uncounted flash kernel)
+    # attention on an unbatched key/value: FLOPs as at batch 1
     "{paramlint: 1, input: [2, 3, 4], layers: [{type: Parameter, shape: [1, 2, 5, 4], name: kv}, "
     "{type: ScaledDotProductAttention, from: [input, kv, kv]}]}",
     # work on a Parameter alone does not grow with the batch

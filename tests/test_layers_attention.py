@@ -8,9 +8,11 @@ from typing import Any, Dict, List, Sequence
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import meta_flops
 import oracle
 from oracle import BATCH, paramlint_outcome, torch_outcome
 from paramlint.model.layers import REGISTRY
+from paramlint.model.layers.attention import sdpa_flops
 from paramlint.model.layers.base import LayerError, TensorSpec, resolve_args
 
 torch = pytest.importorskip("torch")
@@ -170,13 +172,10 @@ def run(module, shapes: Sequence[Sequence[int]], batch: int) -> List[Any]:
     return list(out) if isinstance(out, tuple) else [out]
 
 
-def torch_flops(module, shapes: Sequence[Sequence[int]], batch: int) -> int:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    module.train()
-    with FlopCounterMode(display=False) as counter:
-        run(module, shapes, batch)
-    return counter.get_total_flops()
+def torch_flops(layer_type: str, args: Dict[str, Any], shapes: Sequence[Sequence[int]], batch: int,
+                device: str = meta_flops.META) -> int:
+    """FlopCounterMode's count for the layer on a batch, on ``meta`` (paramlint's convention)."""
+    return meta_flops.forward_flops(lambda: build(layer_type, args, shapes), meta_flops.noise(shapes, batch), device)
 
 
 def _torch_outcome(layer_type: str, args: Dict[str, Any], shapes: Sequence[Sequence[int]], dtype: str = "float32"):
@@ -228,9 +227,9 @@ def test_names_outputs_args_and_flops(layer_type, args, shapes):
             rebuilt = getattr(torch.nn, layer_type)(**result.args)
         assert {n: tuple(p.shape) for n, p in rebuilt.named_parameters()} == result.params
         assert rebuilt.state_dict().keys() == (module.attn if layer_type == MHA else module).state_dict().keys()
-    one = torch_flops(module, shapes, 1)
+    one = torch_flops(layer_type, args, shapes, 1)
     assert result.flops == one
-    assert torch_flops(module, shapes, 3) == 3 * one
+    assert torch_flops(layer_type, args, shapes, 3) == 3 * one
 
 
 def test_weights_output_only_with_need_weights():
@@ -278,13 +277,13 @@ def _sdpa_specs(case):
     return [TensorSpec(tuple(shape), "float32", batched) for shape, batched in case]
 
 
-def _sdpa_torch(case, batch: int):
-    tensors = [torch.randn(batch, *shape) if batched else torch.randn(*shape) for shape, batched in case]
-    from torch.utils.flop_counter import FlopCounterMode
+def _sdpa_inputs(case, batch: int):
+    return lambda: [torch.randn(batch, *shape) if batched else torch.randn(*shape) for shape, batched in case]
 
-    with FlopCounterMode(display=False) as counter:
-        out = F.scaled_dot_product_attention(*tensors)
-    return out, counter.get_total_flops()
+
+def _sdpa_torch(case, batch: int):
+    out = F.scaled_dot_product_attention(*_sdpa_inputs(case, batch)())
+    return out, meta_flops.forward_flops(lambda: F.scaled_dot_product_attention, _sdpa_inputs(case, batch))
 
 
 @pytest.mark.parametrize("case", SDPA_WITH_PARAMETERS)
@@ -296,6 +295,31 @@ def test_sdpa_with_parameters(case):
     assert result.outputs[0].batched == batched
     assert (2,) + result.outputs[0].shape == tuple(out.shape) if batched else result.outputs[0].shape == out.shape
     assert result.flops == _sdpa_torch(case, 1)[1]
+
+
+def test_cpu_flash_attention_counts_zero_where_meta_counts_the_core():
+    """Why the convention is ``meta``: the CPU's fused flash kernel has no
+    FLOP formula, so FlopCounterMode on the CPU sees none of the attention
+    core, in SDPA or inside MultiheadAttention (dropout 0, no weights)."""
+    shapes = [[2, 16, 8]] * 3
+    core = sdpa_flops(1, 2, 16, 16, 8)
+    assert infer(SDPA, {}, shapes).flops == core == torch_flops(SDPA, {}, shapes, 1)
+    assert torch_flops(SDPA, {}, shapes, 1, device=meta_flops.CPU) == 0
+    mha = infer(MHA, {"num_heads": 2}, [[16, 8]]).flops
+    assert mha == torch_flops(MHA, {"num_heads": 2}, [[16, 8]], 1)
+    assert mha - torch_flops(MHA, {"num_heads": 2}, [[16, 8]], 1, device=meta_flops.CPU) == sdpa_flops(1, 1, 16, 16, 8)
+
+
+@pytest.mark.parametrize("args,shapes,heads", [
+    ({"is_causal": True}, [[4, 9, 8], [4, 9, 8], [4, 9, 8]], 4),  # the full 9 x 9 score matrix counts
+    ({"enable_gqa": True}, [[6, 9, 8], [2, 5, 8], [2, 5, 8]], 6),  # grouped kv heads count as the query's
+    ({"enable_gqa": True, "is_causal": True}, [[3, 4, 9, 8], [3, 1, 9, 8], [3, 1, 9, 8]], 12),
+])
+def test_sdpa_flops_follow_the_query_heads_and_the_full_score_matrix(args, shapes, heads):
+    query_len, key_len = shapes[0][-2], shapes[1][-2]
+    expected = sdpa_flops(1, heads, query_len, key_len, 8)
+    assert infer(SDPA, args, shapes).flops == expected == torch_flops(SDPA, args, shapes, 1)
+    assert torch_flops(SDPA, args, shapes, 3) == 3 * expected
 
 
 @pytest.mark.parametrize("case", SDPA_BATCH_DEPENDENT)
@@ -411,7 +435,7 @@ def test_attention_property(config):
     with torch.no_grad():
         outs = run(module, shapes, BATCH)
     assert [o.shape for o in result.outputs] == [tuple(t.shape[1:]) for t in outs]
-    assert result.flops == torch_flops(module, shapes, 1)
+    assert result.flops == torch_flops(layer_type, args, shapes, 1)
 
 
 # ---------------------------------------------------------------------------

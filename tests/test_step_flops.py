@@ -1,20 +1,19 @@
-"""FLOPs of a training step against FlopCounterMode: forward and backward,
-for every layer type (and its first-layer and frozen variants) and for every
-example network.
-
-The convolutional examples are counted on the ``meta`` device (shapes only,
-counted as on the CPU); the others on the CPU, because the CPU's fused
-kernels (flash attention without dropout, the oneDNN LSTM) are what
-FlopCounterMode does not see, and paramlint counts as the CPU does.
+"""FLOPs of a training step against FlopCounterMode on ``meta`` (paramlint's
+convention, tests/meta_flops.py): forward and backward, for every layer type
+(and its first-layer and frozen variants) and for every example network.
 """
 from __future__ import annotations
+
+import itertools
 
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from hypothesis import assume, given, settings, strategies as st  # noqa: E402
 
+import meta_flops  # noqa: E402
 from memory_cases import example, inputs_of  # noqa: E402
+from test_layers_attention import attention_configs  # noqa: E402
 from test_saved_tensors import CASES, _config, _inputs  # noqa: E402
 from torch_memory import run_graph  # noqa: E402
 
@@ -34,19 +33,15 @@ def _ours(data):
     return step_flops(analysis.shapes, graph.output)
 
 
-def _theirs(data, inputs, device="cpu"):
-    with torch.device(device):
-        torch.manual_seed(0)
-        model = build(data)
-    model.train()
-    with FlopCounterMode(display=False) as forward:
-        out = run_graph(model, *inputs)
-    backward = 0
-    if out.requires_grad:
-        with FlopCounterMode(display=False) as counter:
-            out.float().sum().backward()
-        backward = counter.get_total_flops()
-    return forward.get_total_flops(), backward
+def _theirs(data, inputs):
+    """Forward and backward FLOPs of the built model, run node by node on ``meta``."""
+    counted = meta_flops.flops(lambda: _seeded_build(data), inputs, backward=True, run=run_graph)
+    return counted.forward, counted.backward
+
+
+def _seeded_build(data):
+    torch.manual_seed(0)
+    return build(data)
 
 
 @pytest.mark.parametrize("first", [False, True], ids=["inside", "first"])
@@ -55,7 +50,7 @@ def test_layer_flops_match_flop_counter(case, first):
     entry, shapes = case
     data = _config(entry, shapes, first=first)
     ours = _ours(data)
-    forward, backward = _theirs(data, _inputs(data, BATCH))
+    forward, backward = _theirs(data, lambda: _inputs(data, BATCH))
     assert (ours.forward * BATCH, ours.backward * BATCH) == (forward, backward)
 
 
@@ -67,15 +62,75 @@ def test_frozen_linear_counts_only_the_input_gradient():
 
 EXAMPLES = ["cifar10_cnn", "cifar10_cnn_batchnorm", "resnet18", "resnet50", "mobilenet_v2", "vgg16", "unet_small",
             "vit_b16", "gpt2_small", "bert_base", "lstm_lm"]
-META = {"cifar10_cnn", "cifar10_cnn_batchnorm", "resnet18", "resnet50", "mobilenet_v2", "vgg16"}
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_step_flops_match_flop_counter(name):
     data = example(name, blocks=2)
-    device = "meta" if name in META else "cpu"
-    inputs = inputs_of(data, 2, device)
     ours = _ours(data)
-    forward, backward = _theirs(data, inputs, device)
+    forward, backward = _theirs(data, lambda: inputs_of(data, 2, meta_flops.META))
     assert (2 * ours.forward, 2 * ours.backward) == (forward, backward)
     assert ours.per_step(2) == forward + backward
+
+
+def _partly_scaled(entry, shapes, scaled):
+    """The layer on model inputs, those named in ``scaled`` first multiplied by a Parameter (needing a gradient)."""
+    layers = [{"type": "Parameter", "shape": [1], "name": "scale"}]
+    sources = []
+    for i in range(len(shapes)):
+        if i in scaled:
+            layers.append({"type": "Multiply", "from": [f"x{i}", "scale"], "name": f"scaled_x{i}"})
+        sources.append(f"scaled_x{i}" if i in scaled else f"x{i}")
+    layers.append(dict(entry, name="layer", **{"from": sources if len(sources) > 1 else sources[0]}))
+    return {"paramlint": 1, "inputs": {f"x{i}": shape for i, shape in enumerate(shapes)}, "layers": layers}
+
+
+SDPA_SHAPES = [[2, 7, 4], [2, 5, 4], [2, 5, 3]]
+PARTLY = [
+    ({"type": "ScaledDotProductAttention"}, SDPA_SHAPES),
+    ({"type": "ScaledDotProductAttention", "is_causal": True, "enable_gqa": True}, [[4, 5, 4], [2, 5, 4], [2, 5, 3]]),
+    ({"type": "MultiheadAttention", "num_heads": 2, "trainable": False}, [[7, 8], [5, 6], [5, 3]]),
+    ({"type": "MultiheadAttention", "num_heads": 2}, [[7, 8], [5, 6], [5, 3]]),
+    ({"type": "MultiheadAttention", "num_heads": 2, "trainable": False}, [[7, 8], [5, 8]]),
+    ({"type": "MultiheadAttention", "num_heads": 2, "trainable": False, "need_weights": True}, [[7, 8]]),
+    ({"type": "TransformerEncoderLayer", "nhead": 2, "dim_feedforward": 16, "trainable": False}, [[7, 8]]),
+    ({"type": "TransformerDecoderLayer", "nhead": 2, "dim_feedforward": 16, "trainable": False}, [[7, 8], [5, 8]]),
+    ({"type": "TransformerDecoderLayer", "nhead": 2, "dim_feedforward": 16, "trainable": False,
+      "norm_first": True}, [[7, 8], [5, 8]]),
+    ({"type": "Transformer", "nhead": 2, "dim_feedforward": 16, "num_encoder_layers": 1, "num_decoder_layers": 1,
+      "trainable": False}, [[7, 8], [5, 8]]),
+    ({"type": "LSTM", "hidden_size": 6, "num_layers": 2, "proj_size": 2, "trainable": False}, [[7, 8]]),
+    ({"type": "GRUCell", "hidden_size": 6, "trainable": False}, [[8]]),
+]
+
+
+PARTLY_RUNS = [(entry, shapes, scaled) for entry, shapes in PARTLY
+               for n in range(1, len(shapes) + 1) for scaled in itertools.combinations(range(len(shapes)), n)]
+
+
+@pytest.mark.parametrize("entry,shapes,scaled", PARTLY_RUNS,
+                         ids=[f"{e['type']}-{PARTLY.index((e, s))}-grad{''.join(map(str, g))}"
+                              for e, s, g in PARTLY_RUNS])
+def test_backward_counts_each_operand_that_needs_a_gradient(entry, shapes, scaled):
+    """Attention's backward multiplies by an operand once for each other
+    operand that needs a gradient; frozen layers pass gradients through."""
+    data = _partly_scaled(entry, shapes, scaled)
+    ours = _ours(data)
+    forward, backward = _theirs(data, lambda: _inputs(data, BATCH))
+    assert (ours.forward * BATCH, ours.backward * BATCH) == (forward, backward)
+
+
+@settings(max_examples=40, deadline=None)
+@given(attention_configs(), st.data())
+def test_attention_step_flops_property(config, data):
+    """Random attention layers (shapes, heads, GQA, masks, frozen or not) with
+    a random subset of their inputs needing a gradient."""
+    layer_type, args, shapes = config
+    entry = dict(args, type=layer_type, trainable=data.draw(st.booleans()))
+    scaled = data.draw(st.sets(st.integers(0, len(shapes) - 1), min_size=1))
+    config = _partly_scaled(entry, shapes, scaled)
+    findings, analysis = analyze_document(config, None, SchemaValidator())
+    assume(analysis is not None)
+    ours = _ours(config)
+    forward, backward = _theirs(config, lambda: _inputs(config, BATCH))
+    assert (ours.forward * BATCH, ours.backward * BATCH) == (forward, backward)

@@ -1,16 +1,18 @@
 """FLOPs of a training step: the forward pass and the backward pass, per layer.
 
 Counted as ``torch.utils.flop_counter.FlopCounterMode`` counts a real
-backward on the CPU (torch 2.13, measured): it counts only matrix products
-and convolutions, and every product of the forward pass is counted again
-for each of its two operands that needs a gradient.  So a Linear's backward
-is its forward for the input's gradient plus its forward for the weight's,
-2x in the middle of a network, 1x for a first layer (its input needs none)
-or a frozen one.  A convolution's weight gradient counts ``groups`` times
-its forward (FlopCounterMode's formula).  A recurrent layer's first step
-multiplies the zero initial state, which needs no gradient.  Kernels that
-FlopCounterMode does not see (the CPU's fused LSTM and flash attention)
-count 0 both ways.
+backward on the ``meta`` device (torch 2.13, measured; paramlint's
+convention, see docs/format.md): it counts only matrix products and
+convolutions, and every product of the forward pass is counted again for
+each of its two operands that needs a gradient.  So a Linear's backward is
+its forward for the input's gradient plus its forward for the weight's, 2x
+in the middle of a network, 1x for a first layer (its input needs none) or a
+frozen one.  A convolution's weight gradient counts ``groups`` times its
+forward (FlopCounterMode's formula).  A recurrent layer's first step
+multiplies the zero initial state, which needs no gradient.  Attention's two
+products count per operand too (attention_backward.py).  On the CPU the
+fused LSTM and flash-attention kernels count 0 both ways; paramlint follows
+``meta``.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from typing import List, Optional, Sequence
 from ..core.record import Record
 from ..model.analysis import LayerInfo, ShapeAnalysis
 from ..model.graph import Source
+from ..model.layers.attention import sdpa_flop_parts
+from .attention_backward import block_backward, core_backward, mha_backward, transformer_backward
 from .plan import useful_layers
 from .recurrent import GATES
 
@@ -77,37 +81,37 @@ def layer_backward(info: LayerInfo, input_grads: Sequence[bool], trainable: bool
         hidden, features = args["hidden_size"], info.inputs[0].shape[0]
         input_part = 2 * gates * hidden * features
         return input_part * (grad_in + trainable) + (flops - input_part) * trainable
-    if layer_type in COMPOSITES and trainable:
-        return 2 * flops - _raw_projections(info, input_grads)
+    if layer_type == "ScaledDotProductAttention":
+        q, k, v, *mask = (bool(g) for g in input_grads)  # a 4th input would be attn_mask
+        return core_backward(*sdpa_flop_parts(info.inputs, args["enable_gqa"]), q, k, v, any(mask))
+    if layer_type in COMPOSITES:
+        return _composite(info, input_grads, trainable)
     if layer_type in WEIGHTED or trainable:
         return flops * (grad_in + trainable)
-    return flops * (sum(bool(g) for g in input_grads) if layer_type != "ScaledDotProductAttention" else 2)
+    return flops * sum(bool(g) for g in input_grads)
 
 
-def _raw_projections(info: LayerInfo, input_grads: Sequence[bool]) -> int:
-    """Projections applied straight to inputs that need no gradient: counted
-    once (the weight's gradient) instead of twice."""
+def _composite(info: LayerInfo, input_grads: Sequence[bool], trainable: bool) -> int:
+    """MultiheadAttention and the Transformer layers, part by part."""
     args = info.result.args or info.node.args
     layer_type = info.node.type
     lengths = [spec.shape[0] for spec in info.inputs]
-    raw = [not g for g in input_grads]
+    grads = [bool(g) for g in input_grads]
     if layer_type == "MultiheadAttention":
         embed = args["embed_dim"]
-        widths = [embed, args.get("kdim") or embed, args.get("vdim") or embed]
-        if len(lengths) == 1:
-            return raw[0] * 2 * lengths[0] * embed * 3 * embed
-        kv = [1, 1] if len(lengths) == 2 else [1, 2]
-        total = raw[0] * 2 * lengths[0] * embed * embed
-        for width, index in zip(widths[1:], kv):
-            total += raw[index] * 2 * lengths[index] * width * embed
-        return total
-    embed = args["d_model"]
-    self_attention = 0 if args.get("norm_first") else 6 * embed * embed  # per token, on the raw input
+        key_len = lengths[1] if len(lengths) > 1 else lengths[0]
+        attended = key_len + int(args["add_bias_kv"]) + int(args["add_zero_attn"])
+        qkv = (grads + grads[-1:] * 2)[:3]  # [q], [q, kv] or [q, k, v]
+        return mha_backward(lengths[0], key_len, embed, args["kdim"] or embed, args["vdim"] or embed, attended,
+                            qkv, trainable)
+    d_model, feedforward, norm_first = args["d_model"], args["dim_feedforward"], args["norm_first"]
     if layer_type == "TransformerEncoderLayer":
-        return raw[0] * lengths[0] * self_attention
+        return block_backward(lengths[0], None, d_model, feedforward, norm_first, grads[0], False, trainable)
     if layer_type == "TransformerDecoderLayer":
-        return raw[0] * lengths[0] * self_attention + raw[1] * lengths[1] * 4 * embed * embed
-    return raw[0] * lengths[0] * self_attention + raw[1] * lengths[1] * self_attention  # Transformer: src, tgt
+        return block_backward(lengths[0], lengths[1], d_model, feedforward, norm_first, grads[0], grads[1],
+                              trainable)
+    return transformer_backward(lengths[0], lengths[1], d_model, feedforward, norm_first,
+                                args["num_encoder_layers"], args["num_decoder_layers"], grads, trainable)
 
 
 def _sequence(info: LayerInfo, grad_in: bool, trainable: bool) -> int:

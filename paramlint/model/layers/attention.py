@@ -9,22 +9,19 @@ They are called without masks.  ``TransformerEncoder`` and
 *object*, which plain arguments cannot express; repeat a
 ``TransformerEncoderLayer`` instead, or use ``Transformer``.
 
-FLOPs follow ``torch.utils.flop_counter.FlopCounterMode`` on the CPU in a
-training-mode forward (torch 2.13), per sample.  The projections always
-count (2 per multiply-add).  The attention core (q @ k^T and weights @ v,
-``2*L*S*(E + Ev)`` per head group) counts only where torch runs it as
-matrix products: with ``need_weights: true``, or where
-``scaled_dot_product_attention`` falls back to its math kernel.  Its CPU
-flash kernel, which FlopCounterMode does not see, runs when q, k and v are
-4-d with equal batch and head sizes (or grouped heads with
-``enable_gqa``), equal head dims, and ``dropout_p == 0``.  Inside
-MultiheadAttention that means: the core counts exactly when ``dropout > 0``
-(training mode) or ``need_weights: true``.  Eval mode counts differently:
-dropout is off, so the core counts only with need_weights; under
-``torch.no_grad()`` self-attention MultiheadAttention and
-TransformerEncoderLayer take torch's fused fast paths, which count 0, and a
-TransformerDecoderLayer then counts only its cross-attention and
-feed-forward products.
+FLOPs follow ``torch.utils.flop_counter.FlopCounterMode`` on the ``meta``
+device in a training-mode forward (torch 2.13), per sample: paramlint's
+convention (see docs/format.md).  The projections count 2 per multiply-add.
+The attention core, ``scaled_dot_product_attention``, runs on ``meta`` as its
+math decomposition: q @ k^T and weights @ v as batched matrix products over
+every (batch, head) pair, ``2*L*S*(E + Ev)`` each (:func:`sdpa_flops`), for
+every kernel argument: the full L x S score matrix also with ``is_causal``
+or a mask (a causal kernel skips about half of it; that saving is not
+counted).  Grouped key/value heads (``enable_gqa``) are repeated to the
+query's heads, so the count follows the query heads.  Inside
+MultiheadAttention and the Transformer layers the core always counts.  (On
+the CPU, FlopCounterMode sees 0 for the core wherever torch runs its fused
+flash kernel: 4-d q, k, v, equal head dims, no dropout, no need_weights.)
 
 What autograd saves (``saved``) is modelled in attention_memory.py.
 """
@@ -95,14 +92,24 @@ def mha_params(embed_dim: int, kdim: int, vdim: int, bias: bool, add_bias_kv: bo
     return params
 
 
-def mha_flops(query_len: int, key_len: int, embed_dim: int, kdim: int, vdim: int, attended_len: int,
-              core_counted: bool) -> int:
-    """FlopCounterMode's count for one sample of MultiheadAttention:
-    the four projections, plus q @ k^T and weights @ v over the
-    ``attended_len`` keys when they run as matrix products."""
+def sdpa_flops(batch: int, heads: int, query_len: int, key_len: int, head_dim: int,
+               value_head_dim: Optional[int] = None) -> int:
+    """FlopCounterMode's count on ``meta`` of scaled-dot-product attention:
+    ``batch * heads`` products q @ k^T ([L, E] @ [E, S]) and weights @ v
+    ([L, S] @ [S, Ev]), 2 FLOPs per multiply-add.  ``heads`` are the query's
+    heads (grouped key/value heads, GQA, count as the query heads they are
+    repeated to); the full score matrix counts, causal or masked alike."""
+    value_head_dim = head_dim if value_head_dim is None else value_head_dim
+    return 2 * batch * heads * query_len * key_len * (head_dim + value_head_dim)
+
+
+def mha_flops(query_len: int, key_len: int, embed_dim: int, kdim: int, vdim: int, attended_len: int) -> int:
+    """FlopCounterMode's count on ``meta`` for one sample of
+    MultiheadAttention: the four projections, plus the attention core over
+    the ``attended_len`` keys (the heads split embed_dim, so the head count
+    cancels out)."""
     projections = 2 * embed_dim * (2 * query_len * embed_dim + key_len * (kdim + vdim))
-    core = 4 * query_len * attended_len * embed_dim if core_counted else 0
-    return projections + core
+    return projections + sdpa_flops(1, 1, query_len, attended_len, embed_dim)
 
 
 def _infer_mha(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
@@ -132,8 +139,7 @@ def _infer_mha(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerRe
     if need_weights:
         outputs += (TensorSpec((query_len, attended), query.dtype),)
     params = mha_params(embed_dim, kdim, vdim, args["bias"], args["add_bias_kv"])
-    flops = mha_flops(query_len, key_len, embed_dim, kdim, vdim, attended,
-                      core_counted=need_weights or args["dropout"] > 0)
+    flops = mha_flops(query_len, key_len, embed_dim, kdim, vdim, attended)
     # need_weights is an argument of forward, not of the constructor.
     resolved = {k: v for k, v in args.items() if k != "need_weights"}
     resolved.update(embed_dim=embed_dim, kdim=kdim, vdim=vdim)
@@ -240,20 +246,33 @@ def _infer_sdpa(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerR
     out_shape = lead[1:] + (query_len, value_embed) if batched else lead + (query_len, value_embed)
     output = TensorSpec(out_shape, inputs[0].dtype, batched)
     full = [_torch_shape(t) for t in inputs]
-    flops = 0 if _flash_cpu(args, *full) else (
-        2 * query_len * key_len * (_per_sample(scores) * embed + _per_sample(lead) * value_embed))
+    flops = sum(sdpa_flop_parts(inputs, args["enable_gqa"]))
     fused = _flash_cpu(dict(args, dropout_p=0.0), *full)
     saved = sdpa_saved(fused=fused, inputs=(inputs[0].numel, inputs[1].numel, inputs[2].numel),
                        batched=(inputs[0].batched, inputs[1].batched, inputs[2].batched),
                        grouped=(_per_sample(k), _per_sample(v)), scores=_per_sample(scores) * query_len * key_len,
                        output=output.numel, logsumexp=_per_sample(lead) * query_len, dropout=args["dropout_p"],
                        dtype=output.dtype)
-    uncounted = "the CPU flash-attention kernel, which FlopCounterMode does not see" if _flash_cpu(args, *full) else ""
-    return LayerResult((output,), flops=flops, args=dict(args), saved=tuple(saved), uncounted=uncounted)
+    return LayerResult((output,), flops=flops, args=dict(args), saved=tuple(saved))
+
+
+def sdpa_flop_parts(inputs: Sequence[TensorSpec], enable_gqa: bool) -> Tuple[int, int]:
+    """Per sample, the FLOPs of q @ k^T and of weights @ v for inputs the
+    layer accepts: their sum is its forward count, and the backward counts
+    each once per operand that needs a gradient.  Where value broadcasts over
+    more leading dims than the scores, weights @ v runs over more groups."""
+    q, k, v = (_torch_shape(t) for t in inputs[:3])  # an attn_mask after them costs no FLOPs
+    if enable_gqa:  # key and value heads are repeated to the query's
+        k, v = (s[:-3] + (q[-3],) + s[-2:] for s in (k, v))
+    scores = _broadcast(q[:-2], k[:-2], "query and key")
+    lead = _broadcast(scores, v[:-2], "the scores and value")
+    (query_len, head_dim), key_len, value_head_dim = q[-2:], k[-2], v[-1]
+    return (sdpa_flops(_per_sample(scores), 1, query_len, key_len, head_dim, 0),
+            sdpa_flops(_per_sample(lead), 1, query_len, key_len, 0, value_head_dim))
 
 
 def _flash_cpu(args: Mapping[str, Any], q: Sequence[int], k: Sequence[int], v: Sequence[int]) -> bool:
-    """Whether torch 2.13 runs its CPU flash kernel (uncounted) for a batch of 1."""
+    """Whether torch 2.13 runs its CPU flash kernel for a batch of 1 (what autograd saves depends on it)."""
     if args["dropout_p"] > 0 or not len(q) == len(k) == len(v) == 4:
         return False
     q, k, v = ([1 if d == _BATCH else d for d in s] for s in (q, k, v))
@@ -323,12 +342,11 @@ def _block_params(prefix: str, d_model: int, feedforward: int, bias: bool, decod
     return params
 
 
-def _block_flops(length: int, memory_len: Optional[int], d_model: int, feedforward: int, dropout: float) -> int:
+def _block_flops(length: int, memory_len: Optional[int], d_model: int, feedforward: int) -> int:
     """One encoder layer (``memory_len`` None) or decoder layer, one sample."""
-    core = dropout > 0  # need_weights=False: sdpa's math kernel only with dropout
-    flops = mha_flops(length, length, d_model, d_model, d_model, length, core)
+    flops = mha_flops(length, length, d_model, d_model, d_model, length)
     if memory_len is not None:
-        flops += mha_flops(length, memory_len, d_model, d_model, d_model, memory_len, core)
+        flops += mha_flops(length, memory_len, d_model, d_model, d_model, memory_len)
     return flops + 4 * length * d_model * feedforward
 
 
@@ -368,7 +386,7 @@ def _infer_encoder_layer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) 
     ff, dtype = args["dim_feedforward"], inputs[0].dtype
     return LayerResult((TensorSpec((length, d_model), dtype),),
                        _block_params("", d_model, ff, args["bias"], decoder=False),
-                       flops=_block_flops(length, None, d_model, ff, args["dropout"]),
+                       flops=_block_flops(length, None, d_model, ff),
                        args=dict(args, d_model=d_model), saved=tuple(_saved(args, length, None, d_model, dtype, 0)))
 
 
@@ -377,14 +395,14 @@ def _infer_decoder_layer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) 
     ff, dtype = args["dim_feedforward"], inputs[0].dtype
     return LayerResult((TensorSpec((length, d_model), dtype),),
                        _block_params("", d_model, ff, args["bias"], decoder=True),
-                       flops=_block_flops(length, memory_len, d_model, ff, args["dropout"]),
+                       flops=_block_flops(length, memory_len, d_model, ff),
                        args=dict(args, d_model=d_model),
                        saved=tuple(_saved(args, length, memory_len, d_model, dtype, 0)))
 
 
 def _infer_transformer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
     d_model, (src_len, tgt_len) = _model_inputs("Transformer", args, inputs, ("src", "tgt"))
-    ff, bias, dropout = args["dim_feedforward"], args["bias"], args["dropout"]
+    ff, bias = args["dim_feedforward"], args["bias"]
     params: Dict[str, Shape] = {}
     for i in range(args["num_encoder_layers"]):
         params.update(_block_params(f"encoder.layers.{i}.", d_model, ff, bias, decoder=False))
@@ -392,8 +410,8 @@ def _infer_transformer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) ->
     for i in range(args["num_decoder_layers"]):
         params.update(_block_params(f"decoder.layers.{i}.", d_model, ff, bias, decoder=True))
     params.update(_norm_params("decoder.norm", d_model, bias))
-    flops = (args["num_encoder_layers"] * _block_flops(src_len, None, d_model, ff, dropout)
-             + args["num_decoder_layers"] * _block_flops(tgt_len, src_len, d_model, ff, dropout))
+    flops = (args["num_encoder_layers"] * _block_flops(src_len, None, d_model, ff)
+             + args["num_decoder_layers"] * _block_flops(tgt_len, src_len, d_model, ff))
     dtype = inputs[1].dtype
     saved: List[SavedTensor] = []
     for i in range(args["num_encoder_layers"]):

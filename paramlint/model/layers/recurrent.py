@@ -10,15 +10,13 @@ with ``batch_first=True`` (their default here) and a sample is
 ``h_n[:, i, :]``, i.e. ``h_n.transpose(0, 1)`` per sample:
 ``[D * num_layers, H_out]`` with D = 2 when bidirectional.
 
-FLOPs follow ``torch.utils.flop_counter.FlopCounterMode`` on the CPU in a
-training-mode forward (torch 2.13): RNN and GRU (and LSTM with ``proj_size``
-or in float16/float64) run as per-step matrix products, counted as
-``2 * gates*H * (input + H_out)`` per step, layer and direction, plus
-``2 * H * proj_size`` for the projection.  A float32 or bfloat16 LSTM without
-projection runs as one fused oneDNN kernel that FlopCounterMode does not
-see: it counts 0, and so does paramlint.  (bfloat16 takes that kernel only on
-CPUs with oneDNN bf16 support, AVX-512 or newer; elsewhere torch counts the
-per-step products.)
+FLOPs follow ``torch.utils.flop_counter.FlopCounterMode`` on the ``meta``
+device in a training-mode forward (torch 2.13), paramlint's convention (see
+docs/format.md): every layer type runs there as per-step matrix products,
+counted as ``2 * gates*H * (input + H_out)`` per step, layer and direction,
+plus ``2 * H * proj_size`` for the projection, whatever the dtype and bias.
+(On the CPU a float32 or bfloat16 LSTM without projection runs as one fused
+oneDNN kernel that FlopCounterMode does not see, and counts 0 there.)
 
 ``saved`` lists only the input: what the recurrence keeps for backward
 depends on the kernel (oneDNN's workspace on the CPU, cuDNN's reserve space
@@ -33,10 +31,6 @@ from .base import Arg, LayerDef, LayerError, LayerResult, LayerWarning, SavedTen
 
 # Gate blocks per layer: torch stacks them in weight_ih / weight_hh.
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
-
-# dtypes for which a float LSTM without projection takes oneDNN's fused
-# kernel in a training-mode CPU forward (see the module docstring).
-_FUSED_LSTM_DTYPES = ("float32", "bfloat16")
 
 
 def _sequence_args(layer_type: str) -> Dict[str, Arg]:
@@ -108,10 +102,8 @@ def recurrent_params(layer_type: str, input_size: int, hidden_size: int, num_lay
 
 
 def recurrent_flops(layer_type: str, seq: int, input_size: int, hidden_size: int, num_layers: int,
-                    bidirectional: bool, proj_size: int, dtype: str) -> int:
-    """FlopCounterMode's count for one sample (see the module docstring)."""
-    if layer_type == "LSTM" and not proj_size and dtype in _FUSED_LSTM_DTYPES:
-        return 0
+                    bidirectional: bool, proj_size: int) -> int:
+    """FlopCounterMode's count on ``meta`` for one sample (see the module docstring)."""
     gate_rows = GATES[layer_type] * hidden_size
     real_hidden = proj_size or hidden_size
     directions = 2 if bidirectional else 1
@@ -155,11 +147,9 @@ def _make_sequence_infer(layer_type: str):
         if layer_type == "LSTM":
             outputs += (layout.transposed(TensorSpec((directions * layers, hidden), x.dtype)),)
         params = recurrent_params(layer_type, input_size, hidden, layers, args["bidirectional"], args["bias"], proj)
-        flops = recurrent_flops(layer_type, seq, input_size, hidden, layers, args["bidirectional"], proj, x.dtype)
-        fused = layer_type == "LSTM" and not proj and x.dtype in _FUSED_LSTM_DTYPES
+        flops = recurrent_flops(layer_type, seq, input_size, hidden, layers, args["bidirectional"], proj)
         return LayerResult(outputs, params, flops=flops, args=dict(args, input_size=input_size),
-                           warnings=tuple(warnings), saved=(SavedTensor("input", x.numel, x.dtype),),
-                           uncounted="the fused oneDNN LSTM kernel, which FlopCounterMode does not see" * fused)
+                           warnings=tuple(warnings), saved=(SavedTensor("input", x.numel, x.dtype),))
 
     return infer
 
