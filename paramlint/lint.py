@@ -5,10 +5,8 @@ Each step is a function of the previous step's value; nothing here prints.
 """
 from __future__ import annotations
 
-import errno
 import heapq
 import os
-import stat
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
@@ -24,6 +22,8 @@ from .model.layers.base import DTYPE_BYTES, TensorSpec
 from .model.training import OPTIMIZERS, TrainingSetup, optimizer_state_values, read_training
 from .rules import RULES
 from .source.loader import LIMITS, Document, LoadError, load_document
+from .source.reader import TooLarge, read_guarded, read_head
+from .source.sniff import FORMAT_1, HEAD_BYTES, claim
 from .source.suppress import apply_suppressions
 from .tool_config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
 from .validation.validator import SchemaValidator
@@ -107,13 +107,19 @@ class Linter:
 
     def lint_file(self, path: str, *, config: ToolConfig = DEFAULT_CONFIG) -> FileReport:
         try:
-            text = read_limited(path, LIMITS.max_bytes)
+            text = read_guarded(path, LIMITS.max_bytes)
         except OSError as error:
             reason = error.strerror or str(error)
             if os.path.isdir(path):
                 reason = "is a directory"
             return FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL901", f"cannot read {path}: {reason}"),))
-        except _TooLarge as error:
+        except TooLarge as error:
+            try:  # ours only if its head says so: a 14 MB package-lock.json is skipped
+                head = read_head(path, HEAD_BYTES)
+            except OSError:
+                head = b""
+            if claim(head, path) is None:
+                return FileReport(path, skipped=True)
             return FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL103", str(error)),))
         return self.lint_bytes(text, path=path, config=config)
 
@@ -136,6 +142,8 @@ class Linter:
         return report.replace(diagnostics=diagnostics, strict=config.strict)
 
     def _lint(self, text: bytes, path: str, config: ToolConfig) -> FileReport:
+        if claim(text, path) != FORMAT_1:  # not ours (importers will dispatch on their own name here)
+            return FileReport(path, skipped=True)
         try:
             document = load_document(text, path=path)
         except LoadError as error:
@@ -157,53 +165,7 @@ class Linter:
         return FileReport(path, False, diagnostics, analysis, name)
 
 
-class _TooLarge(Exception):
-    """A file over the size limit, found before reading it."""
-
-
-def read_limited(path: str, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``.
-
-    Checked with stat before it is opened (and with fstat once open, without
-    blocking): a FIFO, a socket or a device (``/dev/zero``) is refused
-    instead of hanging or filling memory, and an oversized file is refused
-    unread.  Raises OSError (the reason in ``strerror``) or _TooLarge.
-    """
-    _check_regular(os.stat(path), max_bytes)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        _check_regular(os.fstat(fd), max_bytes)  # the path may have been replaced since
-        chunks = []
-        remaining = max_bytes + 1  # a file that grows while read is still refused
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = b"".join(chunks)
-    finally:
-        os.close(fd)
-    if len(data) > max_bytes:
-        raise _TooLarge(f"the file has more than {max_bytes} bytes, the limit")
-    return data
-
-
-def _check_regular(info: os.stat_result, max_bytes: int) -> None:
-    if stat.S_ISDIR(info.st_mode):
-        raise OSError(errno.EISDIR, "is a directory")
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(errno.EINVAL, f"is not a regular file (it is a {_file_kind(info.st_mode)})")
-    if info.st_size > max_bytes:
-        raise _TooLarge(f"the file has {info.st_size} bytes, over the limit of {max_bytes}")
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device")):
-        if test(mode):
-            return kind
-    return "special file"
+read_limited = read_guarded  # the name this module had before the reader moved to source.reader
 
 
 def _mark_default(finding: Finding, from_defaults: Iterable[ConfigPath], config: ToolConfig) -> Finding:

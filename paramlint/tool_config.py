@@ -16,6 +16,7 @@ value on a continuation line of a multi-line array is reported at its key.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from functools import lru_cache
@@ -27,6 +28,7 @@ from .core.record import Record
 from .source.document import Position
 
 CONFIG_FILES = (".paramlint.toml", "pyproject.toml")
+MAX_CONFIG_BYTES = 1 << 20  # a tool configuration is a few lines; a bigger file is PL602, unread
 TOOL_SCHEMA_FILE = "tool-config.json"
 # Codes that decide exit status 2 (a broken configuration, an unreadable file, a crash): never hidden.
 ALWAYS_REPORTED = frozenset({"PL602", "PL603", "PL901", "PL902"})
@@ -163,12 +165,16 @@ def _toml() -> Any:
 
 def is_paramlint_config(path: Path) -> bool:
     """A .paramlint.toml, or a pyproject.toml with a ``[tool.paramlint...]`` table."""
-    if path.name != "pyproject.toml":
-        return path.is_file()
+    from .source.reader import TooLarge, read_guarded
+
+    if path.name != "pyproject.toml":  # any kind of file: a special one is reported (PL901), not passed over
+        return os.path.lexists(path) and not path.is_dir()
     try:
-        return bool(_OUR_TABLE.search(path.read_text(encoding="utf-8", errors="replace")))
-    except OSError:
+        return bool(_OUR_TABLE.search(read_guarded(str(path), MAX_CONFIG_BYTES).decode("utf-8", "replace")))
+    except FileNotFoundError:
         return False
+    except (OSError, TooLarge):  # there but unreadable: reported when it is loaded
+        return os.path.lexists(path) and not path.is_dir()
 
 
 def load_config(path: Union[str, Path]) -> ToolConfig:
@@ -177,13 +183,22 @@ def load_config(path: Union[str, Path]) -> ToolConfig:
     Raises ``OSError`` when the file cannot be read; every other problem
     becomes one of the returned configuration's ``diagnostics``.
     """
+    from .source.reader import TooLarge, read_guarded
+
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
     shown = str(path)
+    try:
+        text = read_guarded(str(path), MAX_CONFIG_BYTES).decode("utf-8")
+    except (TooLarge, UnicodeDecodeError) as error:
+        reason = "not UTF-8" if isinstance(error, UnicodeDecodeError) else str(error)
+        return ToolConfig(shown, diagnostics=(Diagnostic(shown, 1, 1, "PL602", reason, ERROR),))
     prefix: ConfigPath = ("tool", "paramlint") if path.name == "pyproject.toml" else ()
     toml = _toml()
     try:
         document = toml.loads(text)
+    except RecursionError:  # tomllib recurses per nesting level
+        return ToolConfig(shown, diagnostics=(Diagnostic(shown, 1, 1, "PL602", "not valid TOML: nested too deeply",
+                                                         ERROR),))
     except toml.TOMLDecodeError as error:
         line, column = _error_position(str(error), text)
         message = f"not valid TOML: {re.sub(r' [(]at .*[)]$', '', str(error))}"

@@ -50,12 +50,22 @@ class LayerChange:
 
 def read_side(spec: str) -> Tuple[str, bytes]:
     """(shown name, bytes) of a path, or of ``REV:PATH`` read with ``git show``; raises OSError."""
-    if os.path.exists(spec) or ":" not in spec:
-        with open(spec, "rb") as handle:
-            return spec, handle.read()
-    done = subprocess.run(["git", "show", spec], capture_output=True, timeout=60)
+    from ..source.document import LIMITS
+    from ..source.reader import TooLarge, read_guarded
+
+    if os.path.lexists(spec) or ":" not in spec:
+        try:
+            return spec, read_guarded(spec, LIMITS.max_bytes)
+        except TooLarge as error:
+            raise OSError(str(error)) from None
+    if spec.startswith("-"):  # never an option of git's
+        raise OSError(f"{spec!r} is neither a file nor REV:PATH")
+    done = subprocess.run(["git", "show", "--end-of-options", spec], capture_output=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
     if done.returncode != 0:
-        raise OSError(f"git show {spec}: {done.stderr.decode('utf-8', 'replace').strip()}")
+        raise OSError(f"git show {spec}: {done.stderr.decode('utf-8', 'replace').strip()[:500]}")
+    if len(done.stdout) > LIMITS.max_bytes:
+        raise OSError(f"{spec} has {len(done.stdout)} bytes, over the limit of {LIMITS.max_bytes}")
     return spec, done.stdout
 
 

@@ -68,10 +68,10 @@ def _load(path: str):
     if report.analysis is None or report.errors:
         lines = [f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}" for d in report.diagnostics]
         return None, None, lines or [f"{path}: not a paramlint config (no `paramlint: 1`)"]
-    from ..source.loader import load_document
+    from ..source.loader import LIMITS, load_document
+    from ..source.reader import read_guarded
 
-    with open(path, "rb") as handle:
-        data = load_document(handle.read(), path=path).data
+    data = load_document(read_guarded(path, LIMITS.max_bytes), path=path).data
     graph, _ = build_graph(data)
     return report.analysis, graph.output, []
 
