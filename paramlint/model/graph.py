@@ -179,8 +179,8 @@ class _Builder:
             return BROKEN
         name, output = str(ref), 0
         base, dot, suffix = name.rpartition(".")
-        if dot and suffix.isdigit() and base:
-            name, output = base, int(suffix)
+        if dot and suffix.isascii() and suffix.isdigit() and base:  # not `.١` or `.²`, which int() misreads
+            name, output = base, int(suffix) if len(suffix) <= 18 else 10**18  # beyond any layer's outputs
         if name in scope.names:
             source = scope.names[name]
             if source is BROKEN:

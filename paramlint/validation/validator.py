@@ -218,7 +218,7 @@ def _humanize(error: Any, prefix: ConfigPath) -> Optional[Finding]:
         if near:
             expected = (expected + "; " if expected else "") + f"is `{near[0]}` a misspelling of `{name}`?"
         return Finding("PL203", f"{kind} needs `{name}`" + (f" ({expected})" if expected else ""), path)
-    if validator == "const" and path == ("paramlint",):
+    if validator in ("const", "type") and path == ("paramlint",):  # 1.0 and "1" are not version 1
         return Finding("PL205", f"unsupported format version {_show(instance)}: this paramlint reads "
                                 f"`paramlint: 1`", path)
     if validator == "enum":
