@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .core.diagnostics import ERROR, ConfigPath, Diagnostic, Finding, format_config_path
+from .core.diagnostics import ERROR, MAX_DIAGNOSTICS, WARNING, ConfigPath, Diagnostic, Finding, format_config_path
 from .core.record import Record
 from .core.runtime import collector_paused
 from .memory.advice import advice
@@ -138,7 +138,7 @@ class Linter:
                        f"please report this bug with the file. {detail}")
             return FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL902", message),))
         # select/ignore and severity overrides apply to every diagnostic of the file
-        diagnostics = config.apply(report.diagnostics, path)
+        diagnostics = _capped(config.apply(report.diagnostics, path), path)
         return report.replace(diagnostics=diagnostics, strict=config.strict)
 
     def _lint(self, text: bytes, path: str, config: ToolConfig) -> FileReport:
@@ -166,6 +166,18 @@ class Linter:
 
 
 read_limited = read_guarded  # the name this module had before the reader moved to source.reader
+
+
+def _capped(diagnostics: Tuple[Diagnostic, ...], path: str) -> Tuple[Diagnostic, ...]:
+    """At most ``MAX_DIAGNOSTICS`` per file, then one PL103 that counts the rest (an error if any of them is)."""
+    if len(diagnostics) <= MAX_DIAGNOSTICS:
+        return diagnostics
+    rest = diagnostics[MAX_DIAGNOSTICS:]
+    severity = ERROR if any(d.severity == ERROR for d in rest) else WARNING
+    message = (f"{len(rest):,} more diagnostics not shown: at most {MAX_DIAGNOSTICS:,} are reported per file "
+               "(fix these first)")
+    return diagnostics[:MAX_DIAGNOSTICS] + (Diagnostic(path, rest[0].line, rest[0].column, "PL103", message,
+                                                       severity),)
 
 
 def _mark_default(finding: Finding, from_defaults: Iterable[ConfigPath], config: ToolConfig) -> Finding:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 from .core.diagnostics import ERROR, WARNING, ConfigPath, Diagnostic, format_config_path
+from .core.glob import glob_match
 from .core.record import Record
 from .source.document import Position
 
@@ -132,25 +133,9 @@ def _longest_prefix(code: str, selectors: Iterable[str]) -> int:
 
 def _glob_match(pattern: str, name: str) -> bool:
     """gitignore-like globs: ``*`` and ``?`` stay within a folder, ``**`` crosses folders; a pattern
-    without ``/`` matches the file name in any folder (``name`` is then the bare file name)."""
-    return _glob_regex(pattern).fullmatch(name) is not None
-
-
-@lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> "re.Pattern[str]":
-    parts, index = [], 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            parts.append("(?:.*/)?")
-            index += 3
-        elif pattern.startswith("**", index):
-            parts.append(".*")
-            index += 2
-        else:
-            char = pattern[index]
-            parts.append("[^/]*" if char == "*" else "[^/]" if char == "?" else re.escape(char))
-            index += 1
-    return re.compile("".join(parts))
+    without ``/`` matches the file name in any folder (``name`` is then the bare file name).  Matched
+    without backtracking (``core.glob``): any pattern costs at most its length times the name's."""
+    return glob_match(pattern, name)
 
 
 # --- loading ---------------------------------------------------------------------------------------------
