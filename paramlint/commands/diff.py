@@ -79,22 +79,44 @@ def totals(analysis: Any) -> Dict[str, int]:
             "optimizer_state": analysis.optimizer_state, "memory": analysis.memory.peak}
 
 
+MAX_ALIGN = 4_000_000  # old x new layers that difflib aligns at most (its matching is quadratic)
+
+
 def layer_changes(old: Sequence[LayerRow], new: Sequence[LayerRow]) -> List[LayerChange]:
-    """Added, removed and changed layers, in the order of the configs."""
+    """Added, removed and changed layers, in the order of the configs.
+
+    The common head and tail are matched first (linear); difflib aligns only
+    what lies between, and a middle too large for it (``MAX_ALIGN``) is
+    compared position by position: 20,000 identical ReLUs cost nothing.
+    """
     from difflib import SequenceMatcher
 
-    matcher = SequenceMatcher(None, [r.signature for r in old], [r.signature for r in new], autojunk=False)
+    a, b = [r.signature for r in old], [r.signature for r in new]
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    a_mid, b_mid = a[head:len(a) - tail], b[head:len(b) - tail]
+    if len(a_mid) * len(b_mid) <= MAX_ALIGN:
+        opcodes = SequenceMatcher(None, a_mid, b_mid, autojunk=False).get_opcodes()
+    else:
+        opcodes = [("replace", 0, len(a_mid), 0, len(b_mid))]
     changes: List[LayerChange] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in opcodes:
         if tag == "equal":
             continue
+        i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
         pairs = min(i2 - i1, j2 - j1) if tag == "replace" else 0
         for k in range(pairs):
-            a, b = old[i1 + k], new[j1 + k]
-            if a.type == b.type:
-                changes.append(LayerChange("changed", a, b))
+            x, y = old[i1 + k], new[j1 + k]
+            if x.signature == y.signature:  # only when a middle too large was compared by position
+                continue
+            if x.type == y.type:
+                changes.append(LayerChange("changed", x, y))
             else:
-                changes += [LayerChange("removed", a, None), LayerChange("added", None, b)]
+                changes += [LayerChange("removed", x, None), LayerChange("added", None, y)]
         changes += [LayerChange("removed", row, None) for row in old[i1 + pairs:i2]]
         changes += [LayerChange("added", None, row) for row in new[j1 + pairs:j2]]
     return changes
