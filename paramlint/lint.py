@@ -5,6 +5,7 @@ Each step is a function of the previous step's value; nothing here prints.
 """
 from __future__ import annotations
 
+import errno
 import heapq
 import os
 from pathlib import Path
@@ -292,20 +293,38 @@ def locate(findings: Iterable[Finding], document: Document, path: str) -> Tuple[
     return tuple(sorted(set(diagnostics), key=lambda d: (d.line, d.column, d.code, d.message)))
 
 
+MAX_FOLDER_DEPTH = 200  # folders below a given one that are searched; deeper is PL901 for that folder
+
+
 def discover(paths: Sequence[str], *, unreadable: Optional[List[OSError]] = None) -> Iterator[str]:
     """Files as given; folders searched for *.yaml, *.yml and *.json (hidden folders and symlinked folders
-    skipped, so a symlink loop cannot trap the search).  A folder that cannot be listed is appended to
-    ``unreadable`` (when given) rather than silently passed over."""
+    skipped, so a symlink loop cannot trap the search).  A folder that cannot be listed, or lies more than
+    ``MAX_FOLDER_DEPTH`` folders down, is appended to ``unreadable`` (when given) rather than silently passed
+    over.  The walk keeps its own stack: no recursion, whatever the depth."""
     for given in paths:
-        if os.path.isdir(given):
-            for folder, subfolders, files in os.walk(given, onerror=unreadable.append if unreadable is not None
-                                                     else None):
-                subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-                for name in sorted(files):
-                    if name.endswith(CONFIG_SUFFIXES):
-                        yield str(Path(folder) / name)
-        else:
+        if not os.path.isdir(given):
             yield given
+            continue
+        stack: List[Tuple[str, int]] = [(given, 0)]
+        while stack:
+            folder, depth = stack.pop()
+            if depth > MAX_FOLDER_DEPTH:
+                if unreadable is not None:
+                    unreadable.append(OSError(errno.ELOOP, f"nested more than {MAX_FOLDER_DEPTH} folders deep",
+                                              folder))
+                continue
+            try:
+                with os.scandir(folder) as entries:
+                    listed = sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries)
+            except OSError as error:
+                if unreadable is not None:
+                    unreadable.append(error)
+                continue
+            for name, is_dir in listed:
+                if not is_dir and name.endswith(CONFIG_SUFFIXES):
+                    yield str(Path(folder) / name)
+            stack.extend((os.path.join(folder, name), depth + 1) for name, is_dir in reversed(listed)
+                         if is_dir and not name.startswith("."))
 
 
 def lint_paths(paths: Sequence[str], *, debug: bool = False, config: Union[str, os.PathLike, ToolConfig, None] = None,
