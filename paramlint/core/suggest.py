@@ -1,20 +1,23 @@
 """``did you mean`` hints for misspelt keys, layer types and names."""
 from __future__ import annotations
 
+from itertools import islice
 from typing import Iterable
 
 
 MAX_WORD = 64  # a longer word gets no suggestion (difflib is quadratic in the lengths)
+MAX_SCANNED = 2000  # candidates looked at, in their order: a network of 100,000 names is not scanned per typo
 MAX_CANDIDATES = 100  # compared per word at most: thousands of typos against thousands of names stay cheap
 
 
 def closest(word: str, candidates: Iterable[str]) -> str:
     """The candidate a person most likely meant, or ``""``.
 
-    Bounded work: only candidates of a similar length are compared, at most
-    ``MAX_CANDIDATES`` of them (those sharing the first letter first).
+    Bounded work: the first ``MAX_SCANNED`` candidates are looked at; only
+    those of a similar length are compared, at most ``MAX_CANDIDATES`` of
+    them (those sharing the first letter first).
     """
-    candidates = [str(c) for c in candidates]
+    candidates = [str(c) for c in islice(candidates, MAX_SCANNED)]
     lowered = {c.lower(): c for c in candidates}
     if word.lower() in lowered:  # Conv2D -> Conv2d
         return lowered[word.lower()]

@@ -5,7 +5,7 @@ per-layer table (blocks indented as a tree), for a CI artifact or a browser.
 """
 from __future__ import annotations
 
-from html import escape
+from html import escape as _html_escape
 from typing import List, Sequence
 
 from .. import __version__
@@ -13,6 +13,7 @@ from ..core.diagnostics import ERROR
 from ..core.units import format_bytes
 from ..lint import Analysis, FileReport
 from ..rules import RULES
+from .escape import printable
 from .summary import HEADER, layer_rows
 
 STYLE = """
@@ -28,6 +29,11 @@ td.code{white-space:nowrap}tr.error td.code{color:#cf222e;font-weight:600}tr.war
 .bar span{display:block;height:100%;background:#1a7f37}.bar.over span{background:#cf222e}
 td.tree{white-space:pre}footer{margin-top:3rem;color:#656d76;font-size:12px}
 """
+
+
+def escape(text: str) -> str:
+    """HTML text with control characters written as escapes (``\\e``, ``\\x07``): nothing raw reaches the page."""
+    return _html_escape(printable(text))
 
 
 def _plural(count: int, word: str) -> str:

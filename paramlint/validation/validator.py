@@ -83,12 +83,12 @@ class SchemaValidator:
             return _sorted(findings)
         findings.extend(_input_choice(data))
         # thousands of bad layers: stop checking once a file has more findings than are reported
-        findings.extend(islice(self._layers_of(data.get("layers", []), ("layers",)), MAX_DIAGNOSTICS))
+        findings.extend(islice(self._layers_of(data.get("layers", []), ("layers",)), MAX_DIAGNOSTICS + 1))
         for name, block in (data.get("blocks") or {}).items():
             if len(findings) >= MAX_DIAGNOSTICS:
                 break
             findings.extend(islice(self._layers_of(block.get("layers", []), ("blocks", name, "layers")),
-                                   MAX_DIAGNOSTICS))
+                                   MAX_DIAGNOSTICS + 1))
         findings.extend(_budget_units(data.get("budgets") or {}))
         return _sorted(findings)
 
