@@ -647,14 +647,18 @@ def _reproducers(folder: Path) -> List[List[str]]:
     relu = "paramlint: 1\ninput: [8]\nlayers:\n  - {type: ReLU, repeat: 20000}\n"
     (folder / "relu1.yaml").write_text(relu)
     (folder / "relu2.yaml").write_text(relu.replace("layers:\n", "layers:\n  - {type: Linear, out_features: 8}\n"))
-    return [[name] for name in files] + [["package-lock.json"], ["glob"], ["diff", "relu1.yaml", "relu2.yaml"]]
+    for kind in ("GRU", "RNN"):
+        (folder / f"{kind}.yaml").write_text(f"paramlint: 1\ninput: [1000000, 8]\nlayers: [{{type: {kind}, "
+                                             "hidden_size: 8, num_layers: 2}]\n")
+    fit = [["fit", f"{kind}.yaml", "--memory", "64GiB", "--device", "cpu"] for kind in ("GRU", "RNN")]
+    return [[name] for name in files] + [["package-lock.json"], ["glob"], ["diff", "relu1.yaml", "relu2.yaml"]] + fit
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="peak RSS is read from /proc")
 def test_every_reproducer_within_the_cpu_and_memory_bounds(tmp_path):
     measured = []
     for argv in _reproducers(tmp_path):
-        done = _child(["--isolated", *argv] if argv[0] != "diff" else argv, tmp_path)
+        done = _child(["--isolated", *argv] if argv[0] not in ("diff", "fit") else argv, tmp_path)
         assert "Traceback" not in done.stderr, done.stderr
         status, rss_kb, cpu = json.loads(done.stderr.rsplit("USAGE ", 1)[1])
         measured.append((argv, status, rss_kb // 1024, round(cpu, 2)))
