@@ -175,7 +175,7 @@ def _capped(diagnostics: Tuple[Diagnostic, ...], path: str) -> Tuple[Diagnostic,
         return diagnostics
     rest = diagnostics[MAX_DIAGNOSTICS:]
     severity = ERROR if any(d.severity == ERROR for d in rest) else WARNING
-    message = (f"{len(rest):,} more diagnostics not shown, at least: at most {MAX_DIAGNOSTICS:,} are reported per "
+    message = (f"at least {len(rest):,} more diagnostics not shown: at most {MAX_DIAGNOSTICS:,} are reported per "
                "file, and the checks stop looking past that (fix these first)")
     return diagnostics[:MAX_DIAGNOSTICS] + (Diagnostic(path, rest[0].line, rest[0].column, "PL103", message,
                                                        severity),)
