@@ -665,3 +665,14 @@ def test_every_reproducer_within_the_cpu_and_memory_bounds(tmp_path):
     for argv, status, rss_mb, cpu in measured:
         assert status in (0, 1), measured
         assert rss_mb < PEAK_RSS_MB and cpu < CPU_SECONDS, measured
+
+
+@pytest.mark.parametrize("data", [
+    b'{"x": [' + b"[]," * 3_400_000 + b'1], "y": {"paramlint": 1}}',    # 10 MB of brackets, the key nested
+    b'{"x": "' + b'\\"' * 5_000_000 + b'", "paramlintx": 1}',           # escapes, a longer key
+    b"{" + b'"a":1,' * 1_700_000 + b'"paramlint": 1}',                  # the key last
+])
+def test_the_marker_test_is_bounded_on_10_mb(data):
+    start = time.process_time()
+    sniff.claim(data, "m.json")
+    assert time.process_time() - start < CPU_SECONDS

@@ -115,7 +115,15 @@ def _flow_pattern(key: bytes) -> "re.Pattern[bytes]":
 _COLON = re.compile(rb"[ \t\r\n]*:")
 
 
+@lru_cache(maxsize=16)
+def _candidate_pattern(key: bytes) -> "re.Pattern[bytes]":
+    name = re.escape(key)
+    return re.compile(rb"(?:\"" + name + rb"\"|'" + name + rb"'|(?<![\w-])" + name + rb"(?![\w-]))[ \t\r\n]*:")
+
+
 def _flow_key(data: bytes, key: bytes) -> bool:
+    if _candidate_pattern(key).search(data) is None:  # no `key:` anywhere: no depth to count (C speed)
+        return False
     quoted = (b'"' + key + b'"', b"'" + key + b"'", key)
     stack: List[int] = []
     for match in _flow_pattern(key).finditer(data):
