@@ -105,7 +105,70 @@ def write(text: str, stream: TextIO) -> None:
     stream.flush()
 
 
+def write_output(path: str, text: str, *, inputs: Sequence[str]) -> None:
+    """Write the report to ``path``, never through a symlink and never onto a file that was an input."""
+    import errno
+
+    if os.path.islink(path):
+        raise OSError(errno.ELOOP, "it is a symlink; give the real path")
+    if os.path.exists(path):
+        target = os.stat(path)
+        for given in inputs:
+            try:
+                same = os.path.samestat(target, os.stat(given))
+            except OSError:
+                continue
+            if same:
+                raise OSError(errno.EEXIST, f"it is an input ({given}); choose another file")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags, 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
+        handle.write(text)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Every subcommand; a failed write to stdout (``> /dev/full``, a closed pipe or stdout) is one line, exit 2."""
+    if sys.stdout is None:  # started with stdout closed (``>&-``)
+        sys.stdout = _ClosedStream()
+    try:
+        status = _run(argv)
+        sys.stdout.flush()
+        return status
+    except OSError as error:  # the subcommands catch their own read errors: this is the output failing
+        _silence_stdout()
+        try:
+            print(f"paramlint: error: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        except (OSError, AttributeError):
+            pass
+        return EXIT_FAILURE
+
+
+class _ClosedStream:
+    """What stdout is when the process was started without one."""
+
+    def write(self, text: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "stdout is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that Python's own flush at exit cannot fail again."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, AttributeError, ValueError):  # not a real file (io.UnsupportedOperation is both)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+
+def _run(argv: Optional[Sequence[str]] = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["fit"]:
         from .commands.fit import main as fit_main
@@ -162,8 +225,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.output_file:
         text = render(format_name, reports, summary=args.summary, color=args.color == "always", gpu=args.gpu)
         try:
-            with open(args.output_file, "w", encoding="utf-8", errors="backslashreplace") as handle:
-                handle.write(text)
+            inputs = [r.path for r in reports] + ([args.config] if args.config else [])
+            write_output(args.output_file, text, inputs=inputs)
         except OSError as error:
             print(f"paramlint: error: cannot write {args.output_file}: {error.strerror or error}", file=sys.stderr)
             return EXIT_FAILURE

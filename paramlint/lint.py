@@ -8,11 +8,10 @@ from __future__ import annotations
 import errno
 import heapq
 import os
-import stat
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .core.diagnostics import ERROR, ConfigPath, Diagnostic, Finding, format_config_path
+from .core.diagnostics import ERROR, MAX_DIAGNOSTICS, WARNING, ConfigPath, Diagnostic, Finding, format_config_path
 from .core.record import Record
 from .core.runtime import collector_paused
 from .memory.advice import advice
@@ -25,6 +24,8 @@ from .model.training import OPTIMIZERS, TrainingSetup, optimizer_state_values, r
 from .model.unread import unread_layers
 from .rules import RULES
 from .source.loader import LIMITS, Document, LoadError, load_document
+from .source.reader import TooLarge, read_guarded, read_head
+from .source.sniff import FORMAT_1, HEAD_BYTES, claim
 from .source.suppress import apply_suppressions
 from .tool_config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
 from .validation.validator import SchemaValidator
@@ -108,13 +109,19 @@ class Linter:
 
     def lint_file(self, path: str, *, config: ToolConfig = DEFAULT_CONFIG) -> FileReport:
         try:
-            text = read_limited(path, LIMITS.max_bytes)
+            text = read_guarded(path, LIMITS.max_bytes)
         except OSError as error:
             reason = error.strerror or str(error)
             if os.path.isdir(path):
                 reason = "is a directory"
             return FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL901", f"cannot read {path}: {reason}"),))
-        except _TooLarge as error:
+        except TooLarge as error:
+            try:  # ours only if its head says so: a 14 MB package-lock.json is skipped
+                head = read_head(path, HEAD_BYTES)
+            except OSError:
+                head = b""
+            if claim(head, path) is None:
+                return FileReport(path, skipped=True)
             return FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL103", str(error)),))
         return self.lint_bytes(text, path=path, config=config)
 
@@ -133,10 +140,12 @@ class Linter:
                        f"please report this bug with the file. {detail}")
             return FileReport(path, diagnostics=(Diagnostic(path, 1, 1, "PL902", message),))
         # select/ignore and severity overrides apply to every diagnostic of the file
-        diagnostics = config.apply(report.diagnostics, path)
+        diagnostics = _capped(config.apply(report.diagnostics, path), path)
         return report.replace(diagnostics=diagnostics, strict=config.strict)
 
     def _lint(self, text: bytes, path: str, config: ToolConfig) -> FileReport:
+        if claim(text, path) != FORMAT_1:  # not ours (importers will dispatch on their own name here)
+            return FileReport(path, skipped=True)
         try:
             document = load_document(text, path=path)
         except LoadError as error:
@@ -158,53 +167,19 @@ class Linter:
         return FileReport(path, False, diagnostics, analysis, name)
 
 
-class _TooLarge(Exception):
-    """A file over the size limit, found before reading it."""
+read_limited = read_guarded  # the name this module had before the reader moved to source.reader
 
 
-def read_limited(path: str, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``.
-
-    Checked with stat before it is opened (and with fstat once open, without
-    blocking): a FIFO, a socket or a device (``/dev/zero``) is refused
-    instead of hanging or filling memory, and an oversized file is refused
-    unread.  Raises OSError (the reason in ``strerror``) or _TooLarge.
-    """
-    _check_regular(os.stat(path), max_bytes)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        _check_regular(os.fstat(fd), max_bytes)  # the path may have been replaced since
-        chunks = []
-        remaining = max_bytes + 1  # a file that grows while read is still refused
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = b"".join(chunks)
-    finally:
-        os.close(fd)
-    if len(data) > max_bytes:
-        raise _TooLarge(f"the file has more than {max_bytes} bytes, the limit")
-    return data
-
-
-def _check_regular(info: os.stat_result, max_bytes: int) -> None:
-    if stat.S_ISDIR(info.st_mode):
-        raise OSError(errno.EISDIR, "is a directory")
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(errno.EINVAL, f"is not a regular file (it is a {_file_kind(info.st_mode)})")
-    if info.st_size > max_bytes:
-        raise _TooLarge(f"the file has {info.st_size} bytes, over the limit of {max_bytes}")
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device")):
-        if test(mode):
-            return kind
-    return "special file"
+def _capped(diagnostics: Tuple[Diagnostic, ...], path: str) -> Tuple[Diagnostic, ...]:
+    """At most ``MAX_DIAGNOSTICS`` per file, then one PL103 that counts the rest (an error if any of them is)."""
+    if len(diagnostics) <= MAX_DIAGNOSTICS:
+        return diagnostics
+    rest = diagnostics[MAX_DIAGNOSTICS:]
+    severity = ERROR if any(d.severity == ERROR for d in rest) else WARNING
+    message = (f"at least {len(rest):,} more diagnostics not shown: at most {MAX_DIAGNOSTICS:,} are reported per "
+               "file, and the checks stop looking past that (fix these first)")
+    return diagnostics[:MAX_DIAGNOSTICS] + (Diagnostic(path, rest[0].line, rest[0].column, "PL103", message,
+                                                       severity),)
 
 
 def _mark_default(finding: Finding, from_defaults: Iterable[ConfigPath], config: ToolConfig) -> Finding:
@@ -320,20 +295,38 @@ def locate(findings: Iterable[Finding], document: Document, path: str) -> Tuple[
     return tuple(sorted(set(diagnostics), key=lambda d: (d.line, d.column, d.code, d.message)))
 
 
+MAX_FOLDER_DEPTH = 200  # folders below a given one that are searched; deeper is PL901 for that folder
+
+
 def discover(paths: Sequence[str], *, unreadable: Optional[List[OSError]] = None) -> Iterator[str]:
     """Files as given; folders searched for *.yaml, *.yml and *.json (hidden folders and symlinked folders
-    skipped, so a symlink loop cannot trap the search).  A folder that cannot be listed is appended to
-    ``unreadable`` (when given) rather than silently passed over."""
+    skipped, so a symlink loop cannot trap the search).  A folder that cannot be listed, or lies more than
+    ``MAX_FOLDER_DEPTH`` folders down, is appended to ``unreadable`` (when given) rather than silently passed
+    over.  The walk keeps its own stack: no recursion, whatever the depth."""
     for given in paths:
-        if os.path.isdir(given):
-            for folder, subfolders, files in os.walk(given, onerror=unreadable.append if unreadable is not None
-                                                     else None):
-                subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-                for name in sorted(files):
-                    if name.endswith(CONFIG_SUFFIXES):
-                        yield str(Path(folder) / name)
-        else:
+        if not os.path.isdir(given):
             yield given
+            continue
+        stack: List[Tuple[str, int]] = [(given, 0)]
+        while stack:
+            folder, depth = stack.pop()
+            if depth > MAX_FOLDER_DEPTH:
+                if unreadable is not None:
+                    unreadable.append(OSError(errno.ELOOP, f"nested more than {MAX_FOLDER_DEPTH} folders deep",
+                                              folder))
+                continue
+            try:
+                with os.scandir(folder) as entries:
+                    listed = sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries)
+            except OSError as error:
+                if unreadable is not None:
+                    unreadable.append(error)
+                continue
+            for name, is_dir in listed:
+                if not is_dir and name.endswith(CONFIG_SUFFIXES):
+                    yield str(Path(folder) / name)
+            stack.extend((os.path.join(folder, name), depth + 1) for name, is_dir in reversed(listed)
+                         if is_dir and not name.startswith("."))
 
 
 def lint_paths(paths: Sequence[str], *, debug: bool = False, config: Union[str, os.PathLike, ToolConfig, None] = None,

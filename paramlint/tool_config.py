@@ -16,6 +16,7 @@ value on a continuation line of a multi-line array is reported at its key.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from functools import lru_cache
@@ -23,10 +24,12 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 from .core.diagnostics import ERROR, WARNING, ConfigPath, Diagnostic, format_config_path
+from .core.glob import glob_match
 from .core.record import Record
 from .source.document import Position
 
 CONFIG_FILES = (".paramlint.toml", "pyproject.toml")
+MAX_CONFIG_BYTES = 1 << 20  # a tool configuration is a few lines; a bigger file is PL602, unread
 TOOL_SCHEMA_FILE = "tool-config.json"
 # Codes that decide exit status 2 (a broken configuration, an unreadable file, a crash): never hidden.
 ALWAYS_REPORTED = frozenset({"PL602", "PL603", "PL901", "PL902"})
@@ -130,25 +133,9 @@ def _longest_prefix(code: str, selectors: Iterable[str]) -> int:
 
 def _glob_match(pattern: str, name: str) -> bool:
     """gitignore-like globs: ``*`` and ``?`` stay within a folder, ``**`` crosses folders; a pattern
-    without ``/`` matches the file name in any folder (``name`` is then the bare file name)."""
-    return _glob_regex(pattern).fullmatch(name) is not None
-
-
-@lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> "re.Pattern[str]":
-    parts, index = [], 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            parts.append("(?:.*/)?")
-            index += 3
-        elif pattern.startswith("**", index):
-            parts.append(".*")
-            index += 2
-        else:
-            char = pattern[index]
-            parts.append("[^/]*" if char == "*" else "[^/]" if char == "?" else re.escape(char))
-            index += 1
-    return re.compile("".join(parts))
+    without ``/`` matches the file name in any folder (``name`` is then the bare file name).  Matched
+    without backtracking (``core.glob``): any pattern costs at most its length times the name's."""
+    return glob_match(pattern, name)
 
 
 # --- loading ---------------------------------------------------------------------------------------------
@@ -163,12 +150,16 @@ def _toml() -> Any:
 
 def is_paramlint_config(path: Path) -> bool:
     """A .paramlint.toml, or a pyproject.toml with a ``[tool.paramlint...]`` table."""
-    if path.name != "pyproject.toml":
-        return path.is_file()
+    from .source.reader import TooLarge, read_guarded
+
+    if path.name != "pyproject.toml":  # any kind of file: a special one is reported (PL901), not passed over
+        return os.path.lexists(path) and not path.is_dir()
     try:
-        return bool(_OUR_TABLE.search(path.read_text(encoding="utf-8", errors="replace")))
-    except OSError:
+        return bool(_OUR_TABLE.search(read_guarded(str(path), MAX_CONFIG_BYTES).decode("utf-8", "replace")))
+    except FileNotFoundError:
         return False
+    except (OSError, TooLarge):  # there but unreadable: reported when it is loaded
+        return os.path.lexists(path) and not path.is_dir()
 
 
 def load_config(path: Union[str, Path]) -> ToolConfig:
@@ -177,13 +168,22 @@ def load_config(path: Union[str, Path]) -> ToolConfig:
     Raises ``OSError`` when the file cannot be read; every other problem
     becomes one of the returned configuration's ``diagnostics``.
     """
+    from .source.reader import TooLarge, read_guarded
+
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
     shown = str(path)
+    try:
+        text = read_guarded(str(path), MAX_CONFIG_BYTES).decode("utf-8")
+    except (TooLarge, UnicodeDecodeError) as error:
+        reason = "not UTF-8" if isinstance(error, UnicodeDecodeError) else str(error)
+        return ToolConfig(shown, diagnostics=(Diagnostic(shown, 1, 1, "PL602", reason, ERROR),))
     prefix: ConfigPath = ("tool", "paramlint") if path.name == "pyproject.toml" else ()
     toml = _toml()
     try:
         document = toml.loads(text)
+    except RecursionError:  # tomllib recurses per nesting level
+        return ToolConfig(shown, diagnostics=(Diagnostic(shown, 1, 1, "PL602", "not valid TOML: nested too deeply",
+                                                         ERROR),))
     except toml.TOMLDecodeError as error:
         line, column = _error_position(str(error), text)
         message = f"not valid TOML: {re.sub(r' [(]at .*[)]$', '', str(error))}"

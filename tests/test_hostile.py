@@ -103,13 +103,18 @@ def test_huge_bytes_are_refused_before_parsing():
     assert str(LIMITS.max_bytes) in message
 
 
-def test_huge_file_is_refused_unread(tmp_path):
+@pytest.mark.parametrize("marked", [True, False])
+def test_huge_file_is_refused_unread(tmp_path, marked):
     path = tmp_path / "huge.yaml"
-    with open(path, "wb") as handle:  # sparse: no disk space used, and nothing must read it
+    with open(path, "wb") as handle:  # sparse: no disk space used, and only its head is read
+        handle.write(b"paramlint: 1\n" if marked else b"kind: Deployment\n")
         handle.truncate(LIMITS.max_bytes * 100)
     start = time.perf_counter()
     report = Linter().lint_file(str(path))
     assert time.perf_counter() - start < 1.0
+    if not marked:  # not ours: skipped, whatever its size
+        assert report.skipped and not report.diagnostics
+        return
     assert [d.code for d in report.diagnostics] == ["PL103"]
     assert f"{LIMITS.max_bytes * 100} bytes" in report.diagnostics[0].message
 
@@ -146,15 +151,30 @@ def test_object_building_and_unknown_tags(tag):
 
 @pytest.mark.parametrize("data", [
     b"paramlint: 1\nname: caf\xe9\n",                      # Latin-1
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",        # a binary file
     b"paramlint: 1\x00\n",                                 # a NUL
     "paramlint: 1\ninput: [3]\n".encode("utf-16"),
     "paramlint: 1\ninput: [3]\n".encode("utf-32"),
-    bytes(range(256)),
 ])
 def test_binary_and_non_utf8_files(data):
     assert codes(data) == ["PL105"]
-    assert codes(data, "model.json") == ["PL105"]
+    if data.startswith((b"\xff", b"\xfe", b"\x00")):
+        json_data = data.decode("utf-16" if len(data) < 100 else "utf-32").replace(
+            "paramlint: 1\ninput: [3]", '{"paramlint": 1, "input": [3]}').encode("utf-16" if len(data) < 100 else "utf-32")
+        assert codes(json_data, "model.json") == ["PL105"]
+
+
+@pytest.mark.parametrize("data", [
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",        # a binary file
+    bytes(range(256)),
+    b"name: caf\xe9\n",                                    # Latin-1, not marked
+    b"paramlint: 1\nname: caf\xe9\n",                      # not JSON: no top-level "paramlint" key
+])
+@pytest.mark.parametrize("path", ["model.yaml", "model.json"])
+def test_unmarked_binary_and_non_utf8_files_are_skipped(data, path):
+    if path == "model.yaml" and data.startswith(b"paramlint"):
+        return
+    report = lint(data, path)
+    assert report.skipped and not report.diagnostics
 
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n", "null\n", "[]\n", "42\n"])
@@ -386,7 +406,7 @@ def test_symlink_loops_in_a_searched_folder(tmp_path):
 
 
 def test_one_bad_file_never_stops_the_others(tmp_path):
-    (tmp_path / "a_binary.yaml").write_bytes(b"\x00\xff" * 100)
+    (tmp_path / "a_binary.yaml").write_bytes(b"paramlint: 1\n" + b"\x00\xff" * 100)
     (tmp_path / "b_bomb.yaml").write_text("paramlint: 1\n" + "".join(
         f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}" if i else "x"] * 10) + "]\n" for i in range(10)), encoding="utf-8")
     (tmp_path / "c_good.yaml").write_text(HEAD + "  - {type: ReLU}\n", encoding="utf-8")

@@ -164,3 +164,21 @@ def test_readme_snippet_works_as_written(index, tmp_path, hook_repo, environment
     assert done.returncode == 1, output
     assert "models/broken.yaml:6:33: PL401" in output and "models/good.yaml: ok: 20,714 params" in output
     assert "PL451" not in output
+
+
+def test_pre_commit_skips_a_repository_of_other_yaml_and_json(tmp_path, hook_repo, environment):
+    """Kubernetes, CloudFormation, workflows, tsconfig, a 14 MB package-lock, OpenAPI, mkdocs...: all skipped."""
+    import realistic_repo
+
+    target = tmp_path / "target"
+    target.mkdir()
+    realistic_repo.write(target)
+    _git(target, "init", "-q", env=environment)
+    _git(target, "add", "-A", env=environment)
+    done = _try_repo(target, hook_repo, environment)
+    output = done.stdout + done.stderr
+    if done.returncode != 0 and ("Could not find a version" in output or "ConnectionError" in output
+                                 or "Failed to establish a new connection" in output):
+        pytest.skip(f"pre-commit could not install the hook's dependencies: {output.strip()[-400:]}")
+    assert done.returncode == 0, output
+    assert "Passed" in output and "PL1" not in output

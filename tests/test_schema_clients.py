@@ -43,7 +43,10 @@ def _user_keys(schema: Dict[str, Any]) -> Iterator[Tuple[str, Dict[str, Any]]]:
     defs = schema["$defs"]
     tables = {"": schema, "training": schema["properties"]["training"], "budgets": schema["properties"]["budgets"],
               "input{}": defs["input"]["anyOf"][1], "block": defs["block"],
-              "optimizer{}": schema["properties"]["training"]["properties"]["optimizer"]["anyOf"][1]}
+              "optimizer{}": schema["properties"]["training"]["properties"]["optimizer"]["else"]}
+    for rule in tables["optimizer{}"]["allOf"]:  # each optimizer's own arguments
+        options = {k: v for k, v in rule["then"]["properties"].items() if k != "type"}
+        tables["optimizer{" + rule["if"]["properties"]["type"]["const"] + "}"] = {"properties": options}
     tables.update({name: node for name, node in defs.items() if name.startswith("layer.")})
     for table, node in tables.items():
         for key, value in node["properties"].items():

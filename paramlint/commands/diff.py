@@ -51,12 +51,22 @@ class LayerChange:
 
 def read_side(spec: str) -> Tuple[str, bytes]:
     """(shown name, bytes) of a path, or of ``REV:PATH`` read with ``git show``; raises OSError."""
-    if os.path.exists(spec) or ":" not in spec:
-        with open(spec, "rb") as handle:
-            return spec, handle.read()
-    done = subprocess.run(["git", "show", spec], capture_output=True, timeout=60)
+    from ..source.document import LIMITS
+    from ..source.reader import TooLarge, read_guarded
+
+    if os.path.lexists(spec) or ":" not in spec:
+        try:
+            return spec, read_guarded(spec, LIMITS.max_bytes)
+        except TooLarge as error:
+            raise OSError(str(error)) from None
+    if spec.startswith("-"):  # never an option of git's
+        raise OSError(f"{spec!r} is neither a file nor REV:PATH")
+    done = subprocess.run(["git", "show", "--end-of-options", spec], capture_output=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
     if done.returncode != 0:
-        raise OSError(f"git show {spec}: {done.stderr.decode('utf-8', 'replace').strip()}")
+        raise OSError(f"git show {spec}: {done.stderr.decode('utf-8', 'replace').strip()[:500]}")
+    if len(done.stdout) > LIMITS.max_bytes:
+        raise OSError(f"{spec} has {len(done.stdout)} bytes, over the limit of {LIMITS.max_bytes}")
     return spec, done.stdout
 
 
@@ -70,26 +80,51 @@ def totals(analysis: Any) -> Dict[str, int]:
             "optimizer_state": analysis.optimizer_state, "memory": analysis.memory.peak}
 
 
+MAX_ALIGN = 4_000_000  # old x new layers that difflib aligns at most (its matching is quadratic)
+
+
 def layer_changes(old: Sequence[LayerRow], new: Sequence[LayerRow], *, unchanged: bool = False) -> List[LayerChange]:
-    """Added, removed and changed layers, in the order of the configs; with ``unchanged`` the others too."""
+    """Added, removed and changed layers, in the order of the configs; with ``unchanged`` the others too.
+
+    The common head and tail are matched first (linear); difflib aligns only
+    what lies between, and a middle too large for it (``MAX_ALIGN``) is
+    compared position by position: 20,000 identical ReLUs cost nothing.
+    """
     from difflib import SequenceMatcher
 
-    matcher = SequenceMatcher(None, [r.signature for r in old], [r.signature for r in new], autojunk=False)
-    changes: List[LayerChange] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    a, b = [r.signature for r in old], [r.signature for r in new]
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    a_mid, b_mid = a[head:len(a) - tail], b[head:len(b) - tail]
+    if len(a_mid) * len(b_mid) <= MAX_ALIGN:
+        opcodes = SequenceMatcher(None, a_mid, b_mid, autojunk=False).get_opcodes()
+    else:
+        opcodes = [("replace", 0, len(a_mid), 0, len(b_mid))]
+    def same(i: int, j: int, count: int) -> List[LayerChange]:
+        return [LayerChange("unchanged", old[i + k], new[j + k]) for k in range(count)] if unchanged else []
+
+    changes: List[LayerChange] = same(0, 0, head)
+    for tag, i1, i2, j1, j2 in opcodes:
+        i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
         if tag == "equal":
-            if unchanged:
-                changes += [LayerChange("unchanged", old[i1 + k], new[j1 + k]) for k in range(i2 - i1)]
+            changes += same(i1, j1, i2 - i1)
             continue
         pairs = min(i2 - i1, j2 - j1) if tag == "replace" else 0
         for k in range(pairs):
-            a, b = old[i1 + k], new[j1 + k]
-            if a.type == b.type:
-                changes.append(LayerChange("changed", a, b))
+            x, y = old[i1 + k], new[j1 + k]
+            if x.signature == y.signature:  # only when a middle too large was compared by position
+                changes += same(i1 + k, j1 + k, 1)
+            elif x.type == y.type:
+                changes.append(LayerChange("changed", x, y))
             else:
-                changes += [LayerChange("removed", a, None), LayerChange("added", None, b)]
+                changes += [LayerChange("removed", x, None), LayerChange("added", None, y)]
         changes += [LayerChange("removed", row, None) for row in old[i1 + pairs:i2]]
         changes += [LayerChange("added", None, row) for row in new[j1 + pairs:j2]]
+    changes += same(len(old) - tail, len(new) - tail, tail)
     return changes
 
 

@@ -67,10 +67,10 @@ def _load(path: str):
         lines = [f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}" for d in report.diagnostics]
         status = 2 if report.skipped or report.failed_to_read else 1  # errors in the config: 1, as lint exits
         return None, None, lines or [f"{path}: not a paramlint config (no `paramlint: 1`)"], status
-    from ..source.loader import load_document
+    from ..source.loader import LIMITS, load_document
+    from ..source.reader import read_guarded
 
-    with open(path, "rb") as handle:
-        data = load_document(handle.read(), path=path).data
+    data = load_document(read_guarded(path, LIMITS.max_bytes), path=path).data
     graph, _ = build_graph(data)
     return report.analysis, graph.output, [], 0
 

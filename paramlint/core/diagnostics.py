@@ -10,6 +10,7 @@ ConfigPath = Tuple[Union[str, int], ...]
 ERROR = "error"
 WARNING = "warning"
 SEVERITIES = (ERROR, WARNING)
+MAX_DIAGNOSTICS = 1000  # per file: past it, one PL103 says how many more there were (see docs/limits.md)
 
 
 def format_config_path(config_path: ConfigPath) -> str:

@@ -1,6 +1,7 @@
 """``did you mean`` hints for misspelt keys, layer types and names."""
 from __future__ import annotations
 
+from itertools import islice
 from typing import Iterable
 
 
@@ -10,14 +11,30 @@ TYPE_ALIASES = {
     "SyncBatchNorm": "BatchNorm2d",  # the same parameters and statistics on one device
     "Chunk": "Slice",                # one piece of a torch.chunk
 }
+MAX_WORD = 64  # a longer word gets no suggestion (difflib is quadratic in the lengths)
+MAX_SCANNED = 2000  # candidates looked at, in their order: a network of 100,000 names is not scanned per typo
+MAX_CANDIDATES = 100  # compared per word at most: thousands of typos against thousands of names stay cheap
 
 
 def closest(word: str, candidates: Iterable[str]) -> str:
-    """The candidate a person most likely meant, or ``""``."""
-    candidates = [str(c) for c in candidates]
+    """The candidate a person most likely meant, or ``""``.
+
+    Bounded work: the first ``MAX_SCANNED`` candidates are looked at; only
+    those of a similar length are compared, at most ``MAX_CANDIDATES`` of
+    them (those sharing the first letter first).
+    """
+    candidates = [str(c) for c in islice(candidates, MAX_SCANNED)]
     lowered = {c.lower(): c for c in candidates}
     if word.lower() in lowered:  # Conv2D -> Conv2d
         return lowered[word.lower()]
+    if len(word) > MAX_WORD:
+        return ""
+    slack = max(3, len(word) // 2)
+    candidates = [c for c in candidates if abs(len(c) - len(word)) <= slack]
+    if len(candidates) > MAX_CANDIDATES:
+        initial = word[:1].lower()
+        candidates = sorted(candidates, key=lambda c: c[:1].lower() != initial)[:MAX_CANDIDATES]
+        lowered = {c.lower(): c for c in candidates}
     import difflib  # only on the error path: keeps start-up fast
 
     matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Union
 
 COUNT_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
@@ -32,8 +32,11 @@ def _split(value: str) -> tuple:
         raise UnitError(f"{value!r} is not a number")
 
 
+_EXACT = Context(prec=MAX_DIGITS + 20)  # every digit a budget can have, times the largest suffix: no rounding
+
+
 def _whole(number: Decimal, value: str) -> int:
-    if number != number.to_integral_value():
+    if number != number.to_integral_value(context=_EXACT):
         raise UnitError(f"{value!r} is not a whole number")
     return int(number)
 
@@ -47,7 +50,7 @@ def parse_count(value: Union[int, str]) -> int:
         raise UnitError(f"{value!r} is a size in bytes, but this budget is a count: use K, M, B or T (e.g. 30K)")
     if unit not in COUNT_SUFFIXES:
         raise UnitError(f"unknown count suffix {unit!r} in {value!r}: use K, M, B or T (e.g. 1.5M)")
-    return _whole(number * COUNT_SUFFIXES[unit], value)
+    return _whole(_EXACT.multiply(number, COUNT_SUFFIXES[unit]), value)
 
 
 def parse_bytes(value: Union[int, str]) -> int:
@@ -61,7 +64,7 @@ def parse_bytes(value: Union[int, str]) -> int:
                             f"(powers of 1000) or {unit}iB (powers of 1024)" if unit else
                             f"{value!r} has no unit: write B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")
         raise UnitError(f"unknown size unit {unit!r} in {value!r}: use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")
-    return _whole(number * BYTE_SUFFIXES[unit], value)
+    return _whole(_EXACT.multiply(number, BYTE_SUFFIXES[unit]), value)
 
 
 def format_count(value: int) -> str:

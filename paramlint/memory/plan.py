@@ -55,27 +55,32 @@ class Value:
 
 
 class Storages(Record):
-    """Parallel lists: bytes per sample, fixed bytes, breakdown category."""
+    """Parallel lists: bytes per sample, fixed bytes, breakdown category, and
+    ``copies``: how many equal storages one entry stands for (a recurrent
+    layer's per-step tensors), each rounded on its own."""
 
-    __slots__ = ("per_sample", "fixed", "category")
+    __slots__ = ("per_sample", "fixed", "category", "copies")
 
     def __init__(self, per_sample: Optional[List[int]] = None, fixed: Optional[List[int]] = None,
-                 category: Optional[List[int]] = None) -> None:
+                 category: Optional[List[int]] = None, copies: Optional[List[int]] = None) -> None:
         self.per_sample: List[int] = [] if per_sample is None else per_sample
         self.fixed: List[int] = [] if fixed is None else fixed
         self.category: List[int] = [] if category is None else category
+        self.copies: List[int] = [1] * len(self.category) if copies is None else copies
 
-    def new(self, numel: int, dtype: str, batched: bool, category: int) -> int:
+    def new(self, numel: int, dtype: str, batched: bool, category: int, copies: int = 1) -> int:
         size = numel * dtype_bytes(dtype)
         self.per_sample.append(size if batched else 0)
         self.fixed.append(0 if batched else size)
         self.category.append(category)
+        self.copies.append(copies)
         return len(self.category) - 1
 
     def new_fixed(self, size: int, category: int) -> int:
         self.per_sample.append(0)
         self.fixed.append(size)
         self.category.append(category)
+        self.copies.append(1)
         return len(self.category) - 1
 
 
@@ -294,7 +299,8 @@ class _Planner:
             if saved.kind == "output" and saved.index < len(info.result.outputs):
                 kept.append(self.values[(node.index, saved.index)].storage)
                 continue
-            storage = self.storages.new(saved.numel, self._new_dtype(saved, compute), saved.per_sample, ACTIVATIONS)
+            storage = self.storages.new(saved.numel, self._new_dtype(saved, compute), saved.per_sample, ACTIVATIONS,
+                                        saved.copies)
             if node.type == "EmbeddingBag" and position == 4:  # offset2bag has one more entry per batch
                 self.storages.fixed[storage] += 8
             plan.allocs.append(storage)
@@ -316,6 +322,7 @@ class _Planner:
                 plan.frees.append(storage)  # made, then dropped by the checkpoint
             twin = self.storages.new_fixed(self.storages.fixed[storage], ACTIVATIONS)
             self.storages.per_sample[twin] = self.storages.per_sample[storage]
+            self.storages.copies[twin] = self.storages.copies[storage]
             plan.twins.append(twin)
             self._keep(twin, node.index)
         for storage in external:

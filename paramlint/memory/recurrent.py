@@ -44,8 +44,8 @@ def _sizes(args: Mapping[str, Any], x: TensorSpec):
     return seq, features, hidden, real, directions, args["num_layers"]
 
 
-def _new(numel: int, dtype: str) -> SavedTensor:
-    return SavedTensor("new", numel, dtype)
+def _new(numel: int, dtype: str, copies: int = 1) -> SavedTensor:
+    return SavedTensor("new", numel, dtype, copies=copies)
 
 
 def _layer_input(seq: int, features: int, dtype: str, copies: int) -> List[SavedTensor]:
@@ -93,17 +93,13 @@ def _cpu(layer_type: str, args: Mapping[str, Any], x: TensorSpec) -> List[SavedT
             if onednn:
                 kind = "output" if last and directions == 1 else "new"
                 saved += [SavedTensor(kind, seq * hidden, dtype), _new(hidden, dtype), _new(hidden, dtype)]
+            # per time step, counted (``copies``) rather than listed: a million steps cost one record each
             elif layer_type == "RNN":
-                saved += [_new(hidden, dtype) for _ in range(seq)]
-            elif layer_type == "GRU":
-                for step in range(seq):
-                    saved += [_new(3 * hidden, dtype)] + [_new(hidden, dtype) for _ in range(3)]
-                    if step < seq - 1:
-                        saved.append(_new(hidden, dtype))
-            else:  # a projected (or non-fp32) LSTM, step by step
-                for step in range(seq):
-                    saved += [_new(4 * hidden, dtype), _new(hidden, dtype), _new(hidden, dtype),
-                              _new(real, dtype)]
+                saved.append(_new(hidden, dtype, seq))
+            elif layer_type == "GRU":  # per step: 3h gates and three h; between steps one more h
+                saved += [_new(3 * hidden, dtype, seq), _new(hidden, dtype, 3 * seq + seq - 1)]
+            else:  # a projected (or non-fp32) LSTM: per step 4h gates, two h and the (projected) output
+                saved += [_new(4 * hidden, dtype, seq), _new(hidden, dtype, 2 * seq), _new(real, dtype, seq)]
     return saved
 
 

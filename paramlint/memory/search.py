@@ -27,26 +27,52 @@ MAX_BATCH = 1 << 40
 
 
 def largest_batch(peak_at: Callable[[int], int], budget: int, *, limit: int = MAX_BATCH) -> Tuple[int, int]:
-    """(largest batch whose peak fits ``budget``, its peak); (0, peak at 1) when none does."""
-    first = peak_at(1)
-    if first > budget:
-        return 0, first
-    low, low_peak, high = 1, first, 2
-    while high <= limit:
-        peak = peak_at(high)
-        if peak > budget:
-            break
-        low, low_peak, high = high, peak, high * 2
+    """(largest batch up to ``limit`` whose peak fits ``budget``, its peak); (0, peak at 1) when none does.
+
+    Peaks grow with the batch (monotone) and nearly linearly, so the search starts from the slope between
+    batch 1 and 2 and gallops out from that guess before bisecting: a dozen simulations where doubling and
+    bisecting up to 2^40 took eighty (each one a walk over every tensor of the model).
+    """
+    peaks: Dict[int, int] = {}
+
+    def fits(batch: int) -> bool:
+        if batch not in peaks:
+            peaks[batch] = peak_at(batch)
+        return peaks[batch] <= budget
+
+    if not fits(1):
+        return 0, peaks[1]
+    if limit <= 1 or not fits(2):
+        return 1, peaks[1]
+    slope = peaks[2] - peaks[1]
+    # no growth from 1 to 2 (allocator rounding): no estimate, gallop up from 2
+    guess = 2 if slope <= 0 else min(limit, max(2, 1 + (budget - peaks[1]) // slope))
+    step = 1
+    if fits(guess):
+        low = guess
+        while True:
+            if low == limit:
+                return low, peaks[low]
+            probe = min(limit, low + step)
+            if not fits(probe):
+                high = probe
+                break
+            low, step = probe, step * 2
     else:
-        return low, low_peak
+        high = guess
+        while True:
+            probe = max(1, high - step)
+            if fits(probe):
+                low = probe
+                break
+            high, step = probe, step * 2
     while high - low > 1:
         middle = (low + high) // 2
-        peak = peak_at(middle)
-        if peak > budget:
-            high = middle
+        if fits(middle):
+            low = middle
         else:
-            low, low_peak = middle, peak
-    return low, low_peak
+            high = middle
+    return low, peaks[low]
 
 
 def resolve_gpu(name: str) -> str:

@@ -75,9 +75,9 @@ class MemoryTrace(Record):
 def sizes(timeline: Timeline, batch: int, rounding: int) -> List[int]:
     storages = timeline.storages
     out = []
-    for per_sample, fixed in zip(storages.per_sample, storages.fixed):
+    for per_sample, fixed, copies in zip(storages.per_sample, storages.fixed, storages.copies):
         size = per_sample * batch + fixed
-        out.append(-(-size // rounding) * rounding if size else 0)
+        out.append(copies * -(-size // rounding) * rounding if size else 0)
     return out
 
 

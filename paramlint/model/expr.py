@@ -15,7 +15,7 @@ from typing import Any, List, Mapping, Tuple
 MAX_LENGTH = 200
 MAX_MAGNITUDE = 10**18
 
-_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*()]))")
+_TOKEN = re.compile(r"\s*(?:([0-9]+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*()]))")
 
 
 class ExprError(ValueError):

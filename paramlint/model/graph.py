@@ -9,7 +9,7 @@ which use, which repeat and which argument values.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..core.diagnostics import ConfigPath, Finding, format_config_path
 from ..core.record import Record
@@ -138,6 +138,7 @@ class _Builder:
         self.active_blocks: List[str] = []
         self.expanded = 0  # layers so far, sub-layers included (see SUBLAYER_ARGS)
         self.block_names: Dict[str, Dict[str, int]] = {}  # block -> names declared in its layers, computed once
+        self.failed_blocks: Set[str] = set()  # blocks whose expansion reported an error: not expanded again
 
     def error(self, code: str, message: str, path: ConfigPath, *, at_key: bool = False) -> None:
         self.findings.append(Finding(code, message, path, at_key=at_key))
@@ -179,8 +180,8 @@ class _Builder:
             return BROKEN
         name, output = str(ref), 0
         base, dot, suffix = name.rpartition(".")
-        if dot and suffix.isdigit() and base:
-            name, output = base, int(suffix)
+        if dot and suffix.isascii() and suffix.isdigit() and base:  # not `.١` or `.²`, which int() misreads
+            name, output = base, int(suffix) if len(suffix) <= 18 else 10**18  # beyond any layer's outputs
         if name in scope.names:
             source = scope.names[name]
             if source is BROKEN:
@@ -318,8 +319,9 @@ class _Builder:
         if len(self.active_blocks) >= MAX_BLOCK_DEPTH:
             self.error("PL103", f"blocks nested deeper than {MAX_BLOCK_DEPTH} levels", path)
             return BROKEN
-        if any(source is BROKEN for source in sources):  # identity: cheaper than Record ==
-            return BROKEN
+        if any(source is BROKEN for source in sources) or name in self.failed_blocks:
+            return BROKEN  # a block that failed once is not expanded again: its errors are reported (and nesting
+            # failing blocks two by two would otherwise take 2^depth expansions)
         declared = dict(block.get("args") or {})
         block_env: Dict[str, Any] = dict(declared)
         for key in entry:
@@ -353,10 +355,13 @@ class _Builder:
             declared_names = self.block_names[name] = _declared_names(entries)
         inner = _Scope(block_path, dict(zip(input_names, sources)), declared_names)
         self.active_blocks.append(name)
+        reported = len(self.findings)
         try:
             last = self.expand_scope(entries, inner, (sources[0],), block_env, frames + (frame,), trainable)
         finally:
             self.active_blocks.pop()
+        if len(self.findings) > reported or last[0] is BROKEN:
+            self.failed_blocks.add(name)
         if "output" in block:
             out = inner.names.get(block["output"])
             if out is None:

@@ -136,6 +136,48 @@ OPTIMIZERS: Dict[str, Optimizer] = {o.name: o for o in (
 )}
 
 
+# Each optimizer's arguments and their JSON types (torch 2.13's torch.optim signatures, bitsandbytes' 8-bit
+# Adams, lion-pytorch's Lion), so that the schema refuses what the optimizer would refuse or read otherwise:
+# an unknown argument, or a string where a number or a boolean goes (``amsgrad: "false"`` is true in Python).
+# "flag": true, false or null (torch's None: decide by device); "pair": two numbers; "eps2": [null or number,
+# number] (Adafactor's eps).
+_ADAM_LIKE = {"lr": "number", "betas": "pair", "eps": "number", "weight_decay": "number", "foreach": "flag",
+              "maximize": "boolean", "capturable": "boolean", "differentiable": "boolean"}
+OPTIMIZER_OPTIONS: Dict[str, Dict[str, str]] = {
+    "SGD": {"lr": "number", "momentum": "number", "dampening": "number", "weight_decay": "number",
+            "nesterov": "boolean", "maximize": "boolean", "foreach": "flag", "differentiable": "boolean",
+            "fused": "flag"},
+    "Adam": {**_ADAM_LIKE, "amsgrad": "boolean", "fused": "flag", "decoupled_weight_decay": "boolean"},
+    "AdamW": {**_ADAM_LIKE, "amsgrad": "boolean", "fused": "flag"},
+    "Adamax": dict(_ADAM_LIKE),
+    "RAdam": {**_ADAM_LIKE, "decoupled_weight_decay": "boolean"},
+    "NAdam": {**_ADAM_LIKE, "momentum_decay": "number", "decoupled_weight_decay": "boolean"},
+    "Adadelta": {"lr": "number", "rho": "number", "eps": "number", "weight_decay": "number", "foreach": "flag",
+                 "capturable": "boolean", "maximize": "boolean", "differentiable": "boolean"},
+    "Adagrad": {"lr": "number", "lr_decay": "number", "weight_decay": "number", "initial_accumulator_value": "number",
+                "eps": "number", "foreach": "flag", "maximize": "boolean", "differentiable": "boolean",
+                "fused": "flag"},
+    "RMSprop": {"lr": "number", "alpha": "number", "eps": "number", "weight_decay": "number", "momentum": "number",
+                "centered": "boolean", "capturable": "boolean", "foreach": "flag", "maximize": "boolean",
+                "differentiable": "boolean"},
+    "Rprop": {"lr": "number", "etas": "pair", "step_sizes": "pair", "capturable": "boolean", "foreach": "flag",
+              "maximize": "boolean", "differentiable": "boolean"},
+    "ASGD": {"lr": "number", "lambd": "number", "alpha": "number", "t0": "number", "weight_decay": "number",
+             "foreach": "flag", "maximize": "boolean", "differentiable": "boolean", "capturable": "boolean"},
+    "Lion": {"lr": "number", "betas": "pair", "weight_decay": "number", "use_triton": "boolean",
+             "decoupled_weight_decay": "boolean"},
+    "Adafactor": {"lr": "number", "beta2_decay": "number", "eps": "eps2", "d": "number", "weight_decay": "number",
+                  "foreach": "flag", "maximize": "boolean"},
+    "Adam8bit": {"lr": "number", "betas": "pair", "eps": "number", "weight_decay": "number", "amsgrad": "boolean",
+                 "optim_bits": "integer", "min_8bit_size": "integer", "is_paged": "boolean"},
+}
+OPTIMIZER_OPTIONS["AdamW8bit"] = dict(OPTIMIZER_OPTIONS["Adam8bit"])
+
+# The losses the memory model knows (memory.steps.LOSSES has what each keeps; a test checks they agree).
+LOSSES = ("CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCEWithLogitsLoss",
+          "KLDivLoss")
+
+
 class TrainingSetup(Record):
     """``defaulted``: which of ``batch_size`` and ``optimizer`` the config left out (their defaults, batch 1
     and SGD, apply), so that the figures they shape can say so."""

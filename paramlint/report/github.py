@@ -12,12 +12,13 @@ from typing import List, Sequence
 
 from ..core.diagnostics import ERROR
 from ..lint import FileReport
+from .escape import log_line, printable
 from .text import verdict
 
 
 def escape_data(text: str) -> str:
     """The message part of a workflow command (GitHub's escaping rules)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))  # then ESC, BEL...
 
 
 def escape_property(text: str) -> str:
@@ -33,7 +34,7 @@ def render(reports: Sequence[FileReport], **_: object) -> str:
             properties = ",".join(f"{key}={escape_property(str(value))}" for key, value in
                                   (("file", d.path), ("line", d.line), ("col", d.column), ("title", d.code)))
             lines.append(f"::{command} {properties}::{escape_data(d.message)}")
-    lines += [verdict(r) for r in reports if not r.skipped]
+    lines += [log_line(verdict(r)) for r in reports if not r.skipped]
     if not any(not r.skipped for r in reports):
         lines.append("no model configs found (files need a top-level `paramlint: 1`)")
     return "\n".join(lines) + "\n"

@@ -8,7 +8,7 @@ artifact or a browser.
 """
 from __future__ import annotations
 
-from html import escape
+from html import escape as _html_escape
 from typing import List, Optional, Sequence
 
 from .. import __version__
@@ -17,6 +17,7 @@ from ..core.units import format_bytes
 from ..lint import Analysis, FileReport
 from ..rules import RULES
 from .charts import parameter_groups
+from .escape import printable
 from .summary import HEADER, layer_rows
 from .svg import model_charts
 
@@ -47,6 +48,11 @@ details.rows>summary{cursor:pointer;padding:.2rem .5rem;border:1px solid #d0d7de
 details.rows table{margin:0}
 @media print{details>*{display:block}figure{break-inside:avoid}}
 """
+
+
+def escape(text: str) -> str:
+    """HTML text with control characters written as escapes (``\\e``, ``\\x07``): nothing raw reaches the page."""
+    return _html_escape(printable(text))
 
 
 def _plural(count: int, word: str) -> str:

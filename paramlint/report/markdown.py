@@ -12,6 +12,7 @@ from ..core.diagnostics import ERROR
 from ..core.units import format_bytes
 from ..lint import Analysis, FileReport
 from ..rules import RULES
+from .escape import markdown_code, markdown_text, printable
 from .summary import render_summary
 
 LARGEST_LAYERS = 5
@@ -19,8 +20,8 @@ OK, FAILED, WARNED = "\u2705", "\u274c", "\u26a0\ufe0f"
 
 
 def cell(text: str) -> str:
-    """Text that stays inside one table cell."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Text that stays inside one table cell (HTML shown as text)."""
+    return markdown_text(text)
 
 
 def _plural(count: int, word: str) -> str:
@@ -51,7 +52,7 @@ def _overview(reports: Sequence[FileReport]) -> List[str]:
             a = r.analysis
             figures = (f"{a.params:,} | {a.flops:,} | {format_bytes(a.memory.peak)}" if a is not None
                        else "- | - | -")
-            lines.append(f"| {_mark(r)} | `{cell(r.path)}` | {figures} | {r.errors} | {r.warnings} |")
+            lines.append(f"| {_mark(r)} | {markdown_code(r.path)} | {figures} | {r.errors} | {r.warnings} |")
         lines.append("")
     return lines
 
@@ -63,7 +64,8 @@ def _diagnostics(report: FileReport) -> List[str]:
     for d in report.diagnostics:
         mark = FAILED if d.severity == ERROR else WARNED
         name = f" {RULES[d.code].name}" if d.code in RULES else ""
-        lines.append(f"| {mark} | `{cell(d.path)}:{d.line}:{d.column}` | {d.code}{name} | {cell(d.message)} |")
+        where = markdown_code(f"{d.path}:{d.line}:{d.column}")
+        lines.append(f"| {mark} | {where} | {d.code}{name} | {cell(d.message)} |")
     return lines + [""]
 
 
@@ -90,13 +92,13 @@ def _largest_layers(analysis: Analysis) -> List[str]:
         shape = "[" + ", ".join(str(s) for s in info.output.shape) + "]"
         line = analysis.lines.get(info.node.index)
         where = f" (line {line})" if line else ""
-        lines.append(f"| `{cell(info.node.trace)}`{where} | {info.node.type} | {shape} | {info.params:,} "
+        lines.append(f"| {markdown_code(info.node.trace)}{where} | {info.node.type} | {shape} | {info.params:,} "
                      f"| {100 * info.params / total:.1f}% | {info.result.flops:,} |")
     return lines + [""]
 
 
 def _file(report: FileReport, summary: bool) -> List[str]:
-    title = f"### {_mark(report)} `{cell(report.path)}`" + (f" ({cell(report.name)})" if report.name else "")
+    title = f"### {_mark(report)} {markdown_code(report.path)}" + (f" ({cell(report.name)})" if report.name else "")
     lines = [title, ""]
     analysis = report.analysis
     if analysis is not None:
@@ -109,7 +111,8 @@ def _file(report: FileReport, summary: bool) -> List[str]:
     if analysis is not None:
         lines += _budgets(analysis) + _largest_layers(analysis)
         if summary:
-            lines += ["<details><summary>Per-layer table</summary>", "", "```text", render_summary(report), "```",
+            table = printable(render_summary(report), keep_newlines=True)
+            lines += ["<details><summary>Per-layer table</summary>", "", "```text", table, "```",
                       "", "</details>", ""]
     return lines
 

@@ -10,24 +10,21 @@ anywhere: the page stays one self-contained file.
 """
 from __future__ import annotations
 
-import re
 from html import escape as _escape
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..core.units import format_bytes
 from ..lint import FileReport
+from .escape import printable
 from .charts import LABELS, STACK, ParamGroup, Timeline, breakdown, parameter_groups, timeline
 
 COLORS: Dict[str, str] = {
     "overhead": "#8c959f", "parameters": "#0969da", "buffers": "#54aeff", "optimizer_state": "#8250df",
     "gradients": "#bf3989", "inputs": "#bc4c00", "activations": "#1a7f37", "transient": "#d4a72c",
 }
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
 def escape(text: str) -> str:
-    """Escaped for XML text and attributes; control characters, which XML cannot hold, become U+FFFD."""
-    return _escape(CONTROL.sub("\ufffd", text))
+    """Escaped for XML text and attributes; control characters (which XML cannot hold) written as escapes."""
+    return _escape(printable(text))
 
 
 FONT = 'font-family="system-ui,-apple-system,Segoe UI,sans-serif"'

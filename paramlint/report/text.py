@@ -6,6 +6,7 @@ from typing import List, Sequence
 from ..core.diagnostics import ERROR
 from ..core.units import format_bytes
 from ..lint import FileReport
+from .escape import printable
 from .summary import render_summary
 
 _COLORS = {"error": "\033[31m", "warning": "\033[33m", "ok": "\033[32m", "bold": "\033[1m", "reset": "\033[0m"}
@@ -23,7 +24,7 @@ def verdict(report: FileReport) -> str:
     if report.warnings:
         counts.append(f"{report.warnings} warning{'s' if report.warnings != 1 else ''}")
     status = "failed" if report.failed else "ok"
-    text = f"{report.path}: {status}" + (f" ({', '.join(counts)})" if counts else "")
+    text = f"{printable(report.path)}: {status}" + (f" ({', '.join(counts)})" if counts else "")
     analysis = report.analysis
     if analysis is not None:
         setup = analysis.training
@@ -45,10 +46,10 @@ def render(reports: Sequence[FileReport], *, summary: bool = False, color: bool 
             continue
         for d in report.diagnostics:
             tag = _paint(d.code, "error" if d.severity == ERROR else "warning", color)
-            where = _paint(f"{d.path}:{d.line}:{d.column}:", "bold", color)
-            lines.append(f"{where} {tag} {d.message}")
+            where = _paint(f"{printable(d.path)}:{d.line}:{d.column}:", "bold", color)
+            lines.append(f"{where} {tag} {printable(d.message)}")
         if summary and report.analysis is not None:
-            lines.append(render_summary(report, unicode=unicode))
+            lines.append(printable(render_summary(report, unicode=unicode), keep_newlines=True))
         state = "error" if report.failed else "ok"
         lines.append(_paint(verdict(report), state, color))
     if not lines:

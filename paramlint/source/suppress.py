@@ -20,6 +20,7 @@ from ..core.diagnostics import WARNING, ConfigPath, Diagnostic, Finding
 from ..core.record import Record
 from .document import Document
 
+MAX_CODES = 100  # codes read from one comment; more is PL604 (a comment of a million codes stays cheap)
 _DIRECTIVE = re.compile(r"paramlint\s*:\s*ignore(?![\w-])(?:\s*\[([^\]]*)\])?")
 _COMMENT_DIRECTIVE = re.compile(r"#.*?(paramlint\s*:\s*ignore)")
 
@@ -27,12 +28,15 @@ _COMMENT_DIRECTIVE = re.compile(r"#.*?(paramlint\s*:\s*ignore)")
 class Suppression(Record):
     """One ``# paramlint: ignore`` comment; ``codes`` empty means every code."""
 
-    __slots__ = ("line", "codes", "used")
+    __slots__ = ("line", "codes", "used", "truncated")
 
-    def __init__(self, line: int, codes: Tuple[str, ...], used: Optional[Set[str]] = None) -> None:
+    # truncated: the comment listed more than MAX_CODES codes; the rest were not read
+    def __init__(self, line: int, codes: Tuple[str, ...], used: Optional[Set[str]] = None,
+                 truncated: bool = False) -> None:
         self.line = line
         self.codes = codes
         self.used: Set[str] = set() if used is None else used
+        self.truncated = truncated
 
     def covers(self, code: str) -> bool:
         """Whether this comment suppresses ``code``; marks what was used."""
@@ -51,8 +55,9 @@ def parse_suppressions(comments: Mapping[int, str]) -> Dict[int, Suppression]:
         match = _DIRECTIVE.search(text)
         if match is None:
             continue
-        codes = tuple(c.strip() for c in (match.group(1) or "").split(",") if c.strip())
-        found[line] = Suppression(line, codes)
+        pieces = (match.group(1) or "").split(",", MAX_CODES)  # at most MAX_CODES + 1 pieces, the rest unsplit
+        codes = tuple(dict.fromkeys(c.strip() for c in pieces[:MAX_CODES] if c.strip()))  # repeats read once
+        found[line] = Suppression(line, codes, truncated=len(pieces) > MAX_CODES)
     return found
 
 
@@ -91,6 +96,10 @@ def _comment_diagnostics(suppressions: Iterable[Suppression], *, path: str, comp
     diagnostics = []
     for suppression in suppressions:
         column = _column(source_lines, suppression.line)
+        if suppression.truncated:
+            diagnostics.append(Diagnostic(path, suppression.line, column, "PL604",
+                                          f"more than {MAX_CODES} codes in one suppression: only the first "
+                                          f"{MAX_CODES} are read", WARNING))
         for code in suppression.codes:
             if not any(known.startswith(code) for known in RULES):
                 diagnostics.append(Diagnostic(path, suppression.line, column, "PL604",

@@ -38,6 +38,7 @@ _Y = "tag:yaml.org,2002:"
 STR, INT, FLOAT, BOOL, NULL = _Y + "str", _Y + "int", _Y + "float", _Y + "bool", _Y + "null"
 TIMESTAMP, MERGE, VALUE, SEQ, MAP = _Y + "timestamp", _Y + "merge", _Y + "value", _Y + "seq", _Y + "map"
 
+_INT_BOUND = 10 ** 4300  # Python's limit on the decimal digits of an int, applied to every base
 _CONSTRUCTORS = {INT: "construct_yaml_int", FLOAT: "construct_yaml_float", BOOL: "construct_yaml_bool"}
 _NO_KEY = object()  # a mapping frame waiting for its next key
 _IN_SEQ = object()  # the key of a sequence frame: it never waits for one
@@ -314,6 +315,8 @@ class EventBuilder:
                 if "limit" in str(error):  # Python's cap on the digits of an int (3.11+)
                     raise _limit(f"integer with {len(text)} digits is over Python's limit", pos) from None
                 raise _syntax(f"cannot read {text!r} as {_tag_text(tag)}", pos) from None
+            if tag == INT and not -_INT_BOUND < value < _INT_BOUND:  # hex, octal, binary, base 60: no digit cap
+                raise _limit(f"integer {text[:20]}... is over Python's limit of 4300 decimal digits", pos)
         elif tag in (SEQ, MAP):
             raise LoadError("PL104", f"tag {_tag_text(tag)} cannot be used on a scalar", *pos)
         else:

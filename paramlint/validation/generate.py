@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Sequence
 
 from ..model.layers import REGISTRY
 from ..model.layers.base import REQUIRED, Arg, LayerDef
-from ..model.training import OPTIMIZERS, PRECISIONS, SHARDINGS
+from ..model.training import LOSSES, OPTIMIZER_OPTIONS, OPTIMIZERS, PRECISIONS, SHARDINGS
 from .validator import schemas_dir
 
 SCHEMA_ID = "https://github.com/paramlint/paramlint/schemas/format-1.json"
@@ -153,6 +153,28 @@ def _shape_or_input() -> Dict[str, Any]:
     }
 
 
+_OPTION_TYPES: Dict[str, Dict[str, Any]] = {
+    "number": {"type": "number", "examples": [0.9]},
+    "boolean": {"type": "boolean", "examples": [True]},
+    "integer": {"type": "integer", "examples": [4096]},
+    "flag": {"type": ["boolean", "null"], "x-expected": "true, false or null", "examples": [True, None]},
+    "pair": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
+             "x-expected": "a list of two numbers", "examples": [[0.9, 0.999]]},
+    "eps2": {"type": "array", "prefixItems": [{"type": ["number", "null"]}, {"type": "number"}], "minItems": 2,
+             "maxItems": 2, "x-expected": "a list of two numbers (the first may be null)",
+             "examples": [[None, 0.001]]},
+}
+
+
+def _optimizer_options(name: str) -> Dict[str, Any]:
+    """The arguments ``{type: NAME, ...}`` takes when NAME is ``name``: no others, each of its type."""
+    properties: Dict[str, Any] = {"type": {}}
+    properties.update({option: dict(_OPTION_TYPES[kind], description=f"{name}'s `{option}` argument")
+                       for option, kind in OPTIMIZER_OPTIONS[name].items()})
+    return {"if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+            "then": {"properties": properties, "additionalProperties": False}}
+
+
 def training_schema() -> Dict[str, Any]:
     optimizer_names = sorted(OPTIMIZERS)
     return {
@@ -162,10 +184,12 @@ def training_schema() -> Dict[str, Any]:
             "batch_size": {"type": "integer", "minimum": 1, "description": "samples per device per step",
                            "examples": [256]},
             "optimizer": {
-                "anyOf": [{"enum": optimizer_names},
-                          {"type": "object", "required": ["type"],
-                           "properties": {"type": {"enum": optimizer_names, "description": "a torch.optim name",
-                                                   "examples": ["SGD"]}}}],
+                "type": ["string", "object"],
+                "if": {"type": "string"}, "then": {"enum": optimizer_names},
+                "else": {"required": ["type"],
+                         "properties": {"type": {"enum": optimizer_names, "description": "a torch.optim name",
+                                                 "examples": ["SGD"]}},
+                         "allOf": [_optimizer_options(name) for name in optimizer_names]},
                 "x-expected": "an optimizer name (" + ", ".join(optimizer_names) + ") or {type: NAME, ...}",
                 "description": "a torch.optim name, or {type: SGD, momentum: 0.9} with torch.optim's arguments",
                 "examples": ["Adam", {"type": "SGD", "momentum": 0.9}],
@@ -176,7 +200,7 @@ def training_schema() -> Dict[str, Any]:
                         "examples": [8]},
             "sharding": {"enum": list(SHARDINGS), "default": "none", "description": "ZeRO stage",
                          "examples": ["zero2"]},
-            "loss": {"type": "string", "description": "the loss after the model (default CrossEntropyLoss)",
+            "loss": {"enum": list(LOSSES), "description": "the loss after the model (default CrossEntropyLoss)",
                      "examples": ["CrossEntropyLoss"]},
         },
         "examples": [{"batch_size": 256, "optimizer": "Adam", "precision": "bf16-mixed"}],
@@ -247,7 +271,7 @@ def build_schema() -> Dict[str, Any]:
         "required": ["paramlint", "layers"],
         "additionalProperties": False,
         "properties": {
-            "paramlint": {"const": 1, "description": "format version: marks the file as a model config",
+            "paramlint": {"type": "integer", "const": 1, "description": "format version: marks the file as a model config",
                           "examples": [1]},
             "name": {"type": "string", "description": "model name", "examples": ["cifar10-cnn"]},
             "input": dict(_shape_or_input(), description="the one input, batch excluded"),

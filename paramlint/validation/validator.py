@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import islice
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
-from ..core.diagnostics import ConfigPath, Finding, format_config_path
+from ..core.diagnostics import MAX_DIAGNOSTICS, ConfigPath, Finding, format_config_path
 from ..core.suggest import closest, did_you_mean
 from ..core.units import UnitError, parse_bytes, parse_count
 from ..model.layers import REGISTRY
@@ -81,9 +82,13 @@ class SchemaValidator:
         if findings or not isinstance(data, Mapping):
             return _sorted(findings)
         findings.extend(_input_choice(data))
-        findings.extend(self._layers_of(data.get("layers", []), ("layers",)))
+        # thousands of bad layers: stop checking once a file has more findings than are reported
+        findings.extend(islice(self._layers_of(data.get("layers", []), ("layers",)), MAX_DIAGNOSTICS + 1))
         for name, block in (data.get("blocks") or {}).items():
-            findings.extend(self._layers_of(block.get("layers", []), ("blocks", name, "layers")))
+            if len(findings) >= MAX_DIAGNOSTICS:
+                break
+            findings.extend(islice(self._layers_of(block.get("layers", []), ("blocks", name, "layers")),
+                                   MAX_DIAGNOSTICS + 1))
         findings.extend(_budget_units(data.get("budgets") or {}))
         return _sorted(findings)
 
@@ -218,7 +223,7 @@ def _humanize(error: Any, prefix: ConfigPath) -> Optional[Finding]:
         if near:
             expected = (expected + "; " if expected else "") + f"is `{near[0]}` a misspelling of `{name}`?"
         return Finding("PL203", f"{kind} needs `{name}`" + (f" ({expected})" if expected else ""), path)
-    if validator == "const" and path == ("paramlint",):
+    if validator in ("const", "type") and path == ("paramlint",):  # 1.0 and "1" are not version 1
         return Finding("PL205", f"unsupported format version {_show(instance)}: this paramlint reads "
                                 f"`paramlint: 1`", path)
     if validator == "enum":

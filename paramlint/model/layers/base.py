@@ -121,19 +121,22 @@ class SavedTensor(Record):
     the whole batch, not per sample (BatchNorm's batch statistics: 2 x C
     whatever the batch size).  ``stats`` True: statistics kept in float32
     whatever the precision (norm mean/rstd, attention logsumexp); False: a
-    float tensor in the layer's compute dtype.
+    float tensor in the layer's compute dtype.  ``copies``: that many equal
+    tensors (``"new"`` only), as a recurrent layer saves one per time step:
+    one record, so the memory model's work does not grow with the steps.
     """
 
-    __slots__ = ("kind", "numel", "dtype", "index", "per_sample", "stats")
+    __slots__ = ("kind", "numel", "dtype", "index", "per_sample", "stats", "copies")
 
     def __init__(self, kind: str, numel: int, dtype: str = "float32", index: int = 0, per_sample: bool = True,
-                 stats: bool = False) -> None:
+                 stats: bool = False, copies: int = 1) -> None:
         self.kind = kind
         self.numel = numel
         self.dtype = dtype
         self.index = index
         self.per_sample = per_sample
         self.stats = stats
+        self.copies = copies
 
 
 class LayerResult(Record):

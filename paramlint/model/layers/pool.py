@@ -21,7 +21,7 @@ Pools count no FLOPs: ``FlopCounterMode`` does not count them.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import layout
 from .base import (
@@ -43,7 +43,7 @@ _AXIS_WORDS = {1: ("positions",), 2: ("rows", "columns"), 3: ("frames", "rows", 
 
 # Counting the positions no window reads costs kernel x size / stride steps;
 # beyond this the warning is skipped rather than the linter slowed down.
-_MAX_SCAN = 10**7
+_MAX_SCAN = 10**5  # kernel elements the unread-positions count walks at most
 
 
 def pool_sizes(value: Any, n: int, name: str) -> Tuple[int, ...]:
@@ -125,17 +125,31 @@ def unread_positions(size: int, kernel: int, stride: int, pad: int, dilation: in
     for ``out`` windows (as :func:`pool_output_size` counts them)."""
     trailing = _trailing_unread(size, kernel, stride, pad, dilation, out)
     # Windows that touch or overlap leave no gaps (the first covers position 0
-    # since padding <= kernel // 2); a scan too long to afford counts the tail only.
-    if (dilation == 1 and stride <= kernel) or kernel * (size // stride + 1) > _MAX_SCAN:
+    # since padding <= kernel // 2); a kernel too long to afford counts the tail only.
+    if (dilation == 1 and stride <= kernel) or kernel > _MAX_SCAN:
         return trailing
-    read = bytearray(size)
+    # Kernel element j reads positions j*dilation - pad + i*stride (i < out): within one residue class modulo
+    # the stride, one run of consecutive multiples.  The runs of each class are merged: O(kernel log kernel),
+    # whatever the input size (no per-position allocation).
+    runs: Dict[int, List[Tuple[int, int]]] = {}
     for j in range(kernel):
         first = j * dilation - pad
         start = first if first >= 0 else first + (-first + stride - 1) // stride * stride
         stop = min(first + (out - 1) * stride, size - 1)
         if start <= stop:
-            read[start:stop + 1:stride] = b"\x01" * len(range(start, stop + 1, stride))
-    return size - read.count(1)
+            stop = start + (stop - start) // stride * stride
+            runs.setdefault(start % stride, []).append((start // stride, stop // stride))
+    read = 0
+    for intervals in runs.values():
+        intervals.sort()
+        low, high = intervals[0]
+        for lo, hi in intervals[1:]:
+            if lo > high + 1:
+                read += high - low + 1
+                low = lo
+            high = max(high, hi)
+        read += high - low + 1
+    return size - read
 
 
 def pool_unread_warnings(layer_type: str, spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int],

@@ -182,6 +182,10 @@ def _upsample_sizes(args: Mapping[str, Any], x: TensorSpec) -> List[int]:
     if size is not None:
         return list(values)
     # torch computes int(size * scale) in double precision, exactly as here.
+    for s, f in zip(spatial, values):
+        if not s * f < 2**63:  # 1e308 overflows to inf: no int, and no tensor torch could make
+            raise LayerError(f"output size {s} * {f} is beyond torch's int64 sizes (at most 2^63-1)",
+                             arg="scale_factor", code="PL405")
     sizes = [int(s * f) for s, f in zip(spatial, values)]
     for s, f, out in zip(spatial, values, sizes):
         if out <= 0:
