@@ -308,3 +308,27 @@ def test_example_network_saves_what_torch_saves(name):
     theirs = _theirs(data, BATCH)
     assert sum(ours.values()) == sum(theirs.values())
     assert ours == theirs
+
+
+def _windowed_attention(windows: int, tokens: int, heads: int, head_dim: int) -> Dict[str, Any]:
+    """Windowed attention as Swin writes it: q, k and v are Selects of one permuted qkv tensor, 5-d with the
+    batch ([N, windows, heads, tokens, head_dim]), so the math kernel runs and copies the value to fold it."""
+    width = heads * head_dim
+    return {"paramlint": 1, "inputs": {"x0": [windows, tokens, width]}, "layers": [
+        {"type": "Parameter", "shape": [1], "name": "scale"},
+        {"type": "Multiply", "from": ["x0", "scale"]},
+        {"type": "Linear", "out_features": 3 * width},
+        {"type": "Reshape", "shape": [windows, tokens, 3, heads, head_dim]},
+        {"type": "Permute", "dims": [0, 3, 1, 4, 2, 5], "name": "qkv"},
+        {"type": "Select", "dim": 1, "index": 0, "name": "q", "from": "qkv"},
+        {"type": "Select", "dim": 1, "index": 1, "name": "k", "from": "qkv"},
+        {"type": "Select", "dim": 1, "index": 2, "name": "v", "from": "qkv"},
+        {"type": "ScaledDotProductAttention", "from": ["q", "k", "v"], "name": "layer"},
+    ]}
+
+
+@pytest.mark.parametrize("windows,tokens,heads,head_dim", [(4, 49, 3, 32), (2, 5, 2, 4), (1, 7, 1, 8)])
+def test_windowed_attention_saves_what_torch_saves(windows, tokens, heads, head_dim):
+    data = _windowed_attention(windows, tokens, heads, head_dim)
+    ours, _ = _ours(data)
+    assert ours == _theirs(data, BATCH)

@@ -247,8 +247,14 @@ def _infer_sdpa(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerR
                        batched=(inputs[0].batched, inputs[1].batched, inputs[2].batched),
                        grouped=(_per_sample(k), _per_sample(v)), scores=_per_sample(scores) * query_len * key_len,
                        output=output.numel, logsumexp=_per_sample(lead) * query_len, dropout=args["dropout_p"],
-                       dtype=output.dtype)
+                       dtype=output.dtype, value_copied=_value_copied(inputs[2], lead))
     return LayerResult((output,), flops=flops, args=dict(args), saved=tuple(saved))
+
+
+def _value_copied(value: TensorSpec, lead: Sequence[int]) -> bool:
+    """Whether the math kernel's ``weights @ value`` copies a batched value that it does not broadcast."""
+    full = _torch_shape(value)
+    return value.batched and tuple(full[:-2]) == tuple(lead) and not layout.leading_dims_merge(value, len(lead))
 
 
 def _flash_cpu(args: Mapping[str, Any], q: Sequence[int], k: Sequence[int], v: Sequence[int]) -> bool:
