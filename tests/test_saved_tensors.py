@@ -192,6 +192,17 @@ CASES: List[Case] = [
     ({"type": "CircularPad2d", "padding": 1}, [IMG2]),
     ({"type": "CircularPad3d", "padding": 1}, [IMG3]),
     ({"type": "Parameter", "shape": [1, 10, 9]}, []),
+    ({"type": "Buffer", "shape": [1, 10, 9]}, []),
+    ({"type": "MatMul"}, [[2, 5, 6], [2, 6, 4]]),
+    ({"type": "MatMul"}, [[3, 5, 6], [1, 6, 4]]),
+    ({"type": "Roll", "shifts": [1, -2], "dims": [1, 2]}, [IMG2]),
+    ({"type": "Chunk", "chunks": 3, "dim": 1}, [IMG2]),
+    ({"type": "Split", "split_size_or_sections": [1, 3], "dim": -1}, [[4, 10, 4]]),
+    ({"type": "StochasticDepth", "p": 0.2, "mode": "row"}, [IMG2]),
+    ({"type": "StochasticDepth", "p": 0.5, "mode": "batch"}, [IMG2]),
+    ({"type": "StochasticDepth", "p": 0.0, "mode": "row"}, [IMG2]),
+    ({"type": "ScaledDotProductAttention"}, [[2, 7, 4], [2, 5, 4], [2, 5, 4], [2, 7, 5]]),
+    ({"type": "ScaledDotProductAttention"}, [[2, 3, 7, 4], [2, 3, 5, 4], [2, 3, 5, 4], [1, 3, 7, 5]]),
 ]
 
 
@@ -208,7 +219,7 @@ def _config(entry: Mapping[str, Any], shapes: Sequence[Any], *, first: bool = Fa
             layers.append({"type": "Multiply", "from": [name, "scale"], "name": f"scaled_{name}"})
             sources.append(f"scaled_{name}")
     layer = dict(entry, name="layer")
-    if entry["type"] == "Parameter":
+    if entry["type"] in ("Parameter", "Buffer"):
         inputs = {"x0": [4, 10, 9]}
         layers += [layer, {"type": "Add", "from": ["x0", "layer"]}]
     elif sources:
