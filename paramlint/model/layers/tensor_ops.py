@@ -89,10 +89,15 @@ def _stochastic_depth_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec
     if not x.batched:
         raise LayerError(f"StochasticDepth drops whole samples: it needs a batched input, got the unbatched "
                          f"{x.describe()}", code="PL401")
-    saved = ()
-    if args["p"] > 0:
-        saved = (SavedTensor("new", 1, x.dtype, per_sample=args["mode"] == "row"),)
+    if args["p"] == 0:
+        return LayerResult((x,), args=dict(args))  # the input itself
+    saved = (SavedTensor("new", 1, x.dtype, per_sample=args["mode"] == "row"),)
     return LayerResult((x.with_shape(x.shape),), args=dict(args), saved=saved)
+
+
+def _stochastic_depth_layout(args: Mapping[str, Any], inputs: Sequence[TensorSpec], out: TensorSpec) -> TensorSpec:
+    """p = 0 returns the input itself; otherwise ``x * noise``, elementwise."""
+    return out if args["p"] == 0 else layout.as_pointwise(args, inputs, out)
 
 
 _DIM = Arg("dim", doc="the dim (torch numbering: the batch is 0, which cannot be used)")
@@ -100,7 +105,7 @@ _DIM = Arg("dim", doc="the dim (torch numbering: the batch is 0, which cannot be
 LAYERS = (
     LayerDef("Roll", "shape", {"shifts": Arg("ints", doc="shift per dim (negative: towards the start)"),
                                "dims": Arg("ints", doc="the dims to roll, one per shift (batch is 0)")},
-             _roll_infer, input_dtype="any",
+             _roll_infer, input_dtype="any", layout=layout.as_memory_format,
              doc="torch.roll(x, shifts, dims): shifts the values along dims, wrapping around."),
     LayerDef("Chunk", "shape", {"chunks": Arg("pos_int", doc="how many pieces (at most)"), "dim": _DIM},
              _chunk_infer, input_dtype="any", layout=layout.as_inferred,
@@ -122,7 +127,7 @@ LAYERS = (
     LayerDef("StochasticDepth", "activation", {
         "p": Arg("prob", doc="probability of dropping a sample (row) or the batch"),
         "mode": Arg("enum", doc="row: per sample; batch: the whole batch at once", choices=("row", "batch")),
-    }, _stochastic_depth_infer, input_dtype="float", layout=layout.as_pointwise,
+    }, _stochastic_depth_infer, input_dtype="float", layout=_stochastic_depth_layout,
              doc="torchvision.ops.StochasticDepth (DropPath): drops residual branches with probability p in "
                  "training and scales the rest by 1/(1-p); no parameters."),
 )
