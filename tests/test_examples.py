@@ -28,6 +28,7 @@ torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import reference_models as ref  # noqa: E402
+import reference_vision as ref_vision  # noqa: E402
 from memory_cases import inputs_of  # noqa: E402
 from paramlint.cli import main as cli_main  # noqa: E402
 from paramlint.lint import Analysis, Linter, analyze_document  # noqa: E402
@@ -57,6 +58,7 @@ EXAMPLES: Dict[str, Example] = {
     "resnet18": Example(11_689_512, ref.resnet18),
     "resnet50": Example(25_557_032, ref.resnet50),
     "mobilenet_v2": Example(3_504_872, ref.MobileNetV2),
+    "mobilenet_v3_large": Example(5_483_032, ref_vision.MobileNetV3Large),
     "vgg16": Example(138_357_544, ref.VGG16),
     "vit_b16": Example(86_567_656, ref.ViTB16, flops_device="cpu"),
     "gpt2_small": Example(124_439_808, ref.GPT2LMHead, flops_device="cpu", shorter=_shorter_gpt2),
@@ -149,6 +151,11 @@ def test_example_flops_match_flop_counter(name):
     _, reference_flops = _run(_uninitialised(device, example.reference), inputs)
     _, built_flops = _run(_uninitialised(device, lambda: build(data)), inputs)
     assert (reference_flops, built_flops) == (flops, flops)
+
+
+@pytest.mark.parametrize("name,buffers", [("mobilenet_v3_large", 24_446)])
+def test_example_has_the_published_buffer_count(name, buffers):
+    assert _analysis(_data(name)).shapes.buffers == buffers
 
 
 def test_gpt2_head_is_tied_to_the_token_embedding():
