@@ -266,7 +266,8 @@ def _check_mask(args: Mapping[str, Any], mask: TensorSpec, query: TensorSpec, we
     if args["is_causal"]:
         raise LayerError("an attn_mask (the 4th input) cannot be combined with is_causal: true", arg="is_causal",
                          code="PL401")
-    if mask.dtype != query.dtype:
+    # A Parameter or Buffer takes the model's floating-point dtype; a layer output keeps its own.
+    if not mask.is_float or (mask.batched and mask.dtype != query.dtype):
         raise LayerError(f"the attn_mask must have the query's dtype {query.dtype}, got {mask.dtype}", code="PL404")
     shape = _torch_shape(mask)
     if _broadcast(shape, weights, "the attn_mask and the attention weights") != tuple(weights):
