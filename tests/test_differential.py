@@ -554,6 +554,11 @@ def test_interpreter_rejects_what_torch_rejects():
     # repeat 0 is not allowed by the format
     "{paramlint: 1, input: [4], blocks: {B: {args: {n: 1}, layers: [{type: ReLU, repeat: '${n - 1}'}]}}, "
     "layers: [{type: B}]}",
+    # a float Parameter takes the model's dtype: as an attn_mask and as a MatMul operand
+    "{paramlint: 1, input: {shape: [1, 1], dtype: float64}, layers: [{type: Parameter, shape: [1, 1], name: m}, "
+    "{type: ScaledDotProductAttention, from: [input, input, input, m]}]}",
+    "{paramlint: 1, input: {shape: [1, 1], dtype: float64}, layers: [{type: GRU, hidden_size: 1, name: g}, "
+    "{type: Parameter, shape: [1, 1], name: w}, {type: MatMul, from: [w, g]}]}",
 ])
 def test_cases_the_fuzzer_taught_the_harness(config):
     check(_yaml(config))

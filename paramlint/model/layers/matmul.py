@@ -96,9 +96,7 @@ def _expanded(op: _Operand, batch: Sequence[int], matrix: Sequence[int]) -> Tupl
 def _infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
     a, b = _Operand(inputs[0], 0), _Operand(inputs[1], 1)
     shapes = f"{_text(a.shape)} @ {_text(b.shape)}"
-    if inputs[0].dtype != inputs[1].dtype:
-        raise LayerError(f"MatMul needs inputs of one dtype, got {inputs[0].dtype} and {inputs[1].dtype}",
-                         code="PL404")
+    dtype = _dtype(inputs)
     ra, rb = len(a.shape), len(b.shape)
     if ra == 0 or rb == 0:
         raise LayerError(f"MatMul needs inputs of at least 1 dim (batch included), got {shapes}", code="PL401")
@@ -118,12 +116,21 @@ def _infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult
     if batched and (not out or out[0] != N or N in out[1:]):
         raise LayerError(f"MatMul would move the batch out of dim 0 ({shapes} -> {_text(out)}): the result would "
                          f"depend on the batch size", code="PL401")
-    dtype = inputs[0].dtype
     saved, flops = _path(a, b, ra, rb, batch, n, m1, p)
     output = TensorSpec(tuple(out[1:] if batched else out), dtype, batched)
     if not inputs[0].is_float:
         saved = []
     return LayerResult((output,), flops=flops, saved=tuple(saved))
+
+
+def _dtype(inputs: Sequence[TensorSpec]) -> str:
+    """One dtype for both operands; a float Parameter or Buffer (unbatched) takes the model's float dtype."""
+    a, b = inputs
+    if a.is_float and b.is_float and not (a.batched and b.batched):
+        return (a if a.batched else b).dtype
+    if a.dtype != b.dtype:
+        raise LayerError(f"MatMul needs inputs of one dtype, got {a.dtype} and {b.dtype}", code="PL404")
+    return a.dtype
 
 
 def _path(a: _Operand, b: _Operand, ra: int, rb: int, batch: List[int], n: Optional[int], m: int,
