@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from ..core.diagnostics import ConfigPath, Finding, format_config_path
 from ..core.record import Record
 from ..core.suggest import did_you_mean
+from .block_types import type_from_argument, unknown_keys
 from .expr import ExprError, evaluate
 from .layers import REGISTRY
 from .layers.base import TensorSpec
@@ -217,12 +218,15 @@ class _Builder:
                      previous: Tuple[Source, ...], env: Mapping[str, Any], frames: Tuple[Frame, ...],
                      trainable: bool) -> Source:
         layer_type = entry["type"]
-        if isinstance(layer_type, str) and layer_type.startswith("$"):
-            layer_type = self.argument_type(layer_type, env, frames, path)
-            if layer_type is None:
-                return BROKEN
-            entry = dict(entry, type=layer_type)
-            if not self.arguments_fit(entry, path):
+        if isinstance(layer_type, str) and layer_type.startswith("$"):  # type: $arg
+            frame = frames[-1] if frames else None
+            use = _entry_at(self.data, frame.use_path) if frame else {}
+            layer_type, findings = type_from_argument(layer_type, env, frame, use, self.blocks, path)
+            if layer_type is not None:
+                entry = dict(entry, type=layer_type)
+                findings = unknown_keys(entry, RESERVED_KEYS, path)
+            if findings:
+                self.findings.extend(findings)
                 return BROKEN
         if "from" in entry:
             refs = entry["from"] if isinstance(entry["from"], list) else [entry["from"]]
@@ -257,46 +261,6 @@ class _Builder:
                 return BROKEN
             sources = (out,)
         return sources[0]
-
-    def argument_type(self, text: str, env: Mapping[str, Any], frames: Tuple[Frame, ...],
-                      path: ConfigPath) -> Optional[str]:
-        """``type: $act`` in a block: the layer type or block named by a block argument.
-
-        A value that names no type is reported where it is given: at the block use that passes it, or at the
-        block's default.
-        """
-        name = text[1:]
-        if name not in env or not frames:
-            known = ", ".join(sorted(env)) or "none"
-            self.error("PL305", f"`type: {text}` names no block argument{did_you_mean(name, env)} "
-                                f"(arguments: {known})" if frames else
-                       f"`type: {text}` is a block argument, but this layer is not inside a block", path + ("type",))
-            return None
-        value = env[name]
-        if isinstance(value, str) and (value in REGISTRY or value in self.blocks):
-            return value
-        frame = frames[-1]
-        use = _entry_at(self.data, frame.use_path)
-        where = frame.use_path + (name,) if name in use else ("blocks", frame.block, "args", name)
-        if not isinstance(value, str):
-            self.error("PL202", f"`{name}` is used as a layer type (`type: ${name}` in block `{frame.block}`), "
-                                f"so it must be a type name, got {value!r}", where)
-        else:
-            candidates = list(REGISTRY) + list(self.blocks)
-            self.error("PL204", f"`{name}` is used as a layer type (`type: ${name}` in block `{frame.block}`), "
-                                f"but `{value}` is no layer type or block{did_you_mean(value, candidates)}", where)
-        return None
-
-    def arguments_fit(self, entry: Mapping[str, Any], path: ConfigPath) -> bool:
-        """The schema cannot check the keys of a ``type: $arg`` entry; check them against the type passed."""
-        layer = REGISTRY.get(entry["type"])
-        if layer is None:
-            return True  # a block: its own arguments are checked where it expands
-        unknown = [key for key in entry if key not in RESERVED_KEYS and key not in layer.args]
-        for key in unknown:
-            self.error("PL201", f"unknown key `{key}` for {layer.type} (the type given by this block's "
-                                f"argument){did_you_mean(key, layer.args)}", path + (key,), at_key=True)
-        return not unknown
 
     def make_node(self, entry: Mapping[str, Any], local: str, copy: Optional[int], path: ConfigPath, scope: _Scope,
                   sources: Tuple[Source, ...], env: Mapping[str, Any], frames: Tuple[Frame, ...],
