@@ -7,19 +7,18 @@ is given: at the block use that passes it, or at the block's default.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Collection, List, Mapping, Optional, Tuple
+from typing import Any, Collection, List, Mapping, Optional, Tuple
 
 from ..core.diagnostics import ConfigPath, Finding
 from ..core.suggest import did_you_mean
 from .layers import REGISTRY
 
-if TYPE_CHECKING:
-    from .graph import Frame
 
-
-def type_from_argument(text: str, env: Mapping[str, Any], frame: Optional[Frame], use: Mapping[str, Any],
+def type_from_argument(text: str, env: Mapping[str, Any], frame: Optional[Any], use: Mapping[str, Any],
                        blocks: Collection[str], path: ConfigPath) -> Tuple[Optional[str], List[Finding]]:
-    """The type ``type: $name`` names inside the block use ``frame`` (whose entry is ``use``), or findings."""
+    """The type ``type: $name`` names inside the block use ``frame`` (the graph's Frame: ``use_path``,
+    ``block``; None outside a block), whose entry is ``use``; or the findings that say why not.  (The graph
+    module imports this one, so the Frame type is not imported here.)"""
     name = text[1:]
     if frame is None:
         return None, [Finding("PL305", f"`type: {text}` is a block argument, but this layer is not inside a block",
