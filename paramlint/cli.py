@@ -4,6 +4,7 @@
     paramlint --explain CODE        a rule's documentation
     paramlint rules                 the rule catalogue
     paramlint schema                the JSON Schema of the config format (for editors)
+    paramlint layers [TYPE]         the layer types with their arguments and defaults
     paramlint diff OLD NEW          how the model changes between two configs (REV:PATH reads git)
     paramlint fit CONFIG --gpu A100-80GB   the largest batch size that fits in memory
 """
@@ -178,6 +179,10 @@ def _run(argv: Optional[Sequence[str]] = None) -> int:
         from .commands.rules import rules_command
 
         return rules_command(args_list[1:])
+    if args_list[:1] == ["layers"]:
+        from .commands.layers import layers_command
+
+        return layers_command(args_list[1:])
     if args_list[:1] == ["diff"]:
         from .commands.diff import diff_command
 

@@ -37,6 +37,7 @@ from .model.analysis import LayerInfo
 from .model.graph import Graph, Node, Source, build_graph
 from .rules import severity_of
 from .source.loader import LoadError, load_document
+from .torch_ops import OPERATIONS as TENSOR_OPERATIONS
 from .validation.validator import SchemaValidator
 
 __all__ = ["build", "count_parameters", "ParamlintModel", "OPERATIONS"]
@@ -211,9 +212,10 @@ class ScaledDotProductAttention(nn.Module):
         super().__init__()
         self.dropout_p, self.is_causal, self.scale, self.enable_gqa = dropout_p, is_causal, scale, enable_gqa
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         kwargs: Dict[str, Any] = {"enable_gqa": True} if self.enable_gqa else {}
-        return nn.functional.scaled_dot_product_attention(query, key, value, dropout_p=self.dropout_p,
+        return nn.functional.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p=self.dropout_p,
                                                           is_causal=self.is_causal, scale=self.scale, **kwargs)
 
     def extra_repr(self) -> str:
@@ -226,6 +228,7 @@ _BATCH_AWARE = ("Concat", "Reshape", "View")
 OPERATIONS: Dict[str, type] = {cls.__name__: cls for cls in (
     Add, Multiply, Concat, Parameter, Reshape, View, Permute, Transpose, Select, Slice, Mean, Sum,
     ScaledDotProductAttention)}
+OPERATIONS.update(TENSOR_OPERATIONS)
 
 
 # ---------------------------------------------------------------------------

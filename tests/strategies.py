@@ -575,7 +575,8 @@ def sequence_body(net: Net, layers: int) -> None:
         if net.shape is None or len(net.shape) != 2:
             break
         op = net.pick(("recurrent", "recurrent", "attention", "attention", "linear", "norm", "activation",
-                       "residual", "conv1d", "sdpa", "decoder", "cell", "token"))
+                       "residual", "conv1d", "sdpa", "decoder", "cell", "token", "tensor_op", "tensor_op",
+                       "windowed"))
         seq, width = net.shape
         if op == "recurrent":
             recurrent(net)
@@ -605,6 +606,10 @@ def sequence_body(net: Net, layers: int) -> None:
                 net.add({"type": "Add", "from": [tokens, positions]}, (seq + 1, width))
         elif op == "decoder":
             decoder(net)
+        elif op == "tensor_op":
+            tensor_op(net)
+        elif op == "windowed":
+            windowed_attention(net)
         elif op == "cell":
             net.add({"type": "Select", "dim": 1, "index": -1}, (width,))
             kind = net.pick(("LSTMCell", "GRUCell", "RNNCell"))
@@ -625,6 +630,91 @@ def sequence_body(net: Net, layers: int) -> None:
         else:
             index = net.int(-net.shape[0], net.shape[0] - 1)
             net.add({"type": "Select", "dim": 1, "index": index}, net.shape[1:])
+
+
+def _learned(net: Net, shape: Sequence[int]) -> str:
+    """A trainable Parameter (a MatMul operand, an attention bias): torch picks its kernel by whether the
+    operand needs a gradient, and paramlint takes these to need one."""
+    name = net.add({"type": "Parameter", "shape": list(shape)}, None)
+    net.layers[-1].pop("trainable", None)
+    return name
+
+
+def tensor_op(net: Net) -> None:
+    """MatMul, Chunk, Split, Roll, StochasticDepth, a Buffer, or SDPA with an additive mask, on [S, E]."""
+    seq, width = net.shape or (1, 1)
+    here = net.here()
+    kind = net.pick(("MatMul", "MatMulParam", "Chunk", "Split", "Roll", "StochasticDepth", "StochasticDepth",
+                     "Buffer", "Buffer", "MaskedSDPA"))
+    if kind == "MatMul":  # x @ x^T, or (a fault) x @ x
+        other = here if net.fault() else net.add({"type": "Transpose", "dim0": 1, "dim1": 2, "from": here},
+                                                 (width, seq))
+        net.add({"type": "MatMul", "from": [here, other]}, (seq, seq))
+    elif kind == "MatMulParam":
+        out = net.int(1, 5)
+        shape, result = net.pick((([width, out], (seq, out)), ([width], (seq,)), ([out, seq], (out, width)),
+                                  ([1, width, out], (seq, out))))
+        if net.fault():
+            shape = [s + 1 for s in shape]
+        weight = _learned(net, shape)
+        order = [weight, here] if shape == [out, seq] or (net.fault() and net.flag()) else [here, weight]
+        net.add({"type": "MatMul", "from": order}, result)
+    elif kind in ("Chunk", "Split"):
+        dim = net.pick((1, 2, -1, -2))
+        size = (seq, width)[dim % 3 - 1]
+        if kind == "Chunk":
+            entry: Dict[str, Any] = {"type": "Chunk", "chunks": net.int(1, 4), "dim": dim}
+            piece = -(-size // entry["chunks"])
+            sizes = [min(piece, size - i) for i in range(0, size, piece)]
+        elif net.flag():
+            entry = {"type": "Split", "split_size_or_sections": net.int(1, 4), "dim": dim}
+            piece = entry["split_size_or_sections"]
+            sizes = [min(piece, size - i) for i in range(0, size, piece)]
+        else:
+            cut = net.int(1, size)
+            sizes = [cut, size - cut] if cut < size else [size]
+            entry = {"type": "Split", "split_size_or_sections": sizes + ([1] if net.fault() else []), "dim": dim}
+        name = net.add(entry, None)
+        index = net.int(0, len(sizes) - 1 + (1 if net.fault() else 0))
+        shape = [seq, width]
+        shape[dim % 3 - 1] = sizes[min(index, len(sizes) - 1)]
+        net.add({"type": "Identity", "from": f"{name}.{index}" if index else name}, tuple(shape))
+    elif kind == "Roll":
+        dims = net.pick(([1], [2], [-1], [1, 2]))
+        shifts = [net.int(-5, 5) for _ in dims] + ([1] if net.fault() else [])
+        net.add({"type": "Roll", "shifts": shifts if len(shifts) > 1 else shifts[0], "dims": dims}, (seq, width))
+    elif kind == "StochasticDepth":
+        net.add({"type": "StochasticDepth", "p": net.pick((0.0, 0.2, 0.5, 1.0)), "mode": net.pick(("row", "batch"))},
+                (seq, width))
+    elif kind == "Buffer":
+        shape = net.pick(([1, width], [seq, width], [width]))
+        buffer = net.add({"type": "Buffer", "shape": shape if not net.fault() else [width + 1],
+                          "persistent": net.flag()}, None)
+        net.add({"type": "Add", "from": [here, buffer]}, (seq, width))
+    else:  # an additive attention mask (a relative-position bias)
+        mask = _learned(net, net.pick(([seq, seq], [1, seq, seq])) if not net.fault() else [seq, seq + 1])
+        net.add({"type": "ScaledDotProductAttention", "from": [here, here, here, mask]}, (seq, width))
+
+
+def windowed_attention(net: Net) -> None:
+    """Swin's windowed attention on [S, E]: q, k, v Selects of one permuted qkv tensor, 5-d with the batch
+    ([N, windows, heads, tokens, head_dim]), an optional learned bias as the attn_mask."""
+    seq, width = net.shape or (1, 1)
+    windows = net.pick([w for w in range(1, seq + 1) if seq % w == 0])
+    tokens = seq // windows
+    heads = net.pick([h for h in range(1, width + 1) if width % h == 0])
+    net.add({"type": "Linear", "out_features": 3 * width}, (seq, 3 * width))
+    net.add({"type": "Reshape", "shape": [windows, tokens, 3, heads, width // heads]}, None)
+    qkv = net.add({"type": "Permute", "dims": [0, 3, 1, 4, 2, 5]}, None)
+    q, k, v = (net.add({"type": "Select", "dim": 1, "index": i, "from": qkv}, None) for i in range(3))
+    entry: Dict[str, Any] = {"type": "ScaledDotProductAttention", "from": [q, k, v]}
+    if net.flag():
+        entry["from"].append(_learned(net, net.pick(([heads, tokens, tokens], [tokens, tokens]))))
+    elif net.flag(30):
+        entry["is_causal"] = True
+    net.add(entry, None)
+    net.add({"type": "Transpose", "dim0": 2, "dim1": 3}, None)
+    net.add({"type": "Reshape", "shape": [seq, width]}, (seq, width))
 
 
 # ---------------------------------------------------------------------------
@@ -704,14 +794,15 @@ def block_graphs(draw: Callable[[Any], Any]) -> Dict[str, Any]:
         c, size = net.int(1, 4), net.int(3, 10)
         _start(net, (c, size, size))
         k = net.pick((1, 3))
-        blocks["ConvUnit"] = {"args": {"c": None, "k": k}, "layers": [
+        blocks["ConvUnit"] = {"args": {"c": None, "k": k, "act": net.pick(ACTIVATIONS)}, "layers": [
             {"type": "Conv2d", "out_channels": "$c", "kernel_size": "$k", "padding": "${k // 2}", "name": "conv"},
             {"type": net.pick(("BatchNorm2d", "InstanceNorm2d", "Identity")), "name": "norm"},
-            {"type": net.pick(ACTIVATIONS), "name": "act"}]}
+            {"type": "$act", "name": "act"}]}
         width = c if not net.fault() else c + 1
         blocks["Res"] = {"args": {"c": None}, "layers": [
             {"type": "ConvUnit", "c": "$c", "name": "unit"},
-            {"type": "ConvUnit", "c": "$c", "k": 1, "name": "unit2"},
+            {"type": "ConvUnit", "c": "$c", "k": 1, "name": "unit2", **({"act": net.pick(("ReLU", "Hardswish", "GELU"))}
+                                                                        if net.flag() else {})},
             {"type": "Add", "from": ["unit2", "input"], "name": "sum"}]}
         net.add({"type": "Res", "c": width, "repeat": net.int(1, 3)}, (width, size, size))
         if net.flag():
@@ -736,7 +827,8 @@ def block_graphs(draw: Callable[[Any], Any]) -> Dict[str, Any]:
             {"type": "LayerNorm", "name": "norm"},
             {"type": "Linear", "out_features": "${d * m}", "name": "up"},
             {"type": net.pick(ACTIVATIONS), "name": "act"},
-            {"type": "Linear", "out_features": "${d + 0}", "name": "down"},
+            {"type": "Linear", "out_features": net.pick(("${d + 0}", "${max(d, 1)}", "${min(d, d * m)}",
+                                                          "${make_divisible(d, 1)}")), "name": "down"},
             {"type": "Add", "from": ["down", "input"], "name": "res"}]}
         given = d if not net.fault() else d + 1
         use: Dict[str, Any] = {"type": "FeedForward", "d": given, "repeat": net.int(1, 3)}

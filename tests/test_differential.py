@@ -89,12 +89,28 @@ def _arith(text: str, env: Mapping[str, Any]) -> int:
             return env[node.id]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return -value(node.operand)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+            values = [value(a) for a in node.args]
+            if node.func.id in ("max", "min") and len(values) >= 2:
+                return (max if node.func.id == "max" else min)(values)
+            if node.func.id == "make_divisible" and len(values) in (2, 3):
+                return _make_divisible(*values)
+            raise Rejected(f"not a function: {text}")
         if isinstance(node, ast.BinOp):
             ops = {ast.Add: int.__add__, ast.Sub: int.__sub__, ast.Mult: int.__mul__, ast.FloorDiv: int.__floordiv__}
             return ops[type(node.op)](value(node.left), value(node.right))
         raise Rejected(f"not arithmetic: {text}")
 
     return value(ast.parse(text, mode="eval").body)
+
+
+def _make_divisible(v: float, divisor: int, min_value: Any = None) -> int:
+    """torchvision's _make_divisible, as torchvision writes it."""
+    if divisor < 1:
+        raise Rejected("divisor")
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
 
 
 def _substitute(value: Any, env: Mapping[str, Any]) -> Any:
@@ -172,6 +188,8 @@ class Interpreter:
             repeat = _substitute(entry.get("repeat", 1), env)
             if repeat < 1:
                 raise Rejected(f"repeat {repeat}")
+            if str(entry["type"]).startswith("$"):  # type: $arg, a layer type or block passed in
+                entry = dict(entry, type=_substitute(entry["type"], env))
             for _ in range(repeat):
                 if entry["type"] in self.blocks:
                     out = self.run_block(entry, sources, env, layer_trainable)
@@ -211,11 +229,14 @@ class Interpreter:
         kind = entry["type"]
         args = {k: _substitute(v, env) for k, v in entry.items() if k not in RESERVED}
         tensors = [v.tensor for v in sources]
-        batched = kind != "Parameter" and any(v.batched for v in sources)
+        batched = kind not in ("Parameter", "Buffer") and any(v.batched for v in sources)
         forward_kwargs = {}
         if kind == "Parameter":
             module = nn.Module()
             module.weight = nn.Parameter(torch.randn(*args["shape"], dtype=self.dtype))
+        elif kind == "Buffer":
+            module = nn.Module()
+            module.register_buffer("value", torch.randn(*args["shape"]), persistent=args.get("persistent", True))
         elif kind in OPERATIONS:
             module = nn.Module()
         else:
@@ -237,8 +258,11 @@ class Interpreter:
             scope[entry["name"]] = module
         if kind == "Parameter":
             outputs: Tuple[Any, ...] = (module.weight,)
+        elif kind == "Buffer":
+            outputs = (module.value,)
         elif kind in OPERATIONS:
-            outputs = (OPERATIONS[kind](args, sources),)
+            result = OPERATIONS[kind](args, sources)
+            outputs = tuple(result) if isinstance(result, (tuple, list)) else (result,)
         else:
             outputs = _unpack(kind, module(*tensors, **forward_kwargs))
         values = tuple(Value(t, batched) for t in outputs)
@@ -322,10 +346,24 @@ OPERATIONS = {
         (slice(None),) * (a["dim"] % s[0].tensor.dim()) + (slice(a.get("start"), a.get("end"), a.get("step", 1)),)],
     "Mean": lambda a, s: s[0].tensor.mean(dim=_dims(a["dim"]), keepdim=a.get("keepdim", False)),
     "Sum": lambda a, s: s[0].tensor.sum(dim=_dims(a["dim"]), keepdim=a.get("keepdim", False)),
+    "MatMul": lambda a, s: torch.matmul(s[0].tensor, s[1].tensor),
+    "Roll": lambda a, s: torch.roll(s[0].tensor, _dims(a["shifts"]), _dims(a["dims"])),
+    "Chunk": lambda a, s: s[0].tensor.chunk(a["chunks"], a["dim"]),
+    "Split": lambda a, s: s[0].tensor.split(a["split_size_or_sections"], a["dim"]),
+    "StochasticDepth": lambda a, s: _drop_path(s[0].tensor, a["p"], a["mode"]),
     "ScaledDotProductAttention": lambda a, s: torch.nn.functional.scaled_dot_product_attention(
         *(v.tensor for v in _aligned(s)), dropout_p=a.get("dropout_p", 0.0), is_causal=a.get("is_causal", False),
         scale=a.get("scale"), enable_gqa=a.get("enable_gqa", False)),
 }
+
+
+def _drop_path(x: Any, p: float, mode: str) -> Any:
+    """torchvision.ops.stochastic_depth in training mode."""
+    if p == 0.0:
+        return x
+    noise = torch.empty([x.shape[0]] + [1] * (x.ndim - 1) if mode == "row" else [1] * x.ndim, dtype=x.dtype)
+    noise = noise.bernoulli_(1 - p)
+    return x * (noise.div_(1 - p) if p < 1 else noise)
 
 
 def _count(modules: Sequence[nn.Module]) -> Tuple[int, int, int]:
@@ -337,7 +375,7 @@ def _count(modules: Sequence[nn.Module]) -> Tuple[int, int, int]:
 
 def _has_parameters(config: Mapping[str, Any]) -> bool:
     lists = [config["layers"]] + [block["layers"] for block in (config.get("blocks") or {}).values()]
-    return any(entry.get("type") == "Parameter" for entry in itertools.chain(*lists))
+    return any(entry.get("type") in ("Parameter", "Buffer") for entry in itertools.chain(*lists))
 
 
 def _flops_per_sample(config: Mapping[str, Any], flops_at: Callable[[int], int]) -> int:
@@ -523,6 +561,11 @@ def test_interpreter_rejects_what_torch_rejects():
     # repeat 0 is not allowed by the format
     "{paramlint: 1, input: [4], blocks: {B: {args: {n: 1}, layers: [{type: ReLU, repeat: '${n - 1}'}]}}, "
     "layers: [{type: B}]}",
+    # a float Parameter takes the model's dtype: as an attn_mask and as a MatMul operand
+    "{paramlint: 1, input: {shape: [1, 1], dtype: float64}, layers: [{type: Parameter, shape: [1, 1], name: m}, "
+    "{type: ScaledDotProductAttention, from: [input, input, input, m]}]}",
+    "{paramlint: 1, input: {shape: [1, 1], dtype: float64}, layers: [{type: GRU, hidden_size: 1, name: g}, "
+    "{type: Parameter, shape: [1, 1], name: w}, {type: MatMul, from: [w, g]}]}",
 ])
 def test_cases_the_fuzzer_taught_the_harness(config):
     check(_yaml(config))

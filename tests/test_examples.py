@@ -24,6 +24,7 @@ import yaml
 torch = pytest.importorskip("torch")
 import meta_flops  # noqa: E402
 import reference_models as ref  # noqa: E402
+import reference_vision as ref_vision  # noqa: E402
 from memory_cases import inputs_of  # noqa: E402
 from paramlint.cli import main as cli_main  # noqa: E402
 from paramlint.lint import Analysis, Linter, analyze_document  # noqa: E402
@@ -43,6 +44,8 @@ EXAMPLES: Dict[str, Example] = {
     "resnet18": Example(11_689_512, ref.resnet18),
     "resnet50": Example(25_557_032, ref.resnet50),
     "mobilenet_v2": Example(3_504_872, ref.MobileNetV2),
+    "mobilenet_v3_large": Example(5_483_032, ref_vision.MobileNetV3Large),
+    "swin_t": Example(28_288_354, ref_vision.SwinT),
     "vgg16": Example(138_357_544, ref.VGG16),
     "vit_b16": Example(86_567_656, ref.ViTB16),
     "gpt2_small": Example(124_439_808, ref.GPT2LMHead),
@@ -129,6 +132,11 @@ def test_example_flops_match_flop_counter(name):
     built_flops = meta_flops.forward_flops(lambda: build(data), inputs)
     assert (reference_flops, built_flops) == (flops, flops)
     assert flops == PINNED_FLOPS.get(name, flops)
+
+
+@pytest.mark.parametrize("name,buffers", [("mobilenet_v3_large", 24_446), ("swin_t", 28_812)])
+def test_example_has_the_published_buffer_count(name, buffers):
+    assert _analysis(_data(name)).shapes.buffers == buffers
 
 
 def test_gpt2_head_is_tied_to_the_token_embedding():

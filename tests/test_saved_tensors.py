@@ -192,6 +192,17 @@ CASES: List[Case] = [
     ({"type": "CircularPad2d", "padding": 1}, [IMG2]),
     ({"type": "CircularPad3d", "padding": 1}, [IMG3]),
     ({"type": "Parameter", "shape": [1, 10, 9]}, []),
+    ({"type": "Buffer", "shape": [1, 10, 9]}, []),
+    ({"type": "MatMul"}, [[2, 5, 6], [2, 6, 4]]),
+    ({"type": "MatMul"}, [[3, 5, 6], [1, 6, 4]]),
+    ({"type": "Roll", "shifts": [1, -2], "dims": [1, 2]}, [IMG2]),
+    ({"type": "Chunk", "chunks": 3, "dim": 1}, [IMG2]),
+    ({"type": "Split", "split_size_or_sections": [1, 3], "dim": -1}, [[4, 10, 4]]),
+    ({"type": "StochasticDepth", "p": 0.2, "mode": "row"}, [IMG2]),
+    ({"type": "StochasticDepth", "p": 0.5, "mode": "batch"}, [IMG2]),
+    ({"type": "StochasticDepth", "p": 0.0, "mode": "row"}, [IMG2]),
+    ({"type": "ScaledDotProductAttention"}, [[2, 7, 4], [2, 5, 4], [2, 5, 4], [2, 7, 5]]),
+    ({"type": "ScaledDotProductAttention"}, [[2, 3, 7, 4], [2, 3, 5, 4], [2, 3, 5, 4], [1, 3, 7, 5]]),
 ]
 
 
@@ -208,7 +219,7 @@ def _config(entry: Mapping[str, Any], shapes: Sequence[Any], *, first: bool = Fa
             layers.append({"type": "Multiply", "from": [name, "scale"], "name": f"scaled_{name}"})
             sources.append(f"scaled_{name}")
     layer = dict(entry, name="layer")
-    if entry["type"] == "Parameter":
+    if entry["type"] in ("Parameter", "Buffer"):
         inputs = {"x0": [4, 10, 9]}
         layers += [layer, {"type": "Add", "from": ["x0", "layer"]}]
     elif sources:
@@ -308,3 +319,27 @@ def test_example_network_saves_what_torch_saves(name):
     theirs = _theirs(data, BATCH)
     assert sum(ours.values()) == sum(theirs.values())
     assert ours == theirs
+
+
+def _windowed_attention(windows: int, tokens: int, heads: int, head_dim: int) -> Dict[str, Any]:
+    """Windowed attention as Swin writes it: q, k and v are Selects of one permuted qkv tensor, 5-d with the
+    batch ([N, windows, heads, tokens, head_dim]), so the math kernel runs and copies the value to fold it."""
+    width = heads * head_dim
+    return {"paramlint": 1, "inputs": {"x0": [windows, tokens, width]}, "layers": [
+        {"type": "Parameter", "shape": [1], "name": "scale"},
+        {"type": "Multiply", "from": ["x0", "scale"]},
+        {"type": "Linear", "out_features": 3 * width},
+        {"type": "Reshape", "shape": [windows, tokens, 3, heads, head_dim]},
+        {"type": "Permute", "dims": [0, 3, 1, 4, 2, 5], "name": "qkv"},
+        {"type": "Select", "dim": 1, "index": 0, "name": "q", "from": "qkv"},
+        {"type": "Select", "dim": 1, "index": 1, "name": "k", "from": "qkv"},
+        {"type": "Select", "dim": 1, "index": 2, "name": "v", "from": "qkv"},
+        {"type": "ScaledDotProductAttention", "from": ["q", "k", "v"], "name": "layer"},
+    ]}
+
+
+@pytest.mark.parametrize("windows,tokens,heads,head_dim", [(4, 49, 3, 32), (2, 5, 2, 4), (1, 7, 1, 8)])
+def test_windowed_attention_saves_what_torch_saves(windows, tokens, heads, head_dim):
+    data = _windowed_attention(windows, tokens, heads, head_dim)
+    ours, _ = _ours(data)
+    assert ours == _theirs(data, BATCH)

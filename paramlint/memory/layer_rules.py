@@ -25,7 +25,12 @@ from ..model.layers.base import TensorSpec
 VIEWS = frozenset({"Identity", "Flatten", "Unflatten", "View", "Reshape", "Permute", "Transpose", "Select", "Slice"})
 # Views that need a contiguous input; on a permuted input torch copies.
 RESHAPES = frozenset({"Flatten", "View", "Reshape"})
-DROPOUTS = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"})
+DROPOUTS = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+                      "StochasticDepth"})
+# Views with several outputs, each a view of the input (x.chunk, x.split).
+MULTI_VIEWS = frozenset({"Chunk", "Split"})
+# Layers without inputs whose output is a module tensor (no activation storage).
+MODULE_TENSORS = frozenset({"Parameter", "Buffer"})
 # Layers whose output keeps the input's memory layout (element-wise).
 ELEMENTWISE_FAMILIES = frozenset({"activation"})
 # Layers whose gradients for their inputs are views of the incoming gradient.
@@ -38,7 +43,7 @@ WEIGHT_ONLY_INPUT = frozenset({"Linear"})
 def output_alias(layer_type: str, args: Mapping[str, Any], inputs: Sequence[TensorSpec], *, training: bool,
                  contiguous: bool) -> Optional[int]:
     """The input whose storage output 0 shares (a view or an in-place write), or None."""
-    if layer_type in VIEWS:
+    if layer_type in VIEWS or layer_type in MULTI_VIEWS:
         if layer_type in RESHAPES and not contiguous:
             return None
         if layer_type == "Flatten" and not contiguous:
@@ -82,8 +87,8 @@ def output_layout(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Ten
         dims = _permutation(layer_type, args, inputs[0].rank)
         inverse = {old: new for new, old in enumerate(dims)}
         return tuple(inverse[d] for d in order), gapped
-    if layer_type in ("Select", "Slice"):
-        if layer_type == "Slice":
+    if layer_type in ("Select", "Slice") or layer_type in MULTI_VIEWS:
+        if layer_type != "Select":
             return order, True
         dim = args["dim"] % inputs[0].rank
         return tuple(d - (d > dim) for d in order if d != dim), True

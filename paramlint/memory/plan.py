@@ -18,7 +18,8 @@ from ..model.analysis import LayerInfo, ShapeAnalysis
 from ..model.graph import Frame, Node, Source
 from ..model.layers import REGISTRY
 from ..model.layers.base import SavedTensor, TensorSpec
-from .layer_rules import RESHAPES, WEIGHT_ONLY_INPUT, Layout, identity, is_contiguous, output_alias, output_layout
+from .layer_rules import (MODULE_TENSORS, MULTI_VIEWS, RESHAPES, WEIGHT_ONLY_INPUT, Layout, identity, is_contiguous,
+                          output_alias, output_layout)
 from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes, widest
 from .recurrent import RECURRENT, recurrent_saved
 
@@ -241,10 +242,10 @@ class _Planner:
         for index, spec in enumerate(result.outputs):
             dtype = spec.dtype if spec.dtype != "float32" else compute
             alias = None
-            if index == 0 and inputs:
+            if (index == 0 or layer_type in MULTI_VIEWS) and inputs:
                 alias = output_alias(layer_type, args, info.inputs, training=self.training,
                                      contiguous=layer_type not in RESHAPES or inputs[0].contiguous)
-            if layer_type == "Parameter":
+            if layer_type in MODULE_TENSORS:
                 storage = self.storages.new_fixed(0, PARAMETERS)
             elif alias is not None:
                 storage = inputs[alias].storage
@@ -252,7 +253,7 @@ class _Planner:
             else:
                 storage = self.storages.new(_numel(spec), dtype, spec.batched, TRANSIENT)
                 plan.allocs.append(storage)
-            if index == 0 and inputs:
+            if (index == 0 or layer_type in MULTI_VIEWS) and inputs:
                 saves_output = any(saved.kind == "output" for saved in result.saved)
                 layout = output_layout(layer_type, args, info.inputs, spec, inputs[0].layout,
                                        self.families[layer_type], saves_output)

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 from ..core.diagnostics import ConfigPath, Finding, format_config_path
 from ..core.record import Record
 from ..core.suggest import did_you_mean, did_you_mean_type
+from .block_types import type_from_argument, unknown_keys
 from .expr import ExprError, evaluate
 from .layers import REGISTRY
 from .layers.base import TensorSpec
@@ -132,6 +133,7 @@ def read_input(spec: Any) -> TensorSpec:
 
 class _Builder:
     def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
         self.blocks: Mapping[str, Any] = data.get("blocks") or {}
         self.nodes: List[Node] = []
         self.findings: List[Finding] = []
@@ -217,6 +219,16 @@ class _Builder:
                      previous: Tuple[Source, ...], env: Mapping[str, Any], frames: Tuple[Frame, ...],
                      trainable: bool) -> Source:
         layer_type = entry["type"]
+        if isinstance(layer_type, str) and layer_type.startswith("$"):  # type: $arg
+            frame = frames[-1] if frames else None
+            use = _entry_at(self.data, frame.use_path) if frame else {}
+            layer_type, findings = type_from_argument(layer_type, env, frame, use, self.blocks, path)
+            if layer_type is not None:
+                entry = dict(entry, type=layer_type)
+                findings = unknown_keys(entry, RESERVED_KEYS, path)
+            if findings:
+                self.findings.extend(findings)
+                return BROKEN
         if "from" in entry:
             refs = entry["from"] if isinstance(entry["from"], list) else [entry["from"]]
             sources = tuple(self.resolve(r, scope, index, path + ("from",) + ((i,) if isinstance(entry["from"], list)
@@ -370,6 +382,13 @@ class _Builder:
                 return BROKEN
             return out
         return last[0]
+
+
+def _entry_at(data: Mapping[str, Any], config_path: ConfigPath) -> Mapping[str, Any]:
+    value: Any = data
+    for part in config_path:
+        value = value[part]
+    return value if isinstance(value, Mapping) else {}
 
 
 def _declared_names(entries: Sequence[Any]) -> Dict[str, int]:

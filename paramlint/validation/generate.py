@@ -32,6 +32,11 @@ def _alt(*schemas: Dict[str, Any], expected: str, **extra: Any) -> Dict[str, Any
     return {"anyOf": [*schemas, {"$ref": "#/$defs/expr"}], "x-expected": expected, **extra}
 
 
+def _or_expr(schema: Dict[str, Any]) -> Dict[str, Any]:
+    """A list item that may also be ``$arg`` or ``${...}`` inside a block (a size per axis)."""
+    return {"anyOf": [schema, {"$ref": "#/$defs/expr"}]}
+
+
 POS = {"type": "integer", "minimum": 1}
 NONNEG = {"type": "integer", "minimum": 0}
 INT = {"type": "integer"}
@@ -41,11 +46,11 @@ KIND_SCHEMAS: Dict[str, Dict[str, Any]] = {
     "pos_int": _alt(POS, expected="a positive integer"),
     "nonneg_int": _alt(NONNEG, expected="a non-negative integer"),
     "opt_pos_int": _alt(POS, {"type": "null"}, expected="a positive integer or null"),
-    "size": _alt(POS, {"type": "array", "minItems": 1, "items": POS},
+    "size": _alt(POS, {"type": "array", "minItems": 1, "items": _or_expr(POS)},
                  expected="a positive integer or a list of them"),
-    "opt_size": _alt(POS, {"type": "array", "minItems": 1, "items": POS}, {"type": "null"},
+    "opt_size": _alt(POS, {"type": "array", "minItems": 1, "items": _or_expr(POS)}, {"type": "null"},
                      expected="a positive integer, a list of them, or null"),
-    "nonneg_size": _alt(NONNEG, {"type": "array", "minItems": 1, "items": NONNEG},
+    "nonneg_size": _alt(NONNEG, {"type": "array", "minItems": 1, "items": _or_expr(NONNEG)},
                         expected="a non-negative integer or a list of them"),
     "padding": _alt(NONNEG, {"type": "array", "minItems": 1, "items": NONNEG}, {"enum": ["same", "valid"]},
                     expected="a non-negative integer, a list of them, 'same' or 'valid'"),

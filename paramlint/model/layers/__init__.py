@@ -21,6 +21,8 @@ FAMILIES = (
     "linear",
     "reshape",
     "shape_ops",
+    "matmul",
+    "tensor_ops",
 )
 
 

@@ -24,6 +24,11 @@ the CPU, FlopCounterMode sees 0 for the core wherever torch runs its fused
 flash kernel: 4-d q, k, v, equal head dims, no dropout, no need_weights.)
 
 What autograd saves (``saved``) is modelled in attention_memory.py.
+
+An ``attn_mask`` (the 4th input of ScaledDotProductAttention) is taken to
+be a learned bias that needs a gradient, for which the CPU always runs the
+math kernel (counted).  A mask without gradient (from a Buffer alone)
+would let the CPU run its flash kernel instead; that case is not modelled.
 """
 from __future__ import annotations
 
@@ -213,6 +218,8 @@ def _infer_sdpa(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerR
         if tensor.rank < 2:
             raise LayerError(f"{layer_type} needs a {name} of at least 2 dims, got {tensor.describe()}",
                              code="PL401")
+    mask = inputs[3] if len(inputs) > 3 else None
+    inputs = inputs[:3]
     _same_dtype(layer_type, inputs, names)
     q, k, v = (_torch_shape(t) for t in inputs)
     (query_len, embed), (key_len, key_embed), (value_len, value_embed) = q[-2:], k[-2:], v[-2:]
@@ -243,16 +250,18 @@ def _infer_sdpa(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerR
     if batched and (not lead or lead[0] != _BATCH or _BATCH in lead[1:]):
         raise LayerError(f"ScaledDotProductAttention would move the batch out of dim 0 (the shape would depend "
                          f"on the batch size N): leading dims {_dims_text(lead)}", code="PL401")
+    if mask is not None:
+        _check_mask(args, mask, inputs[0], scores + (query_len, key_len))
     out_shape = lead[1:] + (query_len, value_embed) if batched else lead + (query_len, value_embed)
     output = TensorSpec(out_shape, inputs[0].dtype, batched)
     full = [_torch_shape(t) for t in inputs]
-    flops = sum(sdpa_flop_parts(inputs, args["enable_gqa"]))
-    fused = _flash_cpu(dict(args, dropout_p=0.0), *full)
+    flops = sum(sdpa_flop_parts(inputs, args["enable_gqa"]))  # meta counts both products, mask or not
+    fused = mask is None and _flash_cpu(dict(args, dropout_p=0.0), *full)
     saved = sdpa_saved(fused=fused, inputs=(inputs[0].numel, inputs[1].numel, inputs[2].numel),
                        batched=(inputs[0].batched, inputs[1].batched, inputs[2].batched),
                        grouped=(_per_sample(k), _per_sample(v)), scores=_per_sample(scores) * query_len * key_len,
                        output=output.numel, logsumexp=_per_sample(lead) * query_len, dropout=args["dropout_p"],
-                       dtype=output.dtype)
+                       dtype=output.dtype, value_copied=_value_copied(inputs[2], lead))
     return LayerResult((output,), flops=flops, args=dict(args), saved=tuple(saved))
 
 
@@ -269,6 +278,26 @@ def sdpa_flop_parts(inputs: Sequence[TensorSpec], enable_gqa: bool) -> Tuple[int
     (query_len, head_dim), key_len, value_head_dim = q[-2:], k[-2], v[-1]
     return (sdpa_flops(_per_sample(scores), 1, query_len, key_len, head_dim, 0),
             sdpa_flops(_per_sample(lead), 1, query_len, key_len, 0, value_head_dim))
+
+
+def _check_mask(args: Mapping[str, Any], mask: TensorSpec, query: TensorSpec, weights: Tuple[int, ...]) -> None:
+    """An additive float attn_mask must broadcast to the attention weights [..., L, S]."""
+    if args["is_causal"]:
+        raise LayerError("an attn_mask (the 4th input) cannot be combined with is_causal: true", arg="is_causal",
+                         code="PL401")
+    # A Parameter or Buffer takes the model's floating-point dtype; a layer output keeps its own.
+    if not mask.is_float or (mask.batched and mask.dtype != query.dtype):
+        raise LayerError(f"the attn_mask must have the query's dtype {query.dtype}, got {mask.dtype}", code="PL404")
+    shape = _torch_shape(mask)
+    if _broadcast(shape, weights, "the attn_mask and the attention weights") != tuple(weights):
+        raise LayerError(f"the attn_mask {_dims_text(shape)} does not broadcast to the attention weights "
+                         f"{_dims_text(weights)}", code="PL401")
+
+
+def _value_copied(value: TensorSpec, lead: Sequence[int]) -> bool:
+    """Whether the math kernel's ``weights @ value`` copies a batched value that it does not broadcast."""
+    full = _torch_shape(value)
+    return value.batched and tuple(full[:-2]) == tuple(lead) and not layout.leading_dims_merge(value, len(lead))
 
 
 def _flash_cpu(args: Mapping[str, Any], q: Sequence[int], k: Sequence[int], v: Sequence[int]) -> bool:
@@ -430,9 +459,10 @@ LAYERS = (
              doc="torch.nn.MultiheadAttention. One input: self-attention; `from: [q, kv]` or `from: [q, k, v]`: "
                  "cross-attention. Output [L, embed_dim]; with need_weights: true also NAME.1, the attention "
                  "weights averaged over heads [L, S] (S counts the bias_k and zero-attention keys)."),
-    LayerDef("ScaledDotProductAttention", "attention", _SDPA_ARGS, _infer_sdpa, min_inputs=3, max_inputs=3,
+    LayerDef("ScaledDotProductAttention", "attention", _SDPA_ARGS, _infer_sdpa, min_inputs=3, max_inputs=4,
              doc="torch.nn.functional.scaled_dot_product_attention on `from: [q, k, v]` shaped [..., L, E], "
-                 "[..., S, E], [..., S, Ev] -> [..., L, Ev]; leading dims broadcast as in torch. No parameters."),
+                 "[..., S, E], [..., S, Ev] -> [..., L, Ev]; leading dims broadcast as in torch. No parameters. "
+                 "A 4th input is an additive float attn_mask (a relative-position bias) broadcast to [..., L, S]."),
     LayerDef("TransformerEncoderLayer", "attention", _transformer_args("TransformerEncoderLayer"),
              _infer_encoder_layer, layout=_block_layout,
              doc="torch.nn.TransformerEncoderLayer on a [seq, d_model] sample: self-attention and feed-forward."),

@@ -118,7 +118,8 @@ def block_saved(length: int, memory_len: Optional[int], d_model: int, heads: int
 
 
 def sdpa_saved(*, fused: bool, inputs: Tuple[int, int, int], batched: Tuple[bool, bool, bool], grouped: Tuple[int, int],
-               scores: int, output: int, logsumexp: int, dropout: float, dtype: str) -> List[SavedTensor]:
+               scores: int, output: int, logsumexp: int, dropout: float, dtype: str,
+               value_copied: bool = False) -> List[SavedTensor]:
     """scaled_dot_product_attention, element counts per sample.
 
     fused (flash / memory-efficient kernels: 4-d inputs with equal batch and
@@ -126,7 +127,11 @@ def sdpa_saved(*, fused: bool, inputs: Tuple[int, int, int], batched: Tuple[bool
     kernel: the scaled query and key (``grouped``: key and value sizes after
     enable_gqa's repeat), the softmax (``scores`` elements), the value (a new
     tensor when repeated), and with dropout a bool mask and the dropped
-    weights.  Measured on the CPU without broadcasting; where leading dims
+    weights.  The value is kept as ``weights @ value`` folds it to 3-d
+    (``reshape(-1, S, Ev)``): a view of the input where its leading dims
+    (batch included) lie one after the other, else a copy
+    (``value_copied``: a ``Select`` of a permuted qkv tensor in windowed
+    attention).  Measured on the CPU without broadcasting; where leading dims
     broadcast, torch saves expanded copies and this is an approximation.
     """
     def shared(index: int) -> SavedTensor:
@@ -137,7 +142,7 @@ def sdpa_saved(*, fused: bool, inputs: Tuple[int, int, int], batched: Tuple[bool
                 SavedTensor("new", logsumexp, STATS, stats=True)]
     saved = [SavedTensor("new", inputs[0], dtype, per_sample=batched[0]), SavedTensor("new", grouped[0], dtype),
              SavedTensor("new", scores, dtype),
-             shared(2) if grouped[1] == inputs[2] else SavedTensor("new", grouped[1], dtype)]
+             shared(2) if grouped[1] == inputs[2] and not value_copied else SavedTensor("new", grouped[1], dtype)]
     if 0 < dropout < 1:
         saved += [SavedTensor("new", scores, "bool"), SavedTensor("new", scores, dtype)]
     return saved

@@ -240,6 +240,15 @@ def view_strides(x: TensorSpec, target: Sequence[int]) -> Optional[Strides]:
     return tuple(new_strides)
 
 
+def leading_dims_merge(x: TensorSpec, count: int) -> bool:
+    """Whether ``x.reshape(-1, *x.shape[count:])`` of the full shape (batch first) is a view: the first
+    ``count`` dims, those of size 1 aside, are laid out one after the other (ATen's ``computeStride``)."""
+    shape, strides = full_shape(x), strides_of(x)
+    kept = [(size, stride) for size, stride in zip(shape[:count], strides[:count]) if size != 1]
+    return all(outer_stride == inner_stride * inner_size
+               for (_, outer_stride), (inner_size, inner_stride) in zip(kept, kept[1:]))
+
+
 def reshaped(x: TensorSpec, shape: Sequence[int]) -> TensorSpec:
     """``x.reshape(batch, *shape)``: a view where torch can make one, else a contiguous copy."""
     return with_strides(x.with_shape(shape), view_strides(x, shape))
