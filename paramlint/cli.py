@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lint neural-network architecture configs: schema, shapes, exact parameter counts, "
                     "FLOPs, optimizer state, memory and budgets, without PyTorch.",
         epilog="Also: `paramlint rules` lists the rules, `paramlint schema` prints the JSON Schema, "
-               "`paramlint diff OLD NEW` compares two configs, `paramlint fit CONFIG --gpu A100-80GB` finds "
+               "`paramlint layers [TYPE]` lists the layer types with their arguments, `paramlint diff OLD NEW` compares two configs, `paramlint fit CONFIG --gpu A100-80GB` finds "
                "the largest batch size that fits in memory (each has --help).",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH",
