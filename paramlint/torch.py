@@ -204,20 +204,30 @@ class Sum(Mean):
 
 class ScaledDotProductAttention(nn.Module):
     """``torch.nn.functional.scaled_dot_product_attention(q, k, v, ...)``;
-    its ``dropout_p`` applies on every call, as the function does."""
+    its ``dropout_p`` applies on every call, as the function does.  A
+    ``window`` (paramlint's sliding-window argument) becomes a boolean mask:
+    query i sees keys i - window + 1 ... i."""
 
     def __init__(self, dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
-                 enable_gqa: bool = False) -> None:
+                 enable_gqa: bool = False, window: Optional[int] = None) -> None:
         super().__init__()
         self.dropout_p, self.is_causal, self.scale, self.enable_gqa = dropout_p, is_causal, scale, enable_gqa
+        self.window = window
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         kwargs: Dict[str, Any] = {"enable_gqa": True} if self.enable_gqa else {}
+        if self.window is not None:
+            rows = torch.arange(query.shape[-2]).unsqueeze(1)
+            cols = torch.arange(key.shape[-2]).unsqueeze(0)
+            kwargs["attn_mask"] = (cols <= rows) & (cols > rows - self.window)
+            return nn.functional.scaled_dot_product_attention(query, key, value, dropout_p=self.dropout_p,
+                                                              scale=self.scale, **kwargs)
         return nn.functional.scaled_dot_product_attention(query, key, value, dropout_p=self.dropout_p,
                                                           is_causal=self.is_causal, scale=self.scale, **kwargs)
 
     def extra_repr(self) -> str:
-        return f"dropout_p={self.dropout_p}, is_causal={self.is_causal}, scale={self.scale}"
+        window = f", window={self.window}" if self.window is not None else ""
+        return f"dropout_p={self.dropout_p}, is_causal={self.is_causal}, scale={self.scale}{window}"
 
 
 # Operations whose constructor also needs to know which inputs are batched.

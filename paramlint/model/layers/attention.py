@@ -208,6 +208,8 @@ def _infer_sdpa(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerR
             raise LayerError(f"{layer_type} needs a {name} of at least 2 dims, got {tensor.describe()}",
                              code="PL401")
     _same_dtype(layer_type, inputs, names)
+    if args["window"] is not None and not args["is_causal"]:
+        raise LayerError("window (sliding-window attention) needs is_causal: true", arg="window")
     q, k, v = (_torch_shape(t) for t in inputs)
     (query_len, embed), (key_len, key_embed), (value_len, value_embed) = q[-2:], k[-2:], v[-2:]
     if key_embed != embed:
@@ -268,6 +270,9 @@ _SDPA_ARGS = {
     "is_causal": Arg("bool", False, "masks future keys (top-left causal mask)"),
     "scale": Arg("opt_number", None, "softmax scale; null means 1/sqrt(E)"),
     "enable_gqa": Arg("bool", False, "grouped-query attention: key/value heads (dim -3) divide the query's"),
+    "window": Arg("opt_pos_int", None, "paramlint: sliding-window attention with is_causal (each query sees itself "
+                                       "and the window - 1 keys before it, transformers' sliding_window); the KV "
+                                       "cache keeps window - 1 positions. Not a torch argument"),
 }
 
 

@@ -1,0 +1,210 @@
+"""Serving figures against transformers and torch (CPU).
+
+- KV cache bytes equal the cache tensors transformers' ``generate`` leaves
+  (``DynamicCache``: full and sliding-window layers) for small configs of
+  llama, mistral (sliding window), qwen2, gemma2 (alternating windows), phi3
+  and gpt2, each described in format 1 by ``decoder_configs.decoder``.
+- Prefill and decode peaks equal the live storages of the same format-1
+  model run by torch, with a cache kept exactly as ``DynamicLayer.update``
+  keeps it (``torch.cat``).
+- Prefill and decode FLOPs equal FlopCounterMode on the meta device.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from decoder_configs import decoder  # noqa: E402
+from torch_memory import LiveStorages, run_graph  # noqa: E402
+
+from paramlint.lint import analyze_document  # noqa: E402
+from paramlint.memory.inference import analyse_at, cache_layers, estimate_inference, with_tokens  # noqa: E402
+from paramlint.memory.precision import CPU  # noqa: E402
+from paramlint.model.graph import build_graph  # noqa: E402
+from paramlint.model.inference_setup import InferenceSetup  # noqa: E402
+from paramlint.torch import build  # noqa: E402
+from paramlint.validation.validator import SchemaValidator  # noqa: E402
+
+SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+             num_key_value_heads=2, vocab_size=100, max_position_embeddings=256)
+
+# family -> (transformers config, attn_implementation, the format-1 decoder's arguments)
+FAMILIES: Dict[str, Any] = {
+    "llama": (lambda: transformers.LlamaConfig(**SMALL, head_dim=16), "sdpa", {}),
+    "mistral": (lambda: transformers.MistralConfig(**SMALL, head_dim=16, sliding_window=6), "sdpa",
+                {"windows": [6] * 4}),
+    "qwen2": (lambda: transformers.Qwen2Config(**SMALL), "sdpa", {"qkv_bias": True}),
+    "gemma2": (lambda: transformers.Gemma2Config(**SMALL, head_dim=16, sliding_window=6), "eager",
+               {"windows": [6, None, 6, None], "tied": True}),
+    "phi3": (lambda: transformers.Phi3Config(**SMALL, sliding_window=6, pad_token_id=0), "sdpa",
+             {"windows": [6] * 4}),
+    "gpt2": (lambda: transformers.GPT2Config(n_embd=64, n_layer=3, n_head=4, vocab_size=100, n_positions=256),
+             "sdpa", {"kv_heads": 4, "layers": 3, "intermediate": 256, "gated": False, "qkv_bias": True,
+                      "positions": 256, "tied": True, "norm": "LayerNorm"}),
+}
+
+
+def family_decoder(family: str, tokens: int, **extra: Any) -> Dict[str, Any]:
+    arguments = dict(hidden=64, heads=4, kv_heads=2, head_dim=16, layers=4, intermediate=128, vocab=100,
+                     tokens=tokens)
+    arguments.update(FAMILIES[family][2])
+    arguments.update(extra)
+    return decoder(**arguments)
+
+
+def estimate(data: Mapping[str, Any], setup: InferenceSetup):
+    findings, analysis = analyze_document(data, None, SchemaValidator())
+    assert analysis is not None, findings
+    graph, _ = build_graph(data)
+    return estimate_inference(data, analysis.shapes, graph.output, setup, device=CPU)
+
+
+def generated_cache(family: str, *, batch: int, prompt: int, new: int, dtype: Any = torch.float32) -> List[Any]:
+    make, implementation, _ = FAMILIES[family]
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(make(), attn_implementation=implementation,
+                                                           dtype=dtype).eval()
+    ids = torch.randint(0, 100, (batch, prompt))
+    out = model.generate(ids, max_new_tokens=new, min_new_tokens=new, do_sample=False,
+                         return_dict_in_generate=True, pad_token_id=0, eos_token_id=None)
+    return list(out.past_key_values.layers)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("batch,prompt,new", [(2, 10, 5), (1, 3, 2)])
+def test_kv_cache_bytes_equal_transformers_generate(family, batch, prompt, new):
+    layers = generated_cache(family, batch=batch, prompt=prompt, new=new)
+    theirs = sum(t.numel() * t.element_size() for layer in layers for t in (layer.keys, layer.values))
+    ours = estimate(family_decoder(family, prompt),
+                    InferenceSetup(batch_size=batch, prompt_tokens=prompt, new_tokens=new, dtype="fp32"))
+    assert ours.kv_cache == theirs
+    assert ours.cached_tokens == prompt + new - 1
+    assert [layer.retained(ours.cached_tokens) for layer in ours.layers] == [layer.keys.shape[-2]
+                                                                           for layer in layers]
+
+
+def test_kv_cache_in_bf16_and_per_layer_windows():
+    layers = generated_cache("gemma2", batch=3, prompt=9, new=4, dtype=torch.bfloat16)
+    theirs = [t.numel() * t.element_size() for layer in layers for t in (layer.keys, layer.values)]
+    ours = estimate(family_decoder("gemma2", 9), InferenceSetup(batch_size=3, prompt_tokens=9, new_tokens=4,
+                                                                dtype="bf16"))
+    assert ours.kv_cache == sum(theirs)
+    assert [layer.window for layer in ours.layers] == [6, None, 6, None]
+
+
+def test_parameter_counts_equal_transformers():
+    """The format-1 graphs are the transformers models (gemma2's extra norms aside)."""
+    for family in ("llama", "mistral", "qwen2", "phi3", "gpt2"):
+        make, implementation, _ = FAMILIES[family]
+        model = transformers.AutoModelForCausalLM.from_config(make(), attn_implementation=implementation)
+        _, analysis = analyze_document(family_decoder(family, 8), None, SchemaValidator())
+        assert analysis.params == sum(p.numel() for p in model.parameters()), family
+
+
+def test_llama3_8b_closed_form():
+    """2 (keys, values) x 32 layers x 8 kv heads x 128 x 2 bytes = 131,072 bytes per token."""
+    data = decoder(hidden=4096, heads=32, kv_heads=8, head_dim=128, layers=32, intermediate=14336,
+                   vocab=128256, tokens=8)
+    findings, analysis = analyze_document(data, None, SchemaValidator())
+    assert analysis is not None, findings
+    assert analysis.params == 8_030_261_248
+    layers = cache_layers(analysis.shapes)
+    assert 2 * sum(layer.per_token for layer in layers) == 131_072
+
+
+# -- peaks against torch ------------------------------------------------------------
+
+
+class _Cache:
+    """What DynamicLayer / DynamicSlidingWindowLayer do to the key and value
+    inputs of each causal attention: cat onto the cache, keep the last
+    window - 1 positions (a view), attend to all."""
+
+    def __init__(self, model: Any) -> None:
+        self.keys: Dict[int, Any] = {}
+        self.values: Dict[int, Any] = {}
+        self.handles = []
+        for index, module in enumerate(m for m in model.modules() if type(m).__name__ == "ScaledDotProductAttention"):
+            self.handles.append(module.register_forward_pre_hook(self._hook(index, module.window)))
+
+    def _hook(self, index: int, window: Optional[int]) -> Any:
+        def update(module: Any, inputs: Any) -> Any:
+            query, key, value = inputs
+            empty = key.new_empty(key.shape[:-2] + (0,) + key.shape[-1:])
+            full_key = torch.cat([self.keys.get(index, empty), key], dim=-2)
+            self.keys[index] = full_key if window is None else full_key[..., -window + 1:, :]
+            full_value = torch.cat([self.values.get(index, empty), value], dim=-2)
+            self.values[index] = full_value if window is None else full_value[..., -window + 1:, :]
+            return query, full_key, full_value
+        return update
+
+
+@pytest.mark.parametrize("family,logits", [("llama", "last"), ("llama", "all"), ("gpt2", "last"),
+                                           ("qwen2", "last")])
+def test_prefill_and_decode_peaks_equal_live_storages(family, logits):
+    batch, prompt, new = 2, 12, 3
+    data = family_decoder(family, prompt)
+    setup = InferenceSetup(batch_size=batch, prompt_tokens=prompt, new_tokens=new, dtype="fp32", logits=logits)
+    ours = estimate(data, setup)
+    cached = ours.cached_tokens
+    # prefill: the prompt, the cache built as the model runs
+    torch.manual_seed(0)
+    net = build(with_tokens(data, prompt, last_logits=logits == "last")).eval()
+    cache = _Cache(net)
+    tracker = LiveStorages()
+    ids = [torch.zeros(batch, prompt, dtype=torch.int64) for _ in net.input_names]
+    tracker.track(list(net.parameters()), list(net.buffers()), ids)
+    tracker.reset_peak()
+    with torch.no_grad(), tracker:
+        run_graph(net, *ids)
+    assert ours.prefill_peak == tracker.peak
+    # decode: one token per sequence onto a cache of cached - 1 positions
+    step = build(with_tokens(data, 1, last_logits=False)).eval()
+    step.load_state_dict(net.state_dict(), strict=False)
+    cache = _Cache(step)
+    for index, layer in enumerate(cache_layers(analyse_at(data, 1)[0])):
+        shape = (batch, layer.key_per_token // 16, cached - 1, 16)
+        cache.keys[index] = torch.zeros(shape)
+        cache.values[index] = torch.zeros(shape)
+    tracker = LiveStorages()
+    ids = [torch.zeros(batch, 1, dtype=torch.int64) for _ in step.input_names]
+    tracker.track(list(step.parameters()), list(step.buffers()), ids, list(cache.keys.values()),
+                  list(cache.values.values()))
+    tracker.reset_peak()
+    with torch.no_grad(), tracker:
+        run_graph(step, *ids)
+    assert ours.decode_peak == tracker.peak
+
+
+# -- FLOPs against FlopCounterMode on the meta device -------------------------------------
+
+
+@pytest.mark.parametrize("family", ["llama", "mistral", "gpt2"])
+def test_prefill_and_decode_flops_equal_flop_counter_on_meta(family):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    batch, prompt, new = 2, 12, 4
+    data = family_decoder(family, prompt)
+    ours = estimate(data, InferenceSetup(batch_size=batch, prompt_tokens=prompt, new_tokens=new, dtype="fp32"))
+    with torch.device("meta"):
+        net = build(with_tokens(data, prompt, last_logits=True)).eval()
+        ids = [torch.zeros(batch, prompt, dtype=torch.int64) for _ in net.input_names]
+        cache = _Cache(net)
+        with FlopCounterMode(display=False) as counter:
+            net(*ids)
+        assert ours.prefill_flops == counter.get_total_flops()
+        step = build(with_tokens(data, 1, last_logits=False)).eval()
+        cache = _Cache(step)
+        for index, layer in enumerate(cache_layers(analyse_at(data, 1)[0])):
+            kept = layer.retained(ours.cached_tokens - 1)
+            shape = (batch, layer.key_per_token // 16, kept, 16)
+            cache.keys[index] = torch.zeros(shape)
+            cache.values[index] = torch.zeros(shape)
+        ids = [torch.zeros(batch, 1, dtype=torch.int64) for _ in step.input_names]
+        with FlopCounterMode(display=False) as counter:
+            step(*ids)
+        assert ours.decode_flops == counter.get_total_flops()
