@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 import pytest
@@ -208,3 +210,86 @@ def test_prefill_and_decode_flops_equal_flop_counter_on_meta(family):
         with FlopCounterMode(display=False) as counter:
             step(*ids)
         assert ours.decode_flops == counter.get_total_flops()
+
+
+# -- the pipeline: section, budgets, diagnostics, fit ------------------------------------
+
+SERVING = Path(__file__).resolve().parent.parent / "examples" / "serving" / "llama3_8b.yaml"
+
+
+def test_llama3_8b_serving_example():
+    from paramlint.lint import lint_paths
+
+    report, = lint_paths([str(SERVING)], isolated=True)
+    assert not report.diagnostics
+    serving = report.analysis.inference
+    assert report.analysis.params == 8_030_261_248
+    assert serving.kv_per_token == 131_072
+    assert serving.kv_cache == 32 * 8192 * 131_072  # 32 GiB
+    assert serving.weights == 2 * 8_030_261_248
+    assert serving.prefill_peak > serving.decode_peak > serving.weights + serving.kv_cache
+
+
+def test_fit_inference_finds_the_largest_batch_and_prompt(capsys):
+    from paramlint.cli import main
+
+    assert main(["fit", str(SERVING), "--gpu", "H100-80GB", "--inference", "--format", "json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["found"] == 37 and found["inference"]["peak"] <= found["budget"] < found["peak_above"]
+    assert main(["fit", str(SERVING), "--memory", "40 GiB", "--inference", "context", "--format", "json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["inference"]["batch_size"] == 32
+    assert found["inference"]["peak"] <= found["budget"] < found["peak_above"]
+    assert main(["fit", str(SERVING), "--memory", "1 GiB", "--inference"]) == 1
+
+
+def _lint(text: str):
+    from helpers import lint_yaml
+
+    return lint_yaml(text)
+
+
+DECODER = """\
+paramlint: 1
+inputs: {tokens: {shape: [16], dtype: int64}}
+layers:
+  - {type: Embedding, num_embeddings: 50, embedding_dim: 32}
+  - {type: Linear, out_features: 96, name: qkv}
+  - {type: Reshape, shape: [-1, 3, 2, 16]}
+  - {type: Permute, dims: [0, 2, 3, 1, 4], name: heads}
+  - {type: Select, dim: 1, index: 0, name: q}
+  - {type: Select, from: heads, dim: 1, index: 1, name: k}
+  - {type: Select, from: heads, dim: 1, index: 2, name: v}
+  - {type: ScaledDotProductAttention, from: [q, k, v], is_causal: true, window: 4}
+"""
+
+
+def test_budgets_fail_with_the_arithmetic():
+    report = _lint(DECODER + "inference: {batch_size: 3, prompt_tokens: 16, new_tokens: 8, dtype: fp16}\n"
+                             "budgets: {kv_cache: 1000, inference_memory: 1 KiB}\n")
+    messages = {d.config_path: d.message for d in report.diagnostics if d.code == "PL501"}
+    # 3 sequences x 3 positions (window 4 keeps 3) x 2 x 2 heads x 16 x 2 bytes
+    assert messages["budgets.kv_cache"].startswith("kv_cache 1.1 KiB = 3 sequences x 3 positions x 128 bytes")
+    assert "budgets.inference_memory" in messages
+
+
+@pytest.mark.parametrize("extra,path", [
+    ("budgets: {kv_cache: 1 GiB}\n", "budgets.kv_cache"),
+    ("inference: {new_tokens: 3, context_length: 40}\n", "inference.context_length"),
+    ("inference: {prompt_tokens: 8}\n", "inference"),
+])
+def test_bad_inference_sections(extra, path):
+    # the last case: attention that is not causal caches nothing
+    config = DECODER.replace("is_causal: true, window: 4", "is_causal: false") if path == "inference" else DECODER
+    report = _lint(config + extra)
+    assert [(d.code, d.config_path) for d in report.diagnostics] == [("PL503", path)]
+
+
+def test_a_graph_of_fixed_length_is_refused_at_another_prompt():
+    report = _lint(DECODER.replace("  - {type: Linear, out_features: 96, name: qkv}\n",
+                                   "  - {type: Parameter, shape: [16, 32], name: pos}\n"
+                                   "  - {type: Add, from: [0, pos]}\n"
+                                   "  - {type: Linear, out_features: 96, name: qkv}\n")
+                   + "inference: {prompt_tokens: 64}\n")
+    diagnostic, = report.diagnostics
+    assert diagnostic.code == "PL503" and "does not accept 64 tokens" in diagnostic.message

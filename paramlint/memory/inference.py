@@ -270,41 +270,62 @@ def _flops_without_attention(shapes: ShapeAnalysis, layers: Tuple[CacheLayer, ..
     return sum(info.result.flops for index, info in enumerate(shapes.layers) if index not in cached)
 
 
+class InferenceModel:
+    """The serving figures of one graph and section for any batch size or
+    context (``paramlint fit --inference`` searches over them); the graph is
+    analysed once per sequence length asked for."""
+
+    def __init__(self, data: Mapping[str, Any], shapes: ShapeAnalysis, output: Any, setup: InferenceSetup, *,
+                 device: DeviceModel = CUDA) -> None:
+        self.data = data
+        self.setup = setup
+        self.device = device
+        self.layers = cache_layers(shapes)
+        if not self.layers:
+            raise InferenceError("no ScaledDotProductAttention layer with is_causal: true: nothing to cache")
+        self.declared = declared_tokens(data)
+        self._analysed = {}
+        if setup.logits == "all" and self.declared is not None:
+            self._analysed[(self.declared, False)] = (shapes, output)
+
+    def _at(self, tokens: int, last_logits: bool) -> Tuple[ShapeAnalysis, Any]:
+        key = (tokens, last_logits)
+        if key not in self._analysed:
+            self._analysed[key] = analyse_at(self.data, tokens, last_logits=last_logits)
+        return self._analysed[key]
+
+    def estimate(self, batch: Optional[int] = None, *, prompt: Optional[int] = None) -> InferenceEstimate:
+        """Figures at ``batch`` sequences and a ``prompt``-token prompt (default: the section's); the cache
+        then holds prompt + new_tokens - 1 positions, or context_length when that is larger than the prompt."""
+        setup, device = self.setup, self.device
+        batch = batch or setup.batch_size
+        prompt = prompt or setup.prompt_tokens or self.declared or 1
+        cached = setup.cached_tokens(prompt)
+        if setup.context_length is not None:
+            cached = max(cached, prompt)
+        elif cached < prompt:
+            raise InferenceError(f"context_length {cached} is shorter than the prompt ({prompt} tokens)")
+        layers = self.layers
+        prompt_shapes, prompt_output = self._at(prompt, setup.logits == "last")
+        step_shapes, step_output = self._at(1, False)
+        rounding = device.rounding
+        prefill = simulate(prefill_timeline(prompt_shapes, prompt_output, setup, device, prompt), batch, rounding)
+        decode = simulate(decode_timeline(step_shapes, step_output, setup, device, cached), batch, rounding)
+        prefill_flops = (_flops_without_attention(prompt_shapes, cache_layers(prompt_shapes))
+                         + _attention_flops(layers, prompt, lambda _: prompt))
+        decode_flops = _flops_without_attention(step_shapes, cache_layers(step_shapes)) + _attention_flops(
+            layers, 1, lambda layer: layer.attended(cached))
+        return InferenceEstimate(
+            batch_size=batch, prompt_tokens=prompt, cached_tokens=cached,
+            weights=prefill.part("parameters") + prefill.part("buffers"),
+            kv_cache=kv_cache_bytes(layers, setup, cached, batch),
+            kv_per_token=setup.kv_bytes * sum(layer.per_token for layer in layers),
+            prefill_peak=prefill.peak + device.overhead, decode_peak=decode.peak + device.overhead,
+            prefill_flops=batch * prefill_flops, decode_flops=batch * decode_flops, overhead=device.overhead,
+            layers=layers)
+
+
 def estimate_inference(data: Mapping[str, Any], shapes: ShapeAnalysis, output: Any, setup: InferenceSetup, *,
-                       device: DeviceModel = CUDA, batch: Optional[int] = None,
-                       context: Optional[int] = None) -> InferenceEstimate:
-    """All serving figures; ``batch`` / ``context`` override the section's
-    (``paramlint fit --inference``).  Raises InferenceError."""
-    batch = batch or setup.batch_size
-    declared = declared_tokens(data)
-    prompt = setup.prompt_tokens or declared or 1
-    if context is not None:
-        setup = setup.replace(context_length=context)
-        prompt = min(prompt, context)
-    cached = setup.cached_tokens(prompt)
-    layers = cache_layers(shapes)
-    if not layers:
-        raise InferenceError("no ScaledDotProductAttention layer with is_causal: true: nothing to cache")
-    if cached < prompt:
-        raise InferenceError(f"context_length {cached} is shorter than the prompt ({prompt} tokens)")
-    last = setup.logits == "last"
-    if prompt == declared and not last:
-        prompt_shapes, prompt_output = shapes, output
-    else:
-        prompt_shapes, prompt_output = analyse_at(data, prompt, last_logits=last)
-    step_shapes, step_output = analyse_at(data, 1)
-    rounding = device.rounding
-    prefill = simulate(prefill_timeline(prompt_shapes, prompt_output, setup, device, prompt), batch, rounding)
-    decode = simulate(decode_timeline(step_shapes, step_output, setup, device, cached), batch, rounding)
-    weights = prefill.part("parameters") + prefill.part("buffers")
-    prefill_flops = (_flops_without_attention(prompt_shapes, cache_layers(prompt_shapes))
-                     + _attention_flops(layers, prompt, lambda _: prompt))
-    decode_flops = _flops_without_attention(step_shapes, cache_layers(step_shapes)) + _attention_flops(
-        layers, 1, lambda layer: layer.attended(cached))
-    return InferenceEstimate(
-        batch_size=batch, prompt_tokens=prompt, cached_tokens=cached, weights=weights,
-        kv_cache=kv_cache_bytes(layers, setup, cached, batch),
-        kv_per_token=setup.kv_bytes * sum(layer.per_token for layer in layers),
-        prefill_peak=prefill.peak + device.overhead, decode_peak=decode.peak + device.overhead,
-        prefill_flops=batch * prefill_flops, decode_flops=batch * decode_flops, overhead=device.overhead,
-        layers=layers)
+                       device: DeviceModel = CUDA) -> InferenceEstimate:
+    """All serving figures for the section.  Raises InferenceError."""
+    return InferenceModel(data, shapes, output, setup, device=device).estimate()

@@ -38,17 +38,18 @@ def check_inference(data: Mapping[str, Any], shapes: ShapeAnalysis, output: Any,
 
 
 def kv_cache_text(estimate: InferenceEstimate, setup: InferenceSetup) -> str:
-    """How the cache bytes are made up."""
-    layers = estimate.layers
+    """How the cache bytes are made up: sequences x positions kept x bytes per position, by group of layers."""
     tokens = estimate.cached_tokens
-    sliding = [layer for layer in layers if layer.retained(tokens) < tokens]
-    text = (f"{estimate.batch_size} sequences x {tokens:,} tokens x {estimate.kv_per_token:,} bytes per token "
-            f"(keys and values of {len(layers)} causal attention layers in {setup.kv_cache_dtype})")
-    if sliding:
-        kept = sorted({layer.retained(tokens) for layer in sliding})
-        text += (f", {len(sliding)} sliding-window layers keeping only the last "
-                 + " or ".join(f"{k:,}" for k in kept) + " positions")
-    return text
+    groups: Dict[int, List[int]] = {}
+    for layer in estimate.layers:
+        kept = layer.retained(tokens)
+        groups.setdefault(kept, [0, 0])
+        groups[kept][0] += 1
+        groups[kept][1] += setup.kv_bytes * layer.per_token
+    terms = [f"{kept:,} positions x {per:,} bytes ({count} {'sliding-window' if kept < tokens else 'full'} "
+             f"attention layers)" for kept, (count, per) in sorted(groups.items(), reverse=True)]
+    return (f"{estimate.batch_size} sequences x " + (terms[0] if len(terms) == 1 else f"({' + '.join(terms)})")
+            + f"; keys and values in {setup.kv_cache_dtype}, {tokens:,} tokens cached")
 
 
 def inference_figures(estimate: InferenceEstimate, setup: InferenceSetup) -> Dict[str, Figure]:

@@ -122,7 +122,7 @@ def render_summary(report: FileReport) -> str:
         + (f", {setup.sharding} over {setup.devices} devices" if setup.sharding != "none" else "") + "):",
         f"  peak {format_bytes(memory.peak)} (in {memory.phase}); inference (eval) "
         f"{format_bytes(memory.inference_peak)}; saved by the forward pass {format_bytes(memory.forward_activations)}",
-    ] + _breakdown(memory)
+    ] + _breakdown(memory) + _serving(analysis.inference)
     for use in analysis.budgets:
         value = format_bytes(use.value) if use.is_bytes else f"{use.value:,}"
         limit = format_bytes(use.limit) if use.is_bytes else f"{use.limit:,}"
@@ -130,6 +130,20 @@ def render_summary(report: FileReport) -> str:
         lines.append(f"Budget {use.name}: {value} of {limit} ({100 * use.fraction:.1f}%) {mark}")
     lines.append(rule)
     return "\n".join(lines)
+
+
+def _serving(serving) -> List[str]:
+    """The inference section's figures (none without one)."""
+    if serving is None:
+        return []
+    return [
+        f"Serving at batch {serving.batch_size} ({serving.prompt_tokens:,}-token prompt, {serving.cached_tokens:,} "
+        f"tokens cached):",
+        f"  weights {format_bytes(serving.weights)}; KV cache {format_bytes(serving.kv_cache)} "
+        f"({serving.kv_per_token:,} bytes per token per sequence)",
+        f"  prefill peak {format_bytes(serving.prefill_peak)}; decode peak {format_bytes(serving.decode_peak)}",
+        f"  FLOPs: prefill {serving.prefill_flops:,}; one decode step {serving.decode_flops:,}",
+    ]
 
 
 def _breakdown(memory) -> List[str]:
