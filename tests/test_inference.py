@@ -293,3 +293,61 @@ def test_a_graph_of_fixed_length_is_refused_at_another_prompt():
                    + "inference: {prompt_tokens: 64}\n")
     diagnostic, = report.diagnostics
     assert diagnostic.code == "PL503" and "does not accept 64 tokens" in diagnostic.message
+
+
+# -- attention memory in training: eager keeps the weights, sdpa the logsumexp ------------
+
+
+def _with_implementation(data: Mapping[str, Any], implementation: str) -> Dict[str, Any]:
+    data = json.loads(json.dumps(data))
+    for block in data["blocks"].values():
+        for layer in block["layers"]:
+            if layer["type"] == "ScaledDotProductAttention":
+                layer["attn_implementation"] = implementation
+    return data
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])
+@pytest.mark.parametrize("implementation", ["eager", "sdpa"])
+def test_training_saved_tensors_equal_torch(implementation, kv_heads):
+    from test_saved_tensors import _ours, _theirs
+
+    data = _with_implementation(family_decoder("llama", 8, kv_heads=kv_heads, layers=2), implementation)
+    data["inputs"] = dict(data["inputs"])
+    ours, _ = _ours(data)
+    assert ours == _theirs(data, 3)
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])
+@pytest.mark.parametrize("precision,dtype", [("fp32", "float32"), ("bf16", "bfloat16")])
+def test_eager_minus_sdpa_equals_transformers(kv_heads, precision, dtype):
+    """What eager attention saves beyond sdpa, in transformers' LlamaModel and in paramlint."""
+    from test_saved_tensors import _ours
+
+    def transformers_saved(implementation: str) -> int:
+        config = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                          num_attention_heads=4, num_key_value_heads=kv_heads, head_dim=16,
+                                          vocab_size=100)
+        torch.manual_seed(0)
+        model = transformers.LlamaModel(config).to(getattr(torch, dtype)).train()
+        model.config._attn_implementation = implementation
+        owned = {p.untyped_storage().data_ptr() for p in model.parameters()}
+        packed: Dict[int, int] = {}
+        keep = []
+
+        def pack(tensor: Any) -> Any:
+            keep.append(tensor)
+            if tensor.untyped_storage().data_ptr() not in owned:
+                packed[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            model(torch.randint(0, 100, (3, 8)))
+        return sum(packed.values())
+
+    def paramlint_saved(implementation: str) -> int:
+        data = _with_implementation(family_decoder("llama", 8, kv_heads=kv_heads, layers=2), implementation)
+        return sum(_ours(data, precision)[0].values())
+
+    assert (paramlint_saved("eager") - paramlint_saved("sdpa")
+            == transformers_saved("eager") - transformers_saved("sdpa"))

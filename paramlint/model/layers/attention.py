@@ -34,7 +34,7 @@ import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import layout
-from .attention_memory import block_saved, layer_norm_saved, mha_saved, sdpa_saved
+from .attention_memory import block_saved, eager_saved, layer_norm_saved, mha_saved, sdpa_saved
 from .base import Arg, LayerDef, LayerError, LayerResult, SavedTensor, Shape, TensorSpec, check_inferred
 from .recurrent import check_batch_first
 
@@ -242,8 +242,18 @@ def _infer_sdpa(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerR
     out_shape = lead[1:] + (query_len, value_embed) if batched else lead + (query_len, value_embed)
     output = TensorSpec(out_shape, inputs[0].dtype, batched)
     full = [_torch_shape(t) for t in inputs]
-    flops = 0 if _flash_cpu(args, *full) else (
-        2 * query_len * key_len * (_per_sample(scores) * embed + _per_sample(lead) * value_embed))
+    core = 2 * query_len * key_len * (_per_sample(scores) * embed + _per_sample(lead) * value_embed)
+    if args["attn_implementation"] == "eager":
+        if min(len(q), len(k), len(v)) != 4 or not all(t.batched for t in inputs):
+            raise LayerError("attn_implementation eager (transformers' eager attention) needs batched "
+                             "[heads, seq, dim] query, key and value", arg="attn_implementation", code="PL401")
+        grouped = (_per_sample(k), _per_sample(v))
+        saved = eager_saved(inputs=(inputs[0].numel, inputs[1].numel, inputs[2].numel),
+                            contiguous=tuple(t.strides is None for t in inputs), grouped=grouped,
+                            scores=_per_sample(scores) * query_len * key_len, dropout=args["dropout_p"],
+                            dtype=output.dtype)
+        return LayerResult((output,), flops=core, args=dict(args), saved=tuple(saved))
+    flops = 0 if _flash_cpu(args, *full) else core
     fused = _flash_cpu(dict(args, dropout_p=0.0), *full)
     saved = sdpa_saved(fused=fused, inputs=(inputs[0].numel, inputs[1].numel, inputs[2].numel),
                        batched=(inputs[0].batched, inputs[1].batched, inputs[2].batched),
@@ -273,6 +283,11 @@ _SDPA_ARGS = {
     "window": Arg("opt_pos_int", None, "paramlint: sliding-window attention with is_causal (each query sees itself "
                                        "and the window - 1 keys before it, transformers' sliding_window); the KV "
                                        "cache keeps window - 1 positions. Not a torch argument"),
+    "attn_implementation": Arg("enum", "sdpa", "paramlint: sdpa (torch's kernel choice), eager (transformers' "
+                                               "matmul, softmax in float32, matmul: keeps the [heads, L, S] "
+                                               "weights for backward) or flash_attention_2 (as sdpa's fused "
+                                               "kernels). Not a torch argument",
+                               choices=("sdpa", "eager", "flash_attention_2")),
 }
 
 

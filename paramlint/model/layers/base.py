@@ -121,19 +121,21 @@ class SavedTensor(Record):
     the whole batch, not per sample (BatchNorm's batch statistics: 2 x C
     whatever the batch size).  ``stats`` True: statistics kept in float32
     whatever the precision (norm mean/rstd, attention logsumexp); False: a
-    float tensor in the layer's compute dtype.
+    float tensor in the layer's compute dtype.  ``half_only``: a cast copy
+    that exists only when the compute dtype is a half type.
     """
 
-    __slots__ = ("kind", "numel", "dtype", "index", "per_sample", "stats")
+    __slots__ = ("kind", "numel", "dtype", "index", "per_sample", "stats", "half_only")
 
     def __init__(self, kind: str, numel: int, dtype: str = "float32", index: int = 0, per_sample: bool = True,
-                 stats: bool = False) -> None:
+                 stats: bool = False, half_only: bool = False) -> None:
         self.kind = kind
         self.numel = numel
         self.dtype = dtype
         self.index = index
         self.per_sample = per_sample
         self.stats = stats
+        self.half_only = half_only
 
 
 class LayerResult(Record):
