@@ -351,3 +351,25 @@ def test_eager_minus_sdpa_equals_transformers(kv_heads, precision, dtype):
 
     assert (paramlint_saved("eager") - paramlint_saved("sdpa")
             == transformers_saved("eager") - transformers_saved("sdpa"))
+
+
+@pytest.mark.parametrize("family", ["llama", "mistral"])
+def test_eager_prefill_peak_near_transformers(family):
+    """Eager attention's prefill peak is the [N, heads, L, L] weights (8 bytes per score at the softmax) and
+    the mask: against transformers' own model within 1% (the graph leaves out the rotary embedding's few
+    [N, heads, L, head_dim] temporaries).  ``sdpa`` is exact against the same graph run by torch (above)."""
+    from torch_memory import LiveStorages
+
+    batch, prompt = 2, 256
+    make, _, _ = FAMILIES[family]
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(make(), attn_implementation="eager").eval()
+    ids = torch.randint(0, 100, (batch, prompt))
+    tracker = LiveStorages()
+    tracker.track(list(model.parameters()), list(model.buffers()), ids)
+    tracker.reset_peak()
+    with torch.no_grad(), tracker:
+        model(ids, use_cache=True, logits_to_keep=1)
+    ours = estimate(family_decoder(family, prompt), InferenceSetup(batch_size=batch, prompt_tokens=prompt,
+                                                                   dtype="fp32", attn_implementation="eager"))
+    assert abs(ours.prefill_peak - tracker.peak) <= 0.01 * tracker.peak, (ours.prefill_peak, tracker.peak)

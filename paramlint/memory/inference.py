@@ -46,10 +46,10 @@ class CacheLayer(Record):
     attention's query heads and head sizes (for the FLOPs)."""
 
     __slots__ = ("layer", "label", "key_per_token", "value_per_token", "window", "query_heads", "key_dim",
-                 "value_dim")
+                 "value_dim", "eager")
 
     def __init__(self, layer: int, label: str, key_per_token: int, value_per_token: int, window: Optional[int],
-                 query_heads: int, key_dim: int, value_dim: int) -> None:
+                 query_heads: int, key_dim: int, value_dim: int, eager: bool = False) -> None:
         self.layer = layer
         self.label = label
         self.key_per_token = key_per_token
@@ -58,6 +58,7 @@ class CacheLayer(Record):
         self.query_heads = query_heads
         self.key_dim = key_dim
         self.value_dim = value_dim
+        self.eager = eager
 
     @property
     def per_token(self) -> int:
@@ -88,7 +89,8 @@ def cache_layers(shapes: ShapeAnalysis) -> Tuple[CacheLayer, ...]:
         per_value = value.numel // value.shape[-2] if value.shape[-2] else 0
         heads = query.numel // (query.shape[-2] * query.shape[-1]) if query.shape[-2] and query.shape[-1] else 0
         layers.append(CacheLayer(index, f"{info.node.type} `{info.node.trace}`", per_key, per_value,
-                                 info.result.args.get("window"), heads, query.shape[-1], value.shape[-1]))
+                                 info.result.args.get("window"), heads, query.shape[-1], value.shape[-1],
+                                 info.result.args.get("attn_implementation") == "eager"))
     return tuple(layers)
 
 
@@ -151,10 +153,17 @@ def _input_shapes(data: Mapping[str, Any]) -> List[List[int]]:
     return [list(e["shape"] if isinstance(e, Mapping) else e) for e in entries]
 
 
-def with_tokens(data: Mapping[str, Any], tokens: int, *, last_logits: bool) -> Mapping[str, Any]:
+def with_tokens(data: Mapping[str, Any], tokens: int, *, last_logits: bool,
+                implementation: Optional[str] = None) -> Mapping[str, Any]:
     """The config with every input's dim 0 (the sequence) set to ``tokens``;
-    with ``last_logits`` a final Linear reads the last position only."""
+    with ``last_logits`` a final Linear reads the last position only; with
+    ``implementation`` every attention layer that names none uses it."""
     data = copy.deepcopy(dict(data))
+    if implementation is not None:
+        entries = list(data["layers"]) + [e for b in (data.get("blocks") or {}).values() for e in b["layers"]]
+        for entry in entries:
+            if isinstance(entry, dict) and entry.get("type") == CAUSAL_ATTENTION:
+                entry.setdefault("attn_implementation", implementation)
 
     def resize(entry: Any) -> Any:
         if isinstance(entry, Mapping):
@@ -177,10 +186,11 @@ def with_tokens(data: Mapping[str, Any], tokens: int, *, last_logits: bool) -> M
     return data
 
 
-def analyse_at(data: Mapping[str, Any], tokens: int, *, last_logits: bool = False) -> Tuple[ShapeAnalysis, Any]:
+def analyse_at(data: Mapping[str, Any], tokens: int, *, last_logits: bool = False,
+               implementation: Optional[str] = None) -> Tuple[ShapeAnalysis, Any]:
     """Shapes of the graph at ``tokens`` positions, and its output; raises
     InferenceError with torch's complaint when the graph refuses that length."""
-    graph, findings = build_graph(with_tokens(data, tokens, last_logits=last_logits))
+    graph, findings = build_graph(with_tokens(data, tokens, last_logits=last_logits, implementation=implementation))
     if graph is not None:
         shapes, findings = analyze_shapes(graph, {})
         if shapes is not None:
@@ -211,8 +221,11 @@ def prefill_timeline(shapes: ShapeAnalysis, output: Any, setup: InferenceSetup, 
             stored = tokens if retained < tokens else retained  # a sliced cache is a view of the whole
             cache = tuple(_new_cache(timeline.storages, per * stored * setup.kv_bytes)
                           for per in (layer.key_per_token, layer.value_per_token))
-            allocs = allocs + cache
+            transient = _eager_transients(timeline.storages, layer, tokens, tokens, setup)
+            allocs = allocs + cache + transient
+            frees = frees + transient
         steps.append((before, allocs, frees, phase, index))
+    _eager_masks(timeline.storages, steps, by_layer.values(), tokens, lambda layer: tokens, setup)
     return Timeline(timeline.storages, steps, timeline.persistent)
 
 
@@ -238,8 +251,41 @@ def decode_timeline(step_shapes: ShapeAnalysis, output: Any, setup: InferenceSet
                 persistent.append(old)
                 new = _new_cache(storages, per * new_length * setup.kv_bytes)
                 steps.append(((), (new,), (old,), "decode", index))
+            transient = _eager_transients(storages, layer, 1, layer.attended(tokens), setup)
+            allocs, frees = allocs + transient, frees + transient
         steps.append((before, allocs, frees, phase, index))
+    _eager_masks(storages, steps, by_layer.values(), 1, lambda layer: layer.attended(tokens), setup)
     return Timeline(storages, steps, persistent)
+
+
+def _eager_transients(storages: Storages, layer: CacheLayer, queries: int, keys: int,
+                      setup: InferenceSetup) -> Tuple[int, ...]:
+    """What eager attention holds for a moment: repeat_kv's copies (grouped
+    heads) and the weights, 8 bytes per score at the softmax (the scores in
+    the compute dtype twice over in float32, or the scores, their float32
+    softmax and its half copy)."""
+    if not layer.eager:
+        return ()
+    made = [_new_cache(storages, 8 * layer.query_heads * queries * keys)]
+    kv_heads = layer.key_per_token // layer.key_dim if layer.key_dim else layer.query_heads
+    if kv_heads != layer.query_heads:
+        made.append(_new_cache(storages, setup.weight_bytes * layer.query_heads * keys * layer.key_dim))
+        made.append(_new_cache(storages, setup.weight_bytes * layer.query_heads * keys * layer.value_dim))
+    return tuple(made)
+
+
+def _eager_masks(storages: Storages, steps: List[Any], layers: Any, queries: int, keys_of: Any,
+                 setup: InferenceSetup) -> None:
+    """transformers builds one additive mask [N, 1, queries, keys] in the compute dtype for eager attention
+    (one for the full and one for the sliding-window layers), before the first layer, kept to the end."""
+    kinds = {layer.window is not None: keys_of(layer) for layer in layers if layer.eager}
+    if not kinds or not steps:
+        return
+    masks = tuple(_new_cache(storages, setup.weight_bytes * queries * keys) for keys in kinds.values())
+    before, allocs, frees, phase, index = steps[0]
+    steps[0] = (before, masks + allocs, frees, phase, index)
+    before, allocs, frees, phase, index = steps[-1]
+    steps[-1] = (before, allocs, frees + masks, phase, index)
 
 
 def _stored(layer: CacheLayer, tokens: int) -> int:
@@ -285,13 +331,14 @@ class InferenceModel:
             raise InferenceError("no ScaledDotProductAttention layer with is_causal: true: nothing to cache")
         self.declared = declared_tokens(data)
         self._analysed = {}
-        if setup.logits == "all" and self.declared is not None:
+        if setup.logits == "all" and self.declared is not None and setup.attn_implementation == "sdpa":
             self._analysed[(self.declared, False)] = (shapes, output)
 
     def _at(self, tokens: int, last_logits: bool) -> Tuple[ShapeAnalysis, Any]:
         key = (tokens, last_logits)
         if key not in self._analysed:
-            self._analysed[key] = analyse_at(self.data, tokens, last_logits=last_logits)
+            self._analysed[key] = analyse_at(self.data, tokens, last_logits=last_logits,
+                                             implementation=self.setup.attn_implementation)
         return self._analysed[key]
 
     def estimate(self, batch: Optional[int] = None, *, prompt: Optional[int] = None) -> InferenceEstimate:
