@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -373,3 +374,50 @@ def test_eager_prefill_peak_near_transformers(family):
     ours = estimate(family_decoder(family, prompt), InferenceSetup(batch_size=batch, prompt_tokens=prompt,
                                                                    dtype="fp32", attn_implementation="eager"))
     assert abs(ours.prefill_peak - tracker.peak) <= 0.01 * tracker.peak, (ours.prefill_peak, tracker.peak)
+
+
+# -- random decoders against generate ------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _served(draw: Any) -> Dict[str, Any]:
+    kv_heads = draw(st.integers(1, 3))
+    heads = kv_heads * draw(st.integers(1, 3))
+    layers = draw(st.integers(1, 3))
+    windows = [draw(st.sampled_from([None, 2, 3, 5, 9])) for _ in range(layers)]
+    return dict(kv_heads=kv_heads, heads=heads, head_dim=draw(st.sampled_from([4, 8])), layers=layers,
+                windows=windows, batch=draw(st.integers(1, 3)), prompt=draw(st.integers(1, 12)),
+                new=draw(st.integers(1, 6)), dtype=draw(st.sampled_from(["fp32", "bf16"])))
+
+
+@settings(max_examples=int(os.environ.get("PARAMLINT_SERVING_EXAMPLES", "30")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(_served())
+def test_random_decoders_cache_what_generate_caches(case):
+    """Mistral-style models (any heads, grouping, head size, per-layer windows) against generate."""
+    layer_types = ["full_attention" if w is None else "sliding_attention" for w in case["windows"]]
+    window = next((w for w in case["windows"] if w is not None), None)
+    if len({w for w in case["windows"] if w is not None}) > 1:
+        case["windows"] = [None if w is None else window for w in case["windows"]]  # one window per model
+    config = transformers.Qwen2Config(hidden_size=case["heads"] * case["head_dim"], intermediate_size=16,
+                                      num_hidden_layers=case["layers"], num_attention_heads=case["heads"],
+                                      num_key_value_heads=case["kv_heads"], vocab_size=50,
+                                      max_position_embeddings=64, layer_types=layer_types, use_sliding_window=True,
+                                      sliding_window=window, max_window_layers=0)
+    dtype = torch.float32 if case["dtype"] == "fp32" else torch.bfloat16
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=dtype).eval()
+    ids = torch.randint(0, 50, (case["batch"], case["prompt"]))
+    out = model.generate(ids, max_new_tokens=case["new"], min_new_tokens=case["new"], do_sample=False,
+                         return_dict_in_generate=True, pad_token_id=0, eos_token_id=None)
+    theirs = sum(t.numel() * t.element_size() for layer in out.past_key_values.layers
+                 for t in (layer.keys, layer.values))
+    data = decoder(hidden=case["heads"] * case["head_dim"], heads=case["heads"], kv_heads=case["kv_heads"],
+                   head_dim=case["head_dim"], layers=case["layers"], intermediate=16, vocab=50,
+                   tokens=case["prompt"], windows=case["windows"], qkv_bias=True)
+    ours = estimate(data, InferenceSetup(batch_size=case["batch"], prompt_tokens=case["prompt"],
+                                         new_tokens=case["new"], dtype=case["dtype"]))
+    assert ours.kv_cache == theirs
