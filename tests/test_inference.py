@@ -294,6 +294,7 @@ def test_a_graph_of_fixed_length_is_refused_at_another_prompt():
                    + "inference: {prompt_tokens: 64}\n")
     diagnostic, = report.diagnostics
     assert diagnostic.code == "PL503" and "does not accept 64 tokens" in diagnostic.message
+    assert diagnostic.config_path == "inference.prompt_tokens"
 
 
 # -- attention memory in training: eager keeps the weights, sdpa the logsumexp ------------

@@ -33,7 +33,9 @@ def check_inference(data: Mapping[str, Any], shapes: ShapeAnalysis, output: Any,
     try:
         estimate = estimate_inference(data, shapes, output, setup, device=device)
     except InferenceError as error:
-        return None, [Finding("PL503", str(error), ("inference",))], {}
+        where = ("inference", "prompt_tokens") if "prompt_tokens" in section and "does not accept" in str(error) \
+            else ("inference",)
+        return None, [Finding("PL503", str(error), where)], {}
     return estimate, [], inference_figures(estimate, setup)
 
 

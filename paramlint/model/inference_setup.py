@@ -16,7 +16,6 @@ INFERENCE_DTYPES = ("fp32", "bf16", "fp16")
 KV_CACHE_DTYPES = INFERENCE_DTYPES + ("fp8",)
 LOGITS = ("last", "all")
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
-TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "fp8": "float8_e4m3fn"}
 
 
 class InferenceSetup(Record):
