@@ -15,6 +15,8 @@ from .core.diagnostics import ERROR, MAX_DIAGNOSTICS, WARNING, ConfigPath, Diagn
 from .core.record import Record
 from .core.runtime import collector_paused
 from .memory.advice import advice
+from .memory.inference import InferenceEstimate
+from .memory.inference_check import check_inference
 from .memory.model import MemoryEstimate, MemoryModel
 from .model.analysis import INT64_MAX, LayerInfo, ShapeAnalysis, analyze_shapes, magnitude
 from .model.budgets import BudgetUse, Figure, budget_uses, check_budgets, top_contributors
@@ -37,16 +39,19 @@ FAILURE_CODES = ("PL901", "PL902", "PL602", "PL603")  # exit 2: unreadable, inte
 class Analysis(Record):
     """Everything paramlint computed about one model."""
 
-    __slots__ = ("shapes", "training", "optimizer_state", "memory", "budgets", "lines")
+    __slots__ = ("shapes", "training", "optimizer_state", "memory", "budgets", "lines", "inference")
 
+    # inference: the serving figures, when the config has a usable `inference:` section
     def __init__(self, shapes: ShapeAnalysis, training: TrainingSetup, optimizer_state: int, memory: MemoryEstimate,
-                 budgets: Tuple[BudgetUse, ...] = (), lines: Optional[Mapping[int, int]] = None) -> None:
+                 budgets: Tuple[BudgetUse, ...] = (), lines: Optional[Mapping[int, int]] = None,
+                 inference: Optional[InferenceEstimate] = None) -> None:
         self.shapes = shapes
         self.training = training
         self.optimizer_state = optimizer_state
         self.memory = memory
         self.budgets = budgets
         self.lines: Mapping[int, int] = {} if lines is None else lines
+        self.inference = inference
 
     @property
     def params(self) -> int:
@@ -217,9 +222,12 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
     memory_model = MemoryModel(shapes, setup, output=graph.output)
     memory = memory_model.estimate()
     figures = _figures(shapes, setup, state, memory, advice(memory_model))
+    serving, serving_findings, serving_figures = check_inference(data, shapes, graph.output)
+    findings.extend(serving_findings)
+    figures.update(serving_figures)
     budgets = data.get("budgets") or {}
     findings.extend(check_budgets(budgets, figures))
-    analysis = Analysis(shapes, setup, state, memory, tuple(budget_uses(budgets, figures)), lines)
+    analysis = Analysis(shapes, setup, state, memory, tuple(budget_uses(budgets, figures)), lines, serving)
     return findings, analysis
 
 

@@ -156,6 +156,16 @@ RULES: Dict[str, Rule] = _rules(
     Rule("PL502", "bad-training", ERROR, "An unknown optimizer, precision or sharding setting.",
          "Optimizer state and memory cannot be predicted for it.",
          "training: {optimizer: Adamm}", "Use a torch.optim name: `Adam`."),
+    Rule("PL503", "bad-inference", ERROR,
+         "The `inference:` section cannot be applied to the graph: no causal attention to cache, a graph that "
+         "does not accept the prompt length, both new_tokens and context_length, or an inference budget "
+         "without the section.",
+         "The KV cache and the serving peaks are computed from the graph at the prompt length and at one token; "
+         "a graph with a fixed sequence length (learned positions as a Parameter of that length) cannot be "
+         "run at another.",
+         "inference: {batch_size: 8, prompt_tokens: 512}  # a model without causal attention: nothing to cache",
+         "Serve a decoder (ScaledDotProductAttention with is_causal: true); give the prompt length as the "
+         "input's sequence length when the graph has a fixed one (learned positions as a Parameter)."),
     # --- tool configuration and suppressions -----------------------------------
     Rule("PL601", "unused-suppression", WARNING,
          "A `# paramlint: ignore[...]` comment that suppresses nothing (judged only when the whole analysis ran).",

@@ -280,12 +280,12 @@ def json_text(value: Any) -> str:
 
 
 def _budget_units(budgets: Mapping[str, Any]) -> List[Problem]:
-    from .core.units import UnitError, parse_bytes, parse_count
+    from .core.units import BYTE_BUDGETS, UnitError, parse_bytes, parse_count
 
     problems = []
     for name, value in budgets.items():
         try:
-            (parse_bytes if name == "memory" else parse_count)(value)
+            (parse_bytes if name in BYTE_BUDGETS else parse_count)(value)
         except UnitError as error:
             problems.append(Problem(("budgets", name), "PL603", f"budget `{name}`: {error}"))
     return problems

@@ -205,21 +205,60 @@ class Sum(Mean):
 
 class ScaledDotProductAttention(nn.Module):
     """``torch.nn.functional.scaled_dot_product_attention(q, k, v, ...)``;
-    its ``dropout_p`` applies on every call, as the function does."""
+    its ``dropout_p`` applies on every call, as the function does.  A
+    ``window`` (paramlint's sliding-window argument) becomes a boolean mask:
+    query i sees keys i - window + 1 ... i.  ``attn_implementation: eager``
+    runs transformers' eager attention instead (repeated key/value heads,
+    matmul, an additive mask, softmax in float32, matmul)."""
 
     def __init__(self, dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
-                 enable_gqa: bool = False) -> None:
+                 enable_gqa: bool = False, window: Optional[int] = None, attn_implementation: str = "sdpa") -> None:
         super().__init__()
         self.dropout_p, self.is_causal, self.scale, self.enable_gqa = dropout_p, is_causal, scale, enable_gqa
+        self.window, self.attn_implementation = window, attn_implementation
+
+    def _allowed(self, queries: int, keys: int) -> Optional[torch.Tensor]:
+        """Which keys each query sees (None: all), top-left aligned as torch's is_causal."""
+        if not self.is_causal:
+            return None
+        rows = torch.arange(queries).unsqueeze(1)
+        cols = torch.arange(keys).unsqueeze(0)
+        allowed = cols <= rows
+        return allowed & (cols > rows - self.window) if self.window is not None else allowed
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                 attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.attn_implementation == "eager":
+            return self._eager(query, key, value)
         kwargs: Dict[str, Any] = {"enable_gqa": True} if self.enable_gqa else {}
+        if self.window is not None:
+            kwargs["attn_mask"] = self._allowed(query.shape[-2], key.shape[-2])
+            return nn.functional.scaled_dot_product_attention(query, key, value, dropout_p=self.dropout_p,
+                                                              scale=self.scale, **kwargs)
         return nn.functional.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p=self.dropout_p,
                                                           is_causal=self.is_causal, scale=self.scale, **kwargs)
 
+    def _eager(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        groups = query.shape[-3] // key.shape[-3]
+        if groups > 1:  # transformers' repeat_kv
+            key = key[:, :, None].expand(key.shape[0], key.shape[1], groups, *key.shape[2:]).reshape(
+                key.shape[0], key.shape[1] * groups, *key.shape[2:])
+            value = value[:, :, None].expand(value.shape[0], value.shape[1], groups, *value.shape[2:]).reshape(
+                value.shape[0], value.shape[1] * groups, *value.shape[2:])
+        scale = self.scale if self.scale is not None else query.shape[-1] ** -0.5
+        weights = torch.matmul(query, key.transpose(2, 3)) * scale
+        allowed = self._allowed(query.shape[-2], key.shape[-2])
+        if allowed is not None:
+            weights = weights + torch.zeros(allowed.shape, dtype=weights.dtype).masked_fill(
+                ~allowed, torch.finfo(weights.dtype).min)
+        weights = nn.functional.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+        weights = nn.functional.dropout(weights, p=self.dropout_p, training=self.training)
+        return torch.matmul(weights, value)
+
     def extra_repr(self) -> str:
-        return f"dropout_p={self.dropout_p}, is_causal={self.is_causal}, scale={self.scale}"
+        window = f", window={self.window}" if self.window is not None else ""
+        return (f"dropout_p={self.dropout_p}, is_causal={self.is_causal}, scale={self.scale}{window}, "
+                f"attn_implementation={self.attn_implementation}")
 
 
 # Operations whose constructor also needs to know which inputs are batched.

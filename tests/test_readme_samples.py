@@ -2,7 +2,9 @@
 
 A sample is a ```text block whose first line is ``$ paramlint ...``: the
 command is run from the repository root and its output (stdout, then
-stderr) must equal the rest of the block.  When an intended change alters
+stderr) must equal the rest of the block.  A line ``...`` alone elides the
+middle of a long output: the lines above it must begin the output, those
+below it end it.  When an intended change alters
 the output, refresh every sample at once with
 
     PARAMLINT_REFRESH_README=1 python -m pytest -q tests/test_readme_samples.py
@@ -30,6 +32,34 @@ def samples(text: str) -> List[Tuple[str, str]]:
     return [(match.group(1), match.group(2)) for match in SAMPLE.finditer(text)]
 
 
+ELISION = "..."
+
+
+def matches(shown: str, printed: str) -> bool:
+    lines, out = shown.splitlines(), printed.splitlines()
+    if ELISION not in lines:
+        return shown == printed
+    cut = lines.index(ELISION)
+    head, tail = lines[:cut], lines[cut + 1:]
+    return len(out) >= len(head) + len(tail) and out[:len(head)] == head and out[len(out) - len(tail):] == tail
+
+
+def refreshed_sample(shown: str, printed: str) -> str:
+    """``printed``, elided where the sample was, keeping as many lines above and below as it had."""
+    lines, out = shown.splitlines(), printed.splitlines()
+    if ELISION not in lines:
+        return printed
+    cut = lines.index(ELISION)
+    below = len(lines) - cut - 1
+    return "\n".join(out[:cut] + [ELISION] + out[len(out) - below:]) + "\n"
+
+
+def test_elision_matches_head_and_tail_only():
+    assert matches("a\n...\nz\n", "a\nb\nc\nz\n") and not matches("a\n...\nz\n", "a\nb\ny\n")
+    assert not matches("a\n...\nz\n", "z\n") and matches("a\n", "a\n") and not matches("a\n", "b\n")
+    assert refreshed_sample("a\n...\nz\n", "a\nb\nc\ny\n") == "a\n...\ny\n"
+
+
 def run(command: str, capsys, monkeypatch) -> str:
     """What ``command`` prints, run in-process from the repository root (no colour, no CI format)."""
     monkeypatch.chdir(ROOT)
@@ -55,10 +85,10 @@ def test_readme_samples_match_their_commands(capsys, monkeypatch):
     def replace(match: "re.Match[str]") -> str:
         command, shown = match.group(1), match.group(2)
         printed = run(command, capsys, monkeypatch)
-        if printed != shown:
+        if not matches(shown, printed):
             diff = difflib.unified_diff(shown.splitlines(), printed.splitlines(), "README", "printed", lineterm="")
             problems.append(f"$ {command}\n" + "\n".join(diff))
-        return f"```text\n$ {command}\n{printed}```"
+        return f"```text\n$ {command}\n{refreshed_sample(shown, printed)}```"
 
     refreshed = SAMPLE.sub(replace, text)
     if REFRESH:

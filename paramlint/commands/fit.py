@@ -2,13 +2,16 @@
 
     paramlint fit CONFIG --gpu A100-80GB
     paramlint fit CONFIG --memory "24 GiB" [--overhead "65 MiB"] [--format json]
+    paramlint fit CONFIG --gpu H100-80GB --inference [batch|context]
 
 The peak is the memory model's (docs/memory.md), per device, for the
 config's optimizer, precision, devices and sharding; only the batch size
 changes.  The search doubles the batch until the peak exceeds the budget,
-then bisects: the peak never shrinks as the batch grows.  Exit 0 when some
-batch fits, 1 when not even one sample does or the config has errors (as
-``paramlint`` exits), 2 on usage errors or an unreadable file.
+then bisects: the peak never shrinks as the batch grows.  With
+``--inference`` the serving peak of the config's ``inference:`` section is
+searched instead (commands/fit_inference.py).  Exit 0 when some batch fits,
+1 when not even one sample does or the config has errors (as ``paramlint``
+exits), 2 on usage errors or an unreadable file.
 """
 from __future__ import annotations
 
@@ -34,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                              f"{format_bytes(CUDA.overhead)}; 0 on --device cpu)")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="the device model (default cuda)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--inference", nargs="?", const="batch", choices=("batch", "context"),
+                        help="serve instead of train (the config's `inference:` section): the largest batch of "
+                             "sequences (default), or the largest prompt at the section's batch size")
     return parser
 
 
@@ -99,6 +105,10 @@ def main(argv: Optional[Sequence[str]] = None, *, stdout: Optional[TextIO] = Non
     if analysis is None:
         print("\n".join(problems), file=stderr)
         return status
+    if args.inference:
+        from .fit_inference import fit_inference
+
+        return fit_inference(args, analysis, output, budget, budget_text, device, stdout, stderr)
     from ..memory.model import MemoryModel
 
     model = MemoryModel(analysis.shapes, analysis.training, output=output, device=device)

@@ -12,6 +12,9 @@ BYTE_SUFFIXES = {
 }
 _NUMBER_UNIT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
+# Budgets measured in bytes; every other budget is a count.
+BYTE_BUDGETS = frozenset({"memory", "inference_memory", "kv_cache"})
+
 
 MAX_DIGITS = 40
 

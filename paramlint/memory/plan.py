@@ -290,7 +290,7 @@ class _Planner:
         if node.type in RECURRENT:
             listed = recurrent_saved(node.type, info.result.args, info.inputs[0], self.device.name)
         for position, saved in enumerate(listed):
-            if saved.numel == 0:
+            if saved.numel == 0 or (saved.half_only and compute == "float32"):
                 continue
             if saved.kind == "input" and saved.index < len(inputs):
                 if node.type in WEIGHT_ONLY_INPUT and not trainable:

@@ -24,6 +24,7 @@ def model_dict(analysis: Analysis) -> Dict[str, Any]:
         "training": {"batch_size": setup.batch_size, "precision": setup.precision, "devices": setup.devices,
                      "sharding": setup.sharding},
         "memory": analysis.memory.to_dict(),
+        "inference": dict(analysis.inference.to_dict()) if analysis.inference is not None else None,
         "budgets": [{"name": b.name, "limit": b.limit, "value": b.value, "exceeded": b.exceeded}
                     for b in analysis.budgets],
         "layers": [

@@ -154,7 +154,7 @@ def render_summary(report: FileReport, *, unicode: bool = True) -> str:
         f"  peak {format_bytes(memory.peak)} (in {memory.phase}); inference (eval) "
         f"{format_bytes(memory.inference_peak)}",
         _saved_line(memory),
-    ] + _sparkline(analysis, unicode) + _breakdown(memory)
+    ] + _sparkline(analysis, unicode) + _breakdown(memory) + _serving(analysis.inference)
     for use in analysis.budgets:
         value = format_bytes(use.value) if use.is_bytes else f"{use.value:,}"
         limit = format_bytes(use.limit) if use.is_bytes else f"{use.limit:,}"
@@ -171,6 +171,20 @@ def _sparkline(analysis, unicode: bool) -> List[str]:
         return []
     return [f"  over the step: {sparkline(chart, unicode=unicode)} ({format_bytes(low_point(chart))} to "
             f"{format_bytes(chart.peak)}; forward, backward, optimizer)"]
+
+
+def _serving(serving) -> List[str]:
+    """The inference section's figures (none without one)."""
+    if serving is None:
+        return []
+    return [
+        f"Serving at batch {serving.batch_size} ({serving.prompt_tokens:,}-token prompt, {serving.cached_tokens:,} "
+        f"tokens cached):",
+        f"  weights {format_bytes(serving.weights)}; KV cache {format_bytes(serving.kv_cache)} "
+        f"({serving.kv_per_token:,} bytes per token per sequence)",
+        f"  prefill peak {format_bytes(serving.prefill_peak)}; decode peak {format_bytes(serving.decode_peak)}",
+        f"  FLOPs: prefill {serving.prefill_flops:,}; one decode step {serving.decode_flops:,}",
+    ]
 
 
 def _breakdown(memory) -> List[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Sequence
 
+from ..model.inference_setup import inference_schema
 from ..model.layers import REGISTRY
 from ..model.layers.base import REQUIRED, Arg, LayerDef
 from ..model.training import LOSSES, OPTIMIZER_OPTIONS, OPTIMIZERS, PRECISIONS, SHARDINGS
@@ -227,6 +228,9 @@ def budgets_schema() -> Dict[str, Any]:
     }
     properties: Dict[str, Any] = {k: dict(count, description=v) for k, v in docs.items()}
     properties["memory"] = dict(size, description="predicted peak training memory per device")
+    properties["inference_memory"] = dict(size, description="predicted serving peak per device (the larger of "
+                                                            "prefill and decode; needs `inference:`)")
+    properties["kv_cache"] = dict(size, description="KV cache bytes at the end of generation (needs `inference:`)")
     return {"type": "object", "additionalProperties": False, "properties": properties,
             "description": "limits that fail the lint when exceeded",
             "examples": [{"params": "30M", "memory": "16 GiB"}]}
@@ -289,6 +293,7 @@ def build_schema() -> Dict[str, Any]:
                            "args": {"planes": None}, "layers": [{"type": "Conv2d", "out_channels": "$planes",
                                                                    "kernel_size": 3}]}}]},
             "training": training_schema(),
+            "inference": dict(inference_schema()),
             "budgets": budgets_schema(),
         },
         "$defs": defs,

@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from ..core.diagnostics import MAX_DIAGNOSTICS, ConfigPath, Finding, format_config_path
 from ..core.suggest import closest, did_you_mean
-from ..core.units import UnitError, parse_bytes, parse_count
+from ..core.units import BYTE_BUDGETS, UnitError, parse_bytes, parse_count
 from ..model.layers import REGISTRY
 
 SCHEMA_FILE = "format-1.json"
@@ -169,7 +169,7 @@ def _input_choice(data: Mapping[str, Any]) -> List[Finding]:
 def _budget_units(budgets: Mapping[str, Any]) -> List[Finding]:
     findings = []
     for name, value in budgets.items():
-        parse = parse_bytes if name == "memory" else parse_count
+        parse = parse_bytes if name in BYTE_BUDGETS else parse_count
         try:
             parse(value)
         except UnitError as error:

@@ -36,7 +36,7 @@ import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import layout
-from .attention_memory import block_saved, layer_norm_saved, mha_saved, sdpa_saved
+from .attention_memory import block_saved, eager_saved, layer_norm_saved, mha_saved, sdpa_saved
 from .base import Arg, LayerDef, LayerError, LayerResult, SavedTensor, Shape, TensorSpec, check_inferred
 from .recurrent import check_batch_first
 
@@ -221,6 +221,8 @@ def _infer_sdpa(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerR
     mask = inputs[3] if len(inputs) > 3 else None
     inputs = inputs[:3]
     _same_dtype(layer_type, inputs, names)
+    if args["window"] is not None and not args["is_causal"]:
+        raise LayerError("window (sliding-window attention) needs is_causal: true", arg="window")
     q, k, v = (_torch_shape(t) for t in inputs)
     (query_len, embed), (key_len, key_embed), (value_len, value_embed) = q[-2:], k[-2:], v[-2:]
     if key_embed != embed:
@@ -256,6 +258,16 @@ def _infer_sdpa(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerR
     output = TensorSpec(out_shape, inputs[0].dtype, batched)
     full = [_torch_shape(t) for t in inputs]
     flops = sum(sdpa_flop_parts(inputs, args["enable_gqa"]))  # meta counts both products, mask or not
+    if args["attn_implementation"] == "eager":
+        if min(len(q), len(k), len(v)) != 4 or not all(t.batched for t in inputs[:3]):
+            raise LayerError("attn_implementation eager (transformers' eager attention) needs batched "
+                             "[heads, seq, dim] query, key and value", arg="attn_implementation", code="PL401")
+        grouped = (_per_sample(k), _per_sample(v))
+        saved = eager_saved(inputs=(inputs[0].numel, inputs[1].numel, inputs[2].numel),
+                            contiguous=tuple(t.strides is None for t in inputs[:3]), grouped=grouped,
+                            scores=_per_sample(scores) * query_len * key_len, dropout=args["dropout_p"],
+                            dtype=output.dtype)
+        return LayerResult((output,), flops=flops, args=dict(args), saved=tuple(saved))
     fused = mask is None and _flash_cpu(dict(args, dropout_p=0.0), *full)
     saved = sdpa_saved(fused=fused, inputs=(inputs[0].numel, inputs[1].numel, inputs[2].numel),
                        batched=(inputs[0].batched, inputs[1].batched, inputs[2].batched),
@@ -317,6 +329,14 @@ _SDPA_ARGS = {
     "is_causal": Arg("bool", False, "masks future keys (top-left causal mask)"),
     "scale": Arg("opt_number", None, "softmax scale; null means 1/sqrt(E)"),
     "enable_gqa": Arg("bool", False, "grouped-query attention: key/value heads (dim -3) divide the query's"),
+    "window": Arg("opt_pos_int", None, "paramlint: sliding-window attention with is_causal (each query sees itself "
+                                       "and the window - 1 keys before it, transformers' sliding_window); the KV "
+                                       "cache keeps window - 1 positions. Not a torch argument"),
+    "attn_implementation": Arg("enum", "sdpa", "paramlint: sdpa (torch's kernel choice), eager (transformers' "
+                                               "matmul, softmax in float32, matmul: keeps the [heads, L, S] "
+                                               "weights for backward) or flash_attention_2 (as sdpa's fused "
+                                               "kernels). Not a torch argument",
+                               choices=("sdpa", "eager", "flash_attention_2")),
 }
 
 

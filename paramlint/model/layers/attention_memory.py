@@ -146,3 +146,30 @@ def sdpa_saved(*, fused: bool, inputs: Tuple[int, int, int], batched: Tuple[bool
     if 0 < dropout < 1:
         saved += [SavedTensor("new", scores, "bool"), SavedTensor("new", scores, dtype)]
     return saved
+
+
+def eager_saved(*, inputs: Tuple[int, int, int], contiguous: Tuple[bool, bool, bool], grouped: Tuple[int, int],
+                scores: int, dropout: float, dtype: str) -> List[SavedTensor]:
+    """transformers' eager attention (``eager_attention_forward``), per sample:
+    ``repeat_kv`` (a new key and value with the query's heads when grouped),
+    ``matmul(q, k^T) * scale``, the causal mask added, ``softmax(dtype=float32)
+    .to(dtype)``, dropout, ``matmul(weights, v)``.  Saved: the query and key
+    as the first matmul folds them to 3-d (a copy unless their batch and
+    heads dims fold into one: here, unless contiguous), the float32 softmax,
+    its half copy (half compute only) or with dropout the mask and the dropped
+    weights, and the value as the second matmul folds it.  Measured against
+    transformers' LlamaAttention (eager minus sdpa, fp32 and bf16, grouped or
+    not) and the torch bridge (tests/test_inference.py)."""
+    def folded(index: int, repeated: int) -> SavedTensor:
+        if repeated != inputs[index]:
+            return SavedTensor("new", repeated, dtype)  # repeat_kv's copy, contiguous
+        return SavedTensor("input", inputs[index], dtype, index) if contiguous[index] \
+            else SavedTensor("new", inputs[index], dtype)
+
+    saved = [folded(0, inputs[0]), folded(1, grouped[0]), SavedTensor("new", scores, STATS, stats=True)]
+    if 0 < dropout < 1:
+        saved += [SavedTensor("new", scores, "bool"), SavedTensor("new", scores, dtype)]
+    else:
+        saved.append(SavedTensor("new", scores, dtype, half_only=True))
+    saved.append(folded(2, grouped[1]))
+    return saved

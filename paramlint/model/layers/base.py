@@ -124,12 +124,14 @@ class SavedTensor(Record):
     float tensor in the layer's compute dtype.  ``copies``: that many equal
     tensors (``"new"`` only), as a recurrent layer saves one per time step:
     one record, so the memory model's work does not grow with the steps.
+    ``half_only``: a cast copy that exists only when the compute dtype is a
+    half type.
     """
 
-    __slots__ = ("kind", "numel", "dtype", "index", "per_sample", "stats", "copies")
+    __slots__ = ("kind", "numel", "dtype", "index", "per_sample", "stats", "copies", "half_only")
 
     def __init__(self, kind: str, numel: int, dtype: str = "float32", index: int = 0, per_sample: bool = True,
-                 stats: bool = False, copies: int = 1) -> None:
+                 stats: bool = False, copies: int = 1, half_only: bool = False) -> None:
         self.kind = kind
         self.numel = numel
         self.dtype = dtype
@@ -137,6 +139,7 @@ class SavedTensor(Record):
         self.per_sample = per_sample
         self.stats = stats
         self.copies = copies
+        self.half_only = half_only
 
 
 class LayerResult(Record):
