@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour text output (auto: on a terminal, unless NO_COLOR is set)")
     parser.add_argument("--explain", metavar="CODE", help="print a rule's documentation and exit")
+    parser.add_argument("--scale", metavar="LETTER",
+                        help="the scale of Ultralytics YOLO model YAMLs (n, s, m, l, x), overriding the file's")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--version", action="version", version=f"paramlint {__version__}")
     return parser
@@ -132,7 +134,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .report import render
 
     try:
-        reports = lint_paths(args.paths, config=args.config, isolated=args.isolated, debug=args.debug)
+        reports = lint_paths(args.paths, config=args.config, isolated=args.isolated, debug=args.debug,
+                             scale=args.scale)
     except OSError as error:  # only an explicit --config that cannot be read
         print(f"paramlint: error: cannot read the configuration {args.config}: {error.strerror or error}",
               file=sys.stderr)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from .core.diagnostics import ERROR, ConfigPath, Diagnostic, Finding, format_config_path
 from .core.record import Record
 from .core.runtime import collector_paused
+from .importers.ultralytics.front import import_for_lint, ultralytics_findings
 from .memory.advice import advice
 from .memory.model import MemoryEstimate, MemoryModel
 from .model.analysis import INT64_MAX, LayerInfo, ShapeAnalysis, analyze_shapes, magnitude
@@ -35,10 +36,13 @@ FAILURE_CODES = ("PL901", "PL902", "PL602", "PL603")  # exit 2: unreadable, inte
 class Analysis(Record):
     """Everything paramlint computed about one model."""
 
-    __slots__ = ("shapes", "training", "optimizer_state", "memory", "budgets", "lines")
+    __slots__ = ("shapes", "training", "optimizer_state", "memory", "budgets", "lines", "front")
 
+    # front: figures of the file's own convention (an Ultralytics import: model.info()'s layers and GFLOPs)
     def __init__(self, shapes: ShapeAnalysis, training: TrainingSetup, optimizer_state: int, memory: MemoryEstimate,
-                 budgets: Tuple[BudgetUse, ...] = (), lines: Optional[Mapping[int, int]] = None) -> None:
+                 budgets: Tuple[BudgetUse, ...] = (), lines: Optional[Mapping[int, int]] = None,
+                 front: Optional[Mapping[str, Any]] = None) -> None:
+        self.front: Mapping[str, Any] = {} if front is None else front
         self.shapes = shapes
         self.training = training
         self.optimizer_state = optimizer_state
@@ -95,8 +99,9 @@ class FileReport(Record):
 class Linter:
     """Lints files; holds the compiled schema so a batch compiles it once."""
 
-    def __init__(self, *, debug: bool = False) -> None:
+    def __init__(self, *, debug: bool = False, scale: Optional[str] = None) -> None:
         self.debug = debug
+        self.scale = scale  # an Ultralytics model's scale letter (--scale), overriding the file's
         self._validator: Optional[SchemaValidator] = None
 
     @property
@@ -142,11 +147,18 @@ class Linter:
             return FileReport(path, diagnostics=(Diagnostic(path, error.line, error.column, error.code,
                                                             error.message),))
         data = document.data
+        imported = import_for_lint(data, document, path=path, scale=self.scale, load=_load_file)
+        if imported is not None:  # an Ultralytics YOLO YAML: linted as the format-1 data it expands to
+            data, document = imported.data or {"paramlint": 1}, imported.document
         if not isinstance(data, Mapping) or "paramlint" not in data:
             return FileReport(path, skipped=True)
         name = data.get("name") if isinstance(data.get("name"), str) else ""
         data, from_defaults = config.with_defaults(data)
-        findings, analysis = analyze_document(data, document, self.validator)
+        if imported is not None:
+            findings, analysis = ultralytics_findings(
+                imported, data, lambda d: analyze_document(d, imported.document, self.validator))
+        else:
+            findings, analysis = analyze_document(data, document, self.validator)
         if from_defaults:
             findings = [_mark_default(f, from_defaults, config) for f in findings]
         findings, comment_diagnostics = apply_suppressions(
@@ -155,6 +167,10 @@ class Linter:
         diagnostics = tuple(sorted(locate(findings, document, path) + tuple(comment_diagnostics),
                                    key=lambda d: (d.line, d.column, d.code, d.message)))
         return FileReport(path, False, diagnostics, analysis, name)
+
+
+def _load_file(path: str) -> Document:
+    return load_document(read_limited(path, LIMITS.max_bytes), path=path)
 
 
 class _TooLarge(Exception):
@@ -335,7 +351,7 @@ def discover(paths: Sequence[str], *, unreadable: Optional[List[OSError]] = None
 
 
 def lint_paths(paths: Sequence[str], *, debug: bool = False, config: Union[str, os.PathLike, ToolConfig, None] = None,
-               isolated: bool = False) -> List[FileReport]:
+               isolated: bool = False, scale: Optional[str] = None) -> List[FileReport]:
     """Lint files and folders; one bad file never stops the others.
 
     Each file gets the tool configuration found by walking up from it
@@ -348,7 +364,7 @@ def lint_paths(paths: Sequence[str], *, debug: bool = False, config: Union[str, 
     """
     explicit = load_config(config) if isinstance(config, (str, os.PathLike)) else config
     resolver = ConfigResolver(explicit=explicit, isolated=isolated)
-    linter = Linter(debug=debug)
+    linter = Linter(debug=debug, scale=scale)
     reports: List[FileReport] = []
     shown: Set[Optional[str]] = set()
     unreadable: List[OSError] = []

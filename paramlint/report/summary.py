@@ -1,7 +1,7 @@
 """The per-layer table people know from torchinfo, with blocks as a tree."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.units import format_bytes
 from ..lint import FileReport
@@ -122,7 +122,7 @@ def render_summary(report: FileReport) -> str:
         + (f", {setup.sharding} over {setup.devices} devices" if setup.sharding != "none" else "") + "):",
         f"  peak {format_bytes(memory.peak)} (in {memory.phase}); inference (eval) "
         f"{format_bytes(memory.inference_peak)}; saved by the forward pass {format_bytes(memory.forward_activations)}",
-    ] + _breakdown(memory)
+    ] + _breakdown(memory) + _front_lines(analysis.front, shapes)
     for use in analysis.budgets:
         value = format_bytes(use.value) if use.is_bytes else f"{use.value:,}"
         limit = format_bytes(use.limit) if use.is_bytes else f"{use.limit:,}"
@@ -130,6 +130,18 @@ def render_summary(report: FileReport) -> str:
         lines.append(f"Budget {use.name}: {value} of {limit} ({100 * use.fraction:.1f}%) {mark}")
     lines.append(rule)
     return "\n".join(lines)
+
+
+def _front_lines(front: Mapping[str, Any], shapes: Any) -> List[str]:
+    """model.info()'s line for an Ultralytics import, and why its GFLOPs differ from the FLOPs above."""
+    if front.get("convention") != "ultralytics":
+        return []
+    return [
+        f"Ultralytics model.info() (scale {front['scale'] or '-'}, imgsz {front['imgsz']}): {front['layers']:,} layers, "
+        f"{shapes.params:,} parameters, {shapes.trainable_params:,} gradients, {front['gflops']:.1f} GFLOPs",
+        f"  GFLOPs {front['gflops']:.4f} by thop's rules (BatchNorm 4 per element, no conv bias; get_flops) "
+        f"vs {shapes.flops / 1e9:.4f} by FlopCounterMode (convolutions, linears and matmuls only, bias included)",
+    ]
 
 
 def _breakdown(memory) -> List[str]:
