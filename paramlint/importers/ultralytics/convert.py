@@ -78,6 +78,11 @@ def convert(data: Mapping[str, Any], scale: Scale, imgsz: Tuple[int, int],
             return None, [_unknown_module(module, path)]
         if not isinstance(args, list):
             return None, [Finding("PL703", f"the arguments of {module} must be a list, got {args!r}", path + (3,))]
+        takes_list = module == "Concat" or module in _HEADS
+        if isinstance(f, list) != takes_list:
+            return None, [Finding("PL703", f"{module} reads {'a list of rows' if takes_list else 'one row'}: `from` "
+                                           f"must be {'a list like [-1, 6]' if takes_list else 'an integer'}, "
+                                           f"got {f!r}", path + (0,))]
         resolved = resolve_strings(args, names)
         bound, bad = bind_args(module, resolved)
         if bound is not None and module == "SPPF":
