@@ -15,7 +15,7 @@ if os.environ.get("PARAMLINT_REQUIRE_ULTRALYTICS") != "1":
     pytest.importorskip("ultralytics")
 
 import yaml  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import ultralytics_oracle as oracle  # noqa: E402
@@ -83,10 +83,12 @@ _YAMLS = {family: oracle.load_yaml(family) for family in oracle.FAMILIES}
 def test_mutations_agree_with_ultralytics(cfg):
     report = lint_model(cfg)
     try:
-        model = oracle.build(cfg)
+        model = oracle.build(cfg, run=True)
     except Exception as error:  # Ultralytics refuses the model: paramlint must have said why
+        event(f"Ultralytics raises {type(error).__name__}; paramlint {sorted({d.code for d in report.diagnostics})}")
         assert report.errors, f"Ultralytics raised {type(error).__name__}: {error}; paramlint: {report.diagnostics}"
         return
+    event("both build")
     assert report.errors == 0, report.diagnostics
     expected = oracle.figures(model, flops=False)
     analysis = report.analysis

@@ -40,11 +40,18 @@ def load_yaml(family: str) -> Dict[str, Any]:
     return yaml.safe_load(yaml_path(family).read_text())
 
 
-def build(cfg: Mapping[str, Any]) -> torch.nn.Module:
-    """Ultralytics' own model for a model dict (with ``scale``), as ``YOLO(name).model`` builds it."""
+def build(cfg: Mapping[str, Any], *, run: bool = False) -> torch.nn.Module:
+    """Ultralytics' own model for a model dict (with ``scale``), as ``YOLO(name).model`` builds it; with ``run``
+    also one forward pass of a 256 x 256 image (detection models run one when built; classifiers do not), so
+    that a model torch cannot run raises here."""
     cfg = copy.deepcopy(dict(cfg))
     task = tasks.guess_model_task(cfg)
-    return _CLASSES[task](cfg, ch=3, verbose=False)
+    model = _CLASSES[task](cfg, ch=3, verbose=False)
+    if run and task == "classify":
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, 256, 256))
+        model.train()
+    return model
 
 
 def figures(model: torch.nn.Module, *, flops: bool = True) -> Dict[str, Any]:

@@ -78,6 +78,9 @@ def convert(data: Mapping[str, Any], scale: Scale, imgsz: Tuple[int, int],
             return None, [_unknown_module(module, path)]
         if not isinstance(args, list):
             return None, [Finding("PL703", f"the arguments of {module} must be a list, got {args!r}", path + (3,))]
+        if n > 1 and (module == "Concat" or module in _HEADS):
+            return None, [Finding("PL703", f"{module} cannot be repeated: Ultralytics chains the {n} copies and the "
+                                           f"second receives one tensor, not the list it reads", path + (1,))]
         takes_list = module == "Concat" or module in _HEADS
         if isinstance(f, list) != takes_list:
             return None, [Finding("PL703", f"{module} reads {'a list of rows' if takes_list else 'one row'}: `from` "
