@@ -24,7 +24,8 @@ EXIT_OK, EXIT_FINDINGS, EXIT_FAILURE = 0, 1, 2
 
 # The options' values when none is given, as build_parser() sets them (a test checks that they agree).
 DEFAULTS = {"format": None, "output_file": None, "summary": False, "config": None, "isolated": False,
-            "strict": False, "exit_zero": False, "color": "auto", "explain": None, "debug": False}
+            "strict": False, "exit_zero": False, "color": "auto", "explain": None, "debug": False,
+            "scale": None}
 
 
 def build_parser() -> argparse.ArgumentParser:
