@@ -164,7 +164,7 @@ def test_tiny_is_clean():
     (9, "[-1, 1, SPPF, []]", (9, 19, "PL703")),
     (8, "[-1, 1, Conv, [128, three, 2]]", (8, 25, "PL703")),
     (12, "[-1, 1, Concat, [1]]", (12, 6, "PL703")),
-    (12, "[[-1, 1], 2, Concat, [1]]", (12, 15, "PL703")),
+    (12, "[[-1, 1], 4, Concat, [1]]", (12, 15, "PL703")),
     # a Concat of two strides names both rows
     (12, "[[-1, 2], 1, Concat, [1]]", (12, 6, "PL704")),
     # a layer the pipeline rejects, at its row: Conv repeated with changing channels

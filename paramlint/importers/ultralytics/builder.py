@@ -75,10 +75,13 @@ class Builder:
                trainable: bool = True) -> Tensor:
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)
         shape = (out_channels, conv_size(x.shape[1], kh, sh, ph, dh), conv_size(x.shape[2], kw, sw, pw, dw))
-        extra = {} if trainable else {"trainable": False}
-        return self.add(name, "Conv2d", x, shape, module=True, in_channels=x.channels, out_channels=out_channels,
-                        kernel_size=_arg(kernel), stride=_arg(stride), padding=_arg(padding), groups=groups,
-                        dilation=_arg(dilation), bias=bias, **extra)
+        # torch's defaults and the inferred in_channels are left out: fewer distinct entries to validate
+        given = {"stride": _arg(stride), "padding": _arg(padding), "groups": groups, "dilation": _arg(dilation),
+                 "bias": bias, "trainable": trainable}
+        defaults = {"stride": 1, "padding": 0, "groups": 1, "dilation": 1, "bias": True, "trainable": True}
+        extra = {key: value for key, value in given.items() if value != defaults[key] and value != [defaults[key]] * 2}
+        return self.add(name, "Conv2d", x, shape, module=True, out_channels=out_channels, kernel_size=_arg(kernel),
+                        **extra)
 
     def unary(self, name: str, type_: str, x: Tensor, shape: Optional[Shape] = None, *, module: bool = True,
               **args: Any) -> Tensor:

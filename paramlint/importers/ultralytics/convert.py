@@ -78,8 +78,10 @@ def convert(data: Mapping[str, Any], scale: Scale, imgsz: Tuple[int, int],
             return None, [_unknown_module(module, path)]
         if not isinstance(args, list):
             return None, [Finding("PL703", f"the arguments of {module} must be a list, got {args!r}", path + (3,))]
+        n = depth_gain(n, scale.depth)
         if n > 1 and (module == "Concat" or module in _HEADS):
-            return None, [Finding("PL703", f"{module} cannot be repeated: Ultralytics chains the {n} copies and the "
+            return None, [Finding("PL703", f"{module} cannot be repeated ({n} after the depth gain): Ultralytics chains "
+                                           f"the copies and the "
                                            f"second receives one tensor, not the list it reads", path + (1,))]
         takes_list = module == "Concat" or module in _HEADS
         if isinstance(f, list) != takes_list:
@@ -96,7 +98,6 @@ def convert(data: Mapping[str, Any], scale: Scale, imgsz: Tuple[int, int],
         sources = [(image if i == 0 else outputs[-1]) if j == -1 else outputs[j] for j in
                    (f if isinstance(f, list) else [f])]
         x = sources[0]
-        n = depth_gain(n, scale.depth)
         prefix = f"m{i}"
         if module in ("C3k2",):
             legacy = False

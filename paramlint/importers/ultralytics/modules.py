@@ -26,7 +26,7 @@ class Context:
 def conv(cx: Context, p: str, x: Tensor, c2: int, k: Kernel = 1, s: Kernel = 1, pad: object = None, g: int = 1,
          d: int = 1, act: bool = True) -> Tensor:
     y = cx.b.conv2d(f"{p}-conv", x, c2, k, stride=s, padding=autopad(k, pad, d), groups=g, dilation=d, bias=False)
-    y = cx.b.unary(f"{p}-bn", "BatchNorm2d", y, num_features=c2, **BN_ARGS)
+    y = cx.b.unary(f"{p}-bn", "BatchNorm2d", y, **BN_ARGS)
     if act is True:
         cx.b.shared_activation = True
         y = cx.b.unary(f"{p}-act", cx.act, y, module=False)
