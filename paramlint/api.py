@@ -85,7 +85,10 @@ def analyze(config: ConfigSource, *, tool_config: ToolConfigSource = None) -> An
     if isinstance(config, Mapping):
         import json
 
-        data = dict(config) if "paramlint" in config else {"paramlint": 1, **config}
+        from .importers.ultralytics import looks_like_ultralytics
+
+        marked = "paramlint" in config or looks_like_ultralytics(config)
+        data = dict(config) if marked else {"paramlint": 1, **config}
         report = lint_text(json.dumps(data, default=str), path="<config>.json", config=settings)
     elif isinstance(config, (str, bytes)):
         report = lint_text(config, config=settings)

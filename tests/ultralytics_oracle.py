@@ -42,12 +42,11 @@ def load_yaml(family: str) -> Dict[str, Any]:
 
 def build(cfg: Mapping[str, Any], *, run: bool = False) -> torch.nn.Module:
     """Ultralytics' own model for a model dict (with ``scale``), as ``YOLO(name).model`` builds it; with ``run``
-    also one forward pass of a 256 x 256 image (detection models run one when built; classifiers do not), so
-    that a model torch cannot run raises here."""
+    also one forward pass of a 256 x 256 image, so that a model torch cannot run raises here."""
     cfg = copy.deepcopy(dict(cfg))
     task = tasks.guess_model_task(cfg)
     model = _CLASSES[task](cfg, ch=3, verbose=False)
-    if run and task == "classify":
+    if run:  # a detector built with a broken head skips the stride pass (its last module is no Detect)
         with torch.no_grad():
             model.eval()(torch.zeros(1, 3, 256, 256))
         model.train()

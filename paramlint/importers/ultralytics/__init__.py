@@ -68,6 +68,9 @@ def import_ultralytics(model: Mapping[str, Any], document: Document, *, path: st
     positions in ``document``.  ``extra``: ``training``/``budgets`` that replace Ultralytics' defaults.
     """
     findings: List[Finding] = []
+    problem = _check_top_level(model, imgsz)
+    if problem is not None:
+        return Imported(None, document, [problem if anchor is None else problem.replace(config_path=anchor)], None)
     chosen, how, error = choose_scale(model, path=path, override=scale)
     where: ConfigPath = anchor if anchor is not None else ("scales",)
     if error:
@@ -98,6 +101,38 @@ def import_ultralytics(model: Mapping[str, Any], document: Document, *, path: st
     located = _document(document, converted, anchor)
     return Imported(data, located, findings, UltralyticsFigures(converted.leaf_modules, chosen.letter, size,
                                                                  stride))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
+
+
+_TOP_LEVEL = (  # key, check, what it must be
+    ("nc", lambda v: _is_int(v) and v >= 1, "a positive integer"),
+    ("scales", lambda v: isinstance(v, Mapping) and all(isinstance(k, str) for k in v), "a mapping of scale letters"),
+    ("scale", lambda v: isinstance(v, str), "a scale letter"),
+    ("depth_multiple", _is_positive, "a positive number"),
+    ("width_multiple", _is_positive, "a positive number"),
+    ("activation", lambda v: isinstance(v, str), "a string like nn.ReLU()"),
+    ("kpt_shape", lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x) and x >= 1 for x in v),
+     "a pair of positive integers"),
+    ("reg_max", lambda v: _is_int(v) and 1 <= v <= 1024, "an integer from 1 to 1024"),
+    ("imgsz", lambda v: _is_int(v) and 32 <= v <= 65536, "an integer from 32 to 65536"),
+)
+
+
+def _check_top_level(model: Mapping[str, Any], imgsz: Any) -> Optional[Finding]:
+    values = dict(model)
+    if imgsz is not None:
+        values["imgsz"] = imgsz
+    for key, check, expected in _TOP_LEVEL:
+        if values.get(key) is not None and not check(values[key]):
+            return Finding("PL703", f"`{key}` must be {expected}, got {values[key]!r}", (key,))
+    return None
 
 
 def _anchored(findings: List[Finding], anchor: Optional[ConfigPath]) -> List[Finding]:

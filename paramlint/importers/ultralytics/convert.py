@@ -15,6 +15,7 @@ from .scaling import Scale, depth_gain
 _BASE = ("Conv", "DWConv", "Bottleneck", "C2f", "C3", "C3k2", "C2PSA", "SPPF", "Classify")
 _REPEAT = ("C2f", "C3", "C3k2", "C2PSA")  # modules that take the repeats as an argument
 _HEADS = ("Detect", "Segment", "Pose")
+MAX_REPEATS = 1000  # keeps expansion bounded on hostile input; real models repeat a block at most a dozen times
 _ACTIVATIONS = {"nn.SiLU()": "SiLU", "nn.ReLU()": "ReLU", "nn.LeakyReLU()": "LeakyReLU", "nn.Hardswish()": "Hardswish",
                 "nn.Mish()": "Mish", "nn.GELU()": "GELU", "nn.ReLU6()": "ReLU6", "nn.Sigmoid()": "Sigmoid"}
 
@@ -72,8 +73,9 @@ def convert(data: Mapping[str, Any], scale: Scale, imgsz: Tuple[int, int],
         problem = _check_from(f, i, path)
         if problem:
             return None, [problem]
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            return None, [Finding("PL703", f"repeats must be a positive integer, got {n!r}", path + (1,))]
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_REPEATS:
+            return None, [Finding("PL703", f"repeats must be an integer from 1 to {MAX_REPEATS:,}, got {n!r}",
+                                  path + (1,))]
         if not isinstance(module, str) or module not in ARGS:
             return None, [_unknown_module(module, path)]
         if not isinstance(args, list):

@@ -10,26 +10,26 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 REQUIRED = object()
 
-# kinds: int, number, bool, opt_int (int or None), kernel (int or pair), str, pair, act (bool)
+# kinds: see _CHECKS
 ARGS: Dict[str, Tuple[Tuple[str, str, Any], ...]] = {
-    "Conv": (("c2", "int", REQUIRED), ("k", "kernel", 1), ("s", "kernel", 1), ("p", "opt_kernel", None),
-             ("g", "int", 1), ("d", "int", 1), ("act", "bool", True)),
-    "DWConv": (("c2", "int", REQUIRED), ("k", "int", 1), ("s", "int", 1), ("d", "int", 1), ("act", "bool", True)),
-    "Bottleneck": (("c2", "int", REQUIRED), ("shortcut", "bool", True), ("g", "int", 1), ("k", "pair", (3, 3)),
-                   ("e", "number", 0.5)),
-    "C2f": (("c2", "int", REQUIRED), ("shortcut", "bool", False), ("g", "int", 1), ("e", "number", 0.5)),
-    "C3": (("c2", "int", REQUIRED), ("shortcut", "bool", True), ("g", "int", 1), ("e", "number", 0.5)),
-    "C3k2": (("c2", "int", REQUIRED), ("c3k", "bool", False), ("e", "number", 0.5), ("attn", "bool", False),
-             ("g", "int", 1), ("shortcut", "bool", True)),
-    "C2PSA": (("c2", "int", REQUIRED), ("e", "number", 0.5)),
-    "SPPF": (("c2", "int", REQUIRED), ("k", "int", 5), ("n", "int", 3), ("shortcut", "bool", False)),
+    "Conv": (("c2", "pos", REQUIRED), ("k", "kernel", 1), ("s", "kernel", 1), ("p", "opt_pad", None),
+             ("g", "pos", 1), ("d", "pos", 1), ("act", "bool", True)),
+    "DWConv": (("c2", "pos", REQUIRED), ("k", "pos", 1), ("s", "pos", 1), ("d", "pos", 1), ("act", "bool", True)),
+    "Bottleneck": (("c2", "pos", REQUIRED), ("shortcut", "bool", True), ("g", "pos", 1), ("k", "pair", (3, 3)),
+                   ("e", "fraction", 0.5)),
+    "C2f": (("c2", "pos", REQUIRED), ("shortcut", "bool", False), ("g", "pos", 1), ("e", "fraction", 0.5)),
+    "C3": (("c2", "pos", REQUIRED), ("shortcut", "bool", True), ("g", "pos", 1), ("e", "fraction", 0.5)),
+    "C3k2": (("c2", "pos", REQUIRED), ("c3k", "bool", False), ("e", "fraction", 0.5), ("attn", "bool", False),
+             ("g", "pos", 1), ("shortcut", "bool", True)),
+    "C2PSA": (("c2", "pos", REQUIRED), ("e", "fraction", 0.5)),
+    "SPPF": (("c2", "pos", REQUIRED), ("k", "pos", 5), ("n", "pos", 3), ("shortcut", "bool", False)),
     "Concat": (("dimension", "int", 1),),
     "nn.Upsample": (("size", "opt_kernel", None), ("scale_factor", "opt_number", None), ("mode", "str", "nearest")),
-    "Detect": (("nc", "int", REQUIRED),),
-    "Segment": (("nc", "int", REQUIRED), ("nm", "int", 32), ("npr", "int", 256)),
-    "Pose": (("nc", "int", REQUIRED), ("kpt_shape", "pair", (17, 3))),
-    "Classify": (("c2", "int", REQUIRED), ("k", "int", 1), ("s", "int", 1), ("p", "opt_int", None),
-                 ("g", "int", 1)),
+    "Detect": (("nc", "pos", REQUIRED),),
+    "Segment": (("nc", "pos", REQUIRED), ("nm", "pos", 32), ("npr", "pos", 256)),
+    "Pose": (("nc", "pos", REQUIRED), ("kpt_shape", "pair", (17, 3))),
+    "Classify": (("c2", "pos", REQUIRED), ("k", "pos", 1), ("s", "pos", 1), ("p", "opt_pad", None),
+                 ("g", "pos", 1)),
 }
 
 # Modules of ultralytics.nn.tasks that paramlint does not expand yet (not a typo: reported as unsupported).
@@ -69,19 +69,31 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_pos(value: Any) -> bool:
+    return _is_int(value) and value >= 1
+
+
 def _is_pair(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value)
+    return isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_pos(v) for v in value)
+
+
+def _is_pad(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return len(value) == 2 and all(_is_int(v) and v >= 0 for v in value)
+    return value is None or (_is_int(value) and value >= 0)
 
 
 _CHECKS = {
     "int": (_is_int, "an integer"),
-    "number": (_is_number, "a number"),
-    "opt_number": (lambda v: v is None or _is_number(v), "a number or None"),
+    "pos": (_is_pos, "a positive integer"),
+    "fraction": (lambda v: _is_number(v) and 0 < v <= 16, "a number above 0 (an expansion ratio)"),
+    "opt_number": (lambda v: v is None or (_is_number(v) and 0 < v <= 1024), "a positive number or None"),
+    "opt_pad": (_is_pad, "a padding (an integer >= 0 or a pair of them) or None"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "opt_int": (lambda v: v is None or _is_int(v), "an integer or None"),
-    "kernel": (lambda v: _is_int(v) or _is_pair(v), "an integer or a pair of integers"),
-    "opt_kernel": (lambda v: v is None or _is_int(v) or _is_pair(v), "an integer, a pair of integers or None"),
-    "pair": (_is_pair, "a pair of integers"),
+    "kernel": (lambda v: _is_pos(v) or _is_pair(v), "a positive integer or a pair of them"),
+    "opt_kernel": (lambda v: v is None or _is_pos(v) or _is_pair(v), "a positive integer, a pair of them or None"),
+    "pair": (_is_pair, "a pair of positive integers"),
     "str": (lambda v: isinstance(v, str), "a string"),
 }
 
