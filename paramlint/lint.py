@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from .core.diagnostics import ERROR, ConfigPath, Diagnostic, Finding, format_config_path
 from .core.record import Record
 from .core.runtime import collector_paused
-from .importers.ultralytics.front import import_for_lint, ultralytics_findings
+from .importers.ultralytics.front import GeneratedLayers, import_for_lint, trusted, ultralytics_findings
 from .memory.advice import advice
 from .memory.model import MemoryEstimate, MemoryModel
 from .model.analysis import INT64_MAX, LayerInfo, ShapeAnalysis, analyze_shapes, magnitude
@@ -155,8 +155,9 @@ class Linter:
         name = data.get("name") if isinstance(data.get("name"), str) else ""
         data, from_defaults = config.with_defaults(data)
         if imported is not None:
+            validator = GeneratedLayers() if trusted(imported) and not from_defaults else self.validator
             findings, analysis = ultralytics_findings(
-                imported, data, lambda d: analyze_document(d, imported.document, self.validator))
+                imported, data, lambda d: analyze_document(d, imported.document, validator))
         else:
             findings, analysis = analyze_document(data, document, self.validator)
         if from_defaults:

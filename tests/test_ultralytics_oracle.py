@@ -94,3 +94,19 @@ def test_mutations_agree_with_ultralytics(cfg):
     analysis = report.analysis
     assert (analysis.params, analysis.trainable_params, analysis.shapes.buffers, analysis.front["layers"]) == (
         expected["params"], expected["trainable"], expected["buffers"], expected["layers"])
+
+
+def test_speed_benchmark_runs(tmp_path):
+    """benchmarks/ultralytics.py produces its figures (the timings themselves are not asserted)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "ultralytics.py"
+    raw = tmp_path / "results.json"
+    result = subprocess.run([sys.executable, str(script), "--json", str(raw)], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "faster in wall time" in result.stdout
+    assert set(json.loads(raw.read_text())) >= {"paramlint_s", "ultralytics_s", "ratio", "cpu_ratio"}

@@ -48,10 +48,12 @@ class UltralyticsFigures(Record):
 class Imported(Record):
     """The format-1 data (None when the rows cannot be expanded), its document, the importer's findings."""
 
-    __slots__ = ("data", "document", "findings", "figures")
+    __slots__ = ("data", "document", "findings", "figures", "extra")
 
+    # extra: the sections a format-1 file added (training, budgets)
     def __init__(self, data: Optional[Dict[str, Any]], document: Document, findings: List[Finding],
-                 figures: Optional[UltralyticsFigures]) -> None:
+                 figures: Optional[UltralyticsFigures], extra: Optional[Mapping[str, Any]] = None) -> None:
+        self.extra: Mapping[str, Any] = {} if extra is None else extra
         self.data = data
         self.document = document
         self.findings = findings
@@ -100,7 +102,7 @@ def import_ultralytics(model: Mapping[str, Any], document: Document, *, path: st
         data[key] = value
     located = _document(document, converted, anchor)
     return Imported(data, located, findings, UltralyticsFigures(converted.leaf_modules, chosen.letter, size,
-                                                                 stride))
+                                                                 stride), extra)
 
 
 def _is_int(value: Any) -> bool:

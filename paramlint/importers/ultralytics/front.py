@@ -67,6 +67,21 @@ def _wrapper(data: Mapping[str, Any], document: Document, *, path: str, scale: O
                               extra=extra)
 
 
+class GeneratedLayers:
+    """The validator for an imported model that carries nothing the user wrote in format 1: the importer
+    has checked every row and argument itself and writes only valid entries (the oracle tests and the
+    fuzzing of rows hold it to that), so the JSON Schema pass (and importing jsonschema) is skipped."""
+
+    @staticmethod
+    def validate(data: Mapping[str, Any]) -> List[Finding]:
+        return []
+
+
+def trusted(imported: Imported) -> bool:
+    """Whether ``imported`` is all generated (an unmarked YOLO YAML), so its schema pass can be skipped."""
+    return imported.data is not None and not {"training", "budgets"} & set(imported.extra)
+
+
 def ultralytics_findings(imported: Imported, data: Mapping[str, Any],
                          analyze: Callable[[Mapping[str, Any]], Tuple[List[Finding], Any]]) -> Tuple[List[Finding], Any]:
     """The importer's findings plus the pipeline's on the expanded ``data``; the analysis (when there is one)
