@@ -8,7 +8,7 @@ docs/ultralytics.md.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 from ...core.diagnostics import ERROR, ConfigPath, Finding
 from ...core.record import Record

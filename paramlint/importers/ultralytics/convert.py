@@ -2,12 +2,12 @@
 to the row it came from."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...core.diagnostics import ConfigPath, Finding
 from ...core.suggest import did_you_mean
 from . import modules as M
-from .builder import Builder, Tensor, conv_size
+from .builder import Builder, Tensor
 from .rows import ARGS, KNOWN_UNSUPPORTED, NAMED_VALUES, bind_args, resolve_strings
 from .scaling import Scale, depth_gain
 
@@ -21,17 +21,17 @@ _ACTIVATIONS = {"nn.SiLU()": "SiLU", "nn.ReLU()": "ReLU", "nn.LeakyReLU()": "Lea
 
 
 class Converted:
-    """The format-1 layers, the YAML row of each, the rows' output shapes and the model's largest stride."""
+    """The format-1 layers, the YAML row of each, the model's largest stride, and the leaf modules Ultralytics'
+    model has (what ``model.info()`` calls layers)."""
 
-    __slots__ = ("layers", "rows", "row_shapes", "max_stride", "leaf_modules")
+    __slots__ = ("layers", "rows", "max_stride", "leaf_modules")
 
-    def __init__(self, layers: List[Dict[str, Any]], rows: List[ConfigPath], row_shapes: List[Tuple[int, ...]],
-                 max_stride: int, leaf_modules: int) -> None:
-        self.leaf_modules = leaf_modules
+    def __init__(self, layers: List[Dict[str, Any]], rows: List[ConfigPath], max_stride: int,
+                 leaf_modules: int) -> None:
         self.layers = layers
         self.rows = rows
-        self.row_shapes = row_shapes
         self.max_stride = max_stride
+        self.leaf_modules = leaf_modules
 
 
 def row_paths(data: Mapping[str, Any]) -> List[ConfigPath]:
@@ -46,7 +46,6 @@ def row_paths(data: Mapping[str, Any]) -> List[ConfigPath]:
 def convert(data: Mapping[str, Any], scale: Scale, imgsz: Tuple[int, int],
             channels: int = 3) -> Tuple[Optional[Converted], List[Finding]]:
     """Expand every row; on the first row that Ultralytics would refuse, stop with its finding."""
-    findings: List[Finding] = []
     act = data.get("activation")
     act_type = "SiLU"
     if act is not None:
@@ -112,7 +111,7 @@ def convert(data: Mapping[str, Any], scale: Scale, imgsz: Tuple[int, int],
                     return None, [problem]
                 y = builder.concat(prefix, sources, bound["dimension"], module=True)
             elif module in _HEADS:
-                y = _head(cx, prefix, module, sources, bound, names, legacy)
+                y = _head(cx, prefix, module, sources, bound, names, legacy, scale)
                 max_stride = max([max_stride] + [imgsz[0] // s.shape[1] for s in sources if len(s.shape) == 3])
             elif module == "nn.Upsample":
                 y = _upsample(builder, prefix, x, bound, n)
@@ -125,9 +124,7 @@ def convert(data: Mapping[str, Any], scale: Scale, imgsz: Tuple[int, int],
             max_stride = max(max_stride, imgsz[0] // max(y.shape[1], 1))
     if not outputs:
         return None, [Finding("PL703", "the model has no rows in `backbone` and `head`", ())]
-    converted = Converted(builder.layers, builder.rows, [t.shape for t in outputs], max_stride,
-                          builder.leaf_modules + builder.shared_activation)
-    return converted, findings
+    return Converted(builder.layers, builder.rows, max_stride, builder.leaf_modules + builder.shared_activation), []
 
 
 class _RowError(Exception):
@@ -242,19 +239,13 @@ def _one(cx: M.Context, p: str, module: str, x: Tensor, a: Dict[str, Any], c2: i
 
 
 def _head(cx: M.Context, p: str, module: str, xs: Sequence[Tensor], a: Dict[str, Any], names: Mapping[str, Any],
-          legacy: bool) -> Tensor:
+          legacy: bool, scale: Scale) -> Tensor:
     reg_max = names["reg_max"]
     if names.get("end2end"):
         raise _RowError("PL701", f"{module} with `end2end: true` is not supported by paramlint yet")
-    if module == "Segment":
-        npr = cx_scale_channels(a["npr"], names)
-        return M.detect(cx, p, xs, a["nc"], reg_max, legacy=legacy, extra="segment", nm=a["nm"], npr=npr)
+    if module == "Segment":  # the prototype channels scale like a base module's output
+        return M.detect(cx, p, xs, a["nc"], reg_max, legacy=legacy, extra="segment", nm=a["nm"],
+                        npr=scale.channels(a["npr"]))
     if module == "Pose":
         return M.detect(cx, p, xs, a["nc"], reg_max, legacy=legacy, extra="pose", kpt=tuple(a["kpt_shape"]))
     return M.detect(cx, p, xs, a["nc"], reg_max, legacy=legacy)
-
-
-def cx_scale_channels(value: int, names: Mapping[str, Any]) -> int:
-    from .scaling import make_divisible
-
-    return make_divisible(min(value, names["max_channels"]) * names["width"], 8)

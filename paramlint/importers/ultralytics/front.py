@@ -6,7 +6,7 @@ import os
 from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 from ...core.diagnostics import Finding
-from ...source.document import Document
+from ...source.document import Document, LoadError
 from . import Imported, import_ultralytics, looks_like_ultralytics
 from .gflops import ultralytics_gflops
 
@@ -51,9 +51,9 @@ def _wrapper(data: Mapping[str, Any], document: Document, *, path: str, scale: O
     except OSError as error:
         return Imported(None, document, [Finding("PL901", f"cannot read {model_path}: {error.strerror or error}",
                                                  ("ultralytics",))], None)
-    except Exception as error:  # the loader's LoadError: a broken model file
-        return Imported(None, document, [Finding("PL101", f"{model_path}: {getattr(error, 'message', error)}",
-                                                 ("ultralytics",))], None)
+    except LoadError as error:  # a model file that does not parse: its own code, with where in it
+        return Imported(None, document, [Finding(error.code, f"{model_path}:{error.line}:{error.column}: "
+                                                             f"{error.message}", ("ultralytics",))], None)
     if not looks_like_ultralytics(model):
         return Imported(None, document, [Finding("PL201", f"{model_path} has no `backbone` and `head` rows of "
                                                           f"[from, repeats, module, args]", ("ultralytics",))], None)
