@@ -194,3 +194,10 @@ def test_detect_from_a_row_of_different_stride_is_fine():
 def test_c2psa_must_keep_its_channels():
     text = with_row(9, "[-1, 1, C2PSA, [256]]")
     assert codes(lint(text)) == [(9, 5, "PL401")]
+
+
+def test_hostile_repeats_are_bounded():
+    assert codes(lint(with_row(7, "[-1, 100000, C2f, [64, True]]"))) == [(7, 10, "PL703")]
+    rows = "".join("  - [-1, 999, Conv, [16, 1, 1]]\n" for _ in range(300))
+    text = "backbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n" + rows + "head: []\n"
+    assert [d.code for d in lint(text).diagnostics] == ["PL103"]

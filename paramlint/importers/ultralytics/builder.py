@@ -11,6 +11,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from ...core.diagnostics import ConfigPath
 
 Shape = Tuple[int, ...]
+MAX_LAYERS = 100_000  # as graph.MAX_NODES: expansion stops here, before the graph would refuse it
+
+
+class TooManyLayers(Exception):
+    """The rows expand to more layers than paramlint analyses."""
 Kernel = Union[int, Sequence[int]]
 
 
@@ -61,6 +66,8 @@ class Builder:
             module: bool = False, **args: Any) -> Tensor:
         """One layer; ``module``: it is a leaf torch module of its own in Ultralytics' model."""
         self.leaf_modules += module
+        if len(self.layers) >= MAX_LAYERS:
+            raise TooManyLayers(f"the rows expand to more than {MAX_LAYERS:,} layers, the limit")
         entry: Dict[str, Any] = {"type": type_, "name": name}
         entry["from"] = sources.name if isinstance(sources, Tensor) else [s.name for s in sources]
         entry.update({k: v for k, v in args.items() if v is not None})

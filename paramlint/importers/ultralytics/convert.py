@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from ...core.diagnostics import ConfigPath, Finding
 from ...core.suggest import did_you_mean
 from . import modules as M
-from .builder import Builder, Tensor
+from .builder import Builder, Tensor, TooManyLayers
 from .rows import ARGS, KNOWN_UNSUPPORTED, NAMED_VALUES, bind_args, resolve_strings
 from .scaling import Scale, depth_gain
 
@@ -119,6 +119,8 @@ def convert(data: Mapping[str, Any], scale: Scale, imgsz: Tuple[int, int],
                 y = _base(cx, prefix, module, x, bound, n, scale)
         except _RowError as error:
             return None, [Finding(error.code, error.message, path)]
+        except TooManyLayers as error:
+            return None, [Finding("PL103", str(error), path)]
         outputs.append(y)
         if len(y.shape) == 3:
             max_stride = max(max_stride, imgsz[0] // max(y.shape[1], 1))
