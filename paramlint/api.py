@@ -54,16 +54,17 @@ def _tool_config(tool_config: ToolConfigSource) -> ToolConfig:
 
 
 def lint_paths(paths: Sequence[Union[str, "os.PathLike[str]"]], *, config: ToolConfigSource = None,
-               isolated: bool = False, debug: bool = False) -> List[FileReport]:
+               isolated: bool = False, debug: bool = False, scale: Optional[str] = None) -> List[FileReport]:
     """Lint files and folders (folders: every *.yaml, *.yml, *.json; files without ``paramlint: 1``
-    are skipped), as the command does.
+    are skipped, except Ultralytics YOLO model YAMLs), as the command does.  ``scale``: the scale of
+    Ultralytics model YAMLs (``--scale``).
 
     ``config``: a tool configuration (a ``ToolConfig`` or the path of a pyproject.toml /
     .paramlint.toml) for all files; by default each file's is found by walking up from it.
     ``isolated``: ignore configuration files.  A broken configuration is reported as a
     FileReport of its own.  Raises ``OSError`` when ``config`` names an unreadable file.
     """
-    return _lint_paths([os.fspath(p) for p in paths], debug=debug, config=config, isolated=isolated)
+    return _lint_paths([os.fspath(p) for p in paths], debug=debug, config=config, isolated=isolated, scale=scale)
 
 
 def lint_text(text: Union[str, bytes], *, path: str = "<string>.yaml", config: ToolConfigSource = None) -> FileReport:
@@ -84,7 +85,10 @@ def analyze(config: ConfigSource, *, tool_config: ToolConfigSource = None) -> An
     if isinstance(config, Mapping):
         import json
 
-        data = dict(config) if "paramlint" in config else {"paramlint": 1, **config}
+        from .importers.ultralytics import looks_like_ultralytics
+
+        marked = "paramlint" in config or looks_like_ultralytics(config)
+        data = dict(config) if marked else {"paramlint": 1, **config}
         report = lint_text(json.dumps(data, default=str), path="<config>.json", config=settings)
     elif isinstance(config, (str, bytes)):
         report = lint_text(config, config=settings)

@@ -26,7 +26,8 @@ EXIT_OK, EXIT_FINDINGS, EXIT_FAILURE = 0, 1, 2
 
 # The options' values when none is given, as build_parser() sets them (a test checks that they agree).
 DEFAULTS = {"format": None, "output_file": None, "summary": False, "config": None, "isolated": False,
-            "strict": False, "exit_zero": False, "color": "auto", "explain": None, "debug": False, "gpu": None}
+            "strict": False, "exit_zero": False, "color": "auto", "explain": None, "debug": False, "gpu": None,
+            "scale": None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpu", metavar="NAME", help="html and svg: draw this GPU's memory across the memory "
                         "timeline (names as `paramlint fit --gpu` takes them)")
     parser.add_argument("--explain", metavar="CODE", help="print a rule's documentation and exit")
+    parser.add_argument("--scale", metavar="LETTER",
+                        help="the scale of Ultralytics YOLO model YAMLs (n, s, m, l, x), overriding the file's")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--version", action="version", version=f"paramlint {__version__}")
     return parser
@@ -221,7 +224,8 @@ def _run(argv: Optional[Sequence[str]] = None) -> int:
         from .report import render
 
     try:
-        reports = lint_paths(args.paths, config=args.config, isolated=args.isolated, debug=args.debug)
+        reports = lint_paths(args.paths, config=args.config, isolated=args.isolated, debug=args.debug,
+                             scale=args.scale)
     except OSError as error:  # only an explicit --config that cannot be read
         print(f"paramlint: error: cannot read the configuration {args.config}: {error.strerror or error}",
               file=sys.stderr)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from .core.diagnostics import ERROR, MAX_DIAGNOSTICS, WARNING, ConfigPath, Diagnostic, Finding, format_config_path
 from .core.record import Record
 from .core.runtime import collector_paused
+from .importers.ultralytics.front import GeneratedLayers, import_for_lint, trusted, ultralytics_findings
 from .memory.advice import advice
 from .memory.inference import InferenceEstimate
 from .memory.inference_check import check_inference
@@ -27,10 +28,14 @@ from .model.unread import unread_layers
 from .rules import RULES
 from .source.loader import LIMITS, Document, LoadError, load_document
 from .source.reader import TooLarge, read_guarded, read_head
-from .source.sniff import FORMAT_1, HEAD_BYTES, claim
+from .importers import FRONT_DOORS
+from .source.sniff import HEAD_BYTES, claim, register
 from .source.suppress import apply_suppressions
 from .tool_config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
 from .validation.validator import SchemaValidator
+
+for _door, _marker in FRONT_DOORS:  # the importers' files are claimed by their markers, the rest skipped unread
+    register(_door, _marker)
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 FAILURE_CODES = ("PL901", "PL902", "PL602", "PL603")  # exit 2: unreadable, internal, broken tool config
@@ -39,12 +44,14 @@ FAILURE_CODES = ("PL901", "PL902", "PL602", "PL603")  # exit 2: unreadable, inte
 class Analysis(Record):
     """Everything paramlint computed about one model."""
 
-    __slots__ = ("shapes", "training", "optimizer_state", "memory", "budgets", "lines", "inference")
+    __slots__ = ("shapes", "training", "optimizer_state", "memory", "budgets", "lines", "inference", "front")
 
     # inference: the serving figures, when the config has a usable `inference:` section
+    # front: figures of the file's own convention (an Ultralytics import: model.info()'s layers and GFLOPs)
     def __init__(self, shapes: ShapeAnalysis, training: TrainingSetup, optimizer_state: int, memory: MemoryEstimate,
                  budgets: Tuple[BudgetUse, ...] = (), lines: Optional[Mapping[int, int]] = None,
-                 inference: Optional[InferenceEstimate] = None) -> None:
+                 inference: Optional[InferenceEstimate] = None, front: Optional[Mapping[str, Any]] = None) -> None:
+        self.front: Mapping[str, Any] = {} if front is None else front
         self.shapes = shapes
         self.training = training
         self.optimizer_state = optimizer_state
@@ -102,8 +109,9 @@ class FileReport(Record):
 class Linter:
     """Lints files; holds the compiled schema so a batch compiles it once."""
 
-    def __init__(self, *, debug: bool = False) -> None:
+    def __init__(self, *, debug: bool = False, scale: Optional[str] = None) -> None:
         self.debug = debug
+        self.scale = scale  # an Ultralytics model's scale letter (--scale), overriding the file's
         self._validator: Optional[SchemaValidator] = None
 
     @property
@@ -149,7 +157,7 @@ class Linter:
         return report.replace(diagnostics=diagnostics, strict=config.strict)
 
     def _lint(self, text: bytes, path: str, config: ToolConfig) -> FileReport:
-        if claim(text, path) != FORMAT_1:  # not ours (importers will dispatch on their own name here)
+        if claim(text, path) is None:  # no front door claims it: not ours, skipped unread
             return FileReport(path, skipped=True)
         try:
             document = load_document(text, path=path)
@@ -157,11 +165,19 @@ class Linter:
             return FileReport(path, diagnostics=(Diagnostic(path, error.line, error.column, error.code,
                                                             error.message),))
         data = document.data
+        imported = import_for_lint(data, document, path=path, scale=self.scale, load=_load_file)
+        if imported is not None:  # an Ultralytics YOLO YAML: linted as the format-1 data it expands to
+            data, document = imported.data or {"paramlint": 1}, imported.document
         if not isinstance(data, Mapping) or "paramlint" not in data:
             return FileReport(path, skipped=True)
         name = data.get("name") if isinstance(data.get("name"), str) else ""
         data, from_defaults = config.with_defaults(data)
-        findings, analysis = analyze_document(data, document, self.validator)
+        if imported is not None:
+            validator = GeneratedLayers() if trusted(imported) and not from_defaults else self.validator
+            findings, analysis = ultralytics_findings(
+                imported, data, lambda d: analyze_document(d, imported.document, validator))
+        else:
+            findings, analysis = analyze_document(data, document, self.validator)
         if from_defaults:
             findings = [_mark_default(f, from_defaults, config) for f in findings]
         findings, comment_diagnostics = apply_suppressions(
@@ -173,6 +189,10 @@ class Linter:
 
 
 read_limited = read_guarded  # the name this module had before the reader moved to source.reader
+
+
+def _load_file(path: str) -> Document:
+    return load_document(read_guarded(path, LIMITS.max_bytes), path=path)
 
 
 def _capped(diagnostics: Tuple[Diagnostic, ...], path: str) -> Tuple[Diagnostic, ...]:
@@ -338,7 +358,7 @@ def discover(paths: Sequence[str], *, unreadable: Optional[List[OSError]] = None
 
 
 def lint_paths(paths: Sequence[str], *, debug: bool = False, config: Union[str, os.PathLike, ToolConfig, None] = None,
-               isolated: bool = False) -> List[FileReport]:
+               isolated: bool = False, scale: Optional[str] = None) -> List[FileReport]:
     """Lint files and folders; one bad file never stops the others.
 
     Each file gets the tool configuration found by walking up from it
@@ -351,7 +371,7 @@ def lint_paths(paths: Sequence[str], *, debug: bool = False, config: Union[str, 
     """
     explicit = load_config(config) if isinstance(config, (str, os.PathLike)) else config
     resolver = ConfigResolver(explicit=explicit, isolated=isolated)
-    linter = Linter(debug=debug)
+    linter = Linter(debug=debug, scale=scale)
     reports: List[FileReport] = []
     shown: Set[Optional[str]] = set()
     unreadable: List[OSError] = []

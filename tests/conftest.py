@@ -17,6 +17,13 @@ def pytest_configure(config):
             import torch  # noqa: F401
         except ImportError as error:  # pragma: no cover - CI misconfiguration
             raise pytest.UsageError(f"PARAMLINT_REQUIRE_TORCH=1 but torch cannot be imported: {error}")
+    # ... and PARAMLINT_REQUIRE_ULTRALYTICS=1 in the second environment, where the YOLO importer's oracle lives
+    if os.environ.get("PARAMLINT_REQUIRE_ULTRALYTICS") == "1":
+        os.environ.setdefault("YOLO_OFFLINE", "1")  # no update checks or downloads
+        try:
+            import ultralytics  # noqa: F401
+        except ImportError as error:  # pragma: no cover - CI misconfiguration
+            raise pytest.UsageError(f"PARAMLINT_REQUIRE_ULTRALYTICS=1 but ultralytics cannot be imported: {error}")
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 A sample is a ```text block whose first line is ``$ paramlint ...``: the
 command is run from the repository root and its output (stdout, then
-stderr) must equal the rest of the block.  A line ``...`` alone elides the
-middle of a long output: the lines above it must begin the output, those
-below it end it.  When an intended change alters
+stderr) must equal the rest of the block.  A line ``...`` alone elides
+lines of a long output: the lines before the first ``...`` must begin the
+output, those after the last end it, and each run between two of them must
+follow in that order.  When an intended change alters
 the output, refresh every sample at once with
 
     PARAMLINT_REFRESH_README=1 python -m pytest -q tests/test_readme_samples.py
@@ -39,9 +40,23 @@ def matches(shown: str, printed: str) -> bool:
     lines, out = shown.splitlines(), printed.splitlines()
     if ELISION not in lines:
         return shown == printed
-    cut = lines.index(ELISION)
-    head, tail = lines[:cut], lines[cut + 1:]
-    return len(out) >= len(head) + len(tail) and out[:len(head)] == head and out[len(out) - len(tail):] == tail
+    runs: List[List[str]] = [[]]
+    for line in lines:
+        if line == ELISION:
+            runs.append([])
+        else:
+            runs[-1].append(line)
+    head, middle, tail = runs[0], runs[1:-1], runs[-1]
+    if len(out) < len(head) + len(tail) or out[:len(head)] != head or out[len(out) - len(tail):] != tail:
+        return False
+    position, end = len(head), len(out) - len(tail)
+    for run in middle:  # each run found after the previous one
+        while position + len(run) <= end and out[position:position + len(run)] != run:
+            position += 1
+        if position + len(run) > end:
+            return False
+        position += len(run)
+    return True
 
 
 def refreshed_sample(shown: str, printed: str) -> str:
@@ -49,6 +64,8 @@ def refreshed_sample(shown: str, printed: str) -> str:
     lines, out = shown.splitlines(), printed.splitlines()
     if ELISION not in lines:
         return printed
+    if matches(shown, printed):
+        return shown
     cut = lines.index(ELISION)
     below = len(lines) - cut - 1
     return "\n".join(out[:cut] + [ELISION] + out[len(out) - below:]) + "\n"
@@ -58,6 +75,7 @@ def test_elision_matches_head_and_tail_only():
     assert matches("a\n...\nz\n", "a\nb\nc\nz\n") and not matches("a\n...\nz\n", "a\nb\ny\n")
     assert not matches("a\n...\nz\n", "z\n") and matches("a\n", "a\n") and not matches("a\n", "b\n")
     assert refreshed_sample("a\n...\nz\n", "a\nb\nc\ny\n") == "a\n...\ny\n"
+    assert matches("a\n...\nc\n...\nz\n", "a\nb\nc\nd\nz\n") and not matches("a\n...\nq\n...\nz\n", "a\nb\nz\n")
 
 
 def run(command: str, capsys, monkeypatch) -> str:

@@ -35,6 +35,8 @@ def config_around(code: str, example: str) -> str:
     """A whole config built around a catalogue example (a layer list, or top-level keys)."""
     if code in CONTEXT:
         return CONTEXT[code] + textwrap.indent(example, "  ") + "\n"
+    if "backbone:" in example:  # an Ultralytics model YAML, linted without a marker
+        return example + "\n"
     if example.startswith("- "):
         return "paramlint: 1\ninput: [3, 32, 32]\nlayers:\n" + textwrap.indent(example, "  ") + "\n"
     if "layers:" in example:

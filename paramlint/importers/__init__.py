@@ -1,1 +1,23 @@
-"""Front doors for formats other than paramlint's own: each turns its file into format-1 data."""
+"""Front doors for formats other than paramlint's own: each turns its file into format-1 data.
+
+``FRONT_DOORS`` names each importer with its marker: a cheap test on the
+file's bytes (``paramlint.source.sniff``) that says whether the file is the
+importer's to read.  The pipeline registers them with the sniffing step, so
+a file that no front door claims is skipped unread.
+"""
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from ..source.sniff import Marker, has_top_level_key
+
+ULTRALYTICS = "ultralytics"
+
+
+def _ultralytics(data: bytes, is_json: bool) -> bool:
+    """An Ultralytics model YAML: top-level ``backbone`` and ``head`` keys."""
+    return not is_json and has_top_level_key(data, "backbone", is_json=False) \
+        and has_top_level_key(data, "head", is_json=False)
+
+
+FRONT_DOORS: List[Tuple[str, Marker]] = [(ULTRALYTICS, _ultralytics)]

@@ -40,6 +40,7 @@ def model_dict(analysis: Analysis) -> Dict[str, Any]:
             }
             for info in shapes.layers
         ],
+        **({"front": dict(analysis.front)} if analysis.front else {}),
     }
 
 

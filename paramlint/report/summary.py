@@ -1,7 +1,7 @@
 """The per-layer table people know from torchinfo, with blocks as a tree."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.units import format_bytes
 from .charts import low_point, sparkline, timeline
@@ -154,7 +154,7 @@ def render_summary(report: FileReport, *, unicode: bool = True) -> str:
         f"  peak {format_bytes(memory.peak)} (in {memory.phase}); inference (eval) "
         f"{format_bytes(memory.inference_peak)}",
         _saved_line(memory),
-    ] + _sparkline(analysis, unicode) + _breakdown(memory) + _serving(analysis.inference)
+    ] + _sparkline(analysis, unicode) + _breakdown(memory) + _serving(analysis.inference) + _front_lines(analysis.front, shapes)
     for use in analysis.budgets:
         value = format_bytes(use.value) if use.is_bytes else f"{use.value:,}"
         limit = format_bytes(use.limit) if use.is_bytes else f"{use.limit:,}"
@@ -184,6 +184,18 @@ def _serving(serving) -> List[str]:
         f"({serving.kv_per_token:,} bytes per token per sequence)",
         f"  prefill peak {format_bytes(serving.prefill_peak)}; decode peak {format_bytes(serving.decode_peak)}",
         f"  FLOPs: prefill {serving.prefill_flops:,}; one decode step {serving.decode_flops:,}",
+    ]
+
+
+def _front_lines(front: Mapping[str, Any], shapes: Any) -> List[str]:
+    """model.info()'s line for an Ultralytics import, and why its GFLOPs differ from the FLOPs above."""
+    if front.get("convention") != "ultralytics":
+        return []
+    return [
+        f"Ultralytics model.info() (scale {front['scale'] or '-'}, imgsz {front['imgsz']}): {front['layers']:,} layers, "
+        f"{shapes.params:,} parameters, {shapes.trainable_params:,} gradients, {front['gflops']:.1f} GFLOPs",
+        f"  GFLOPs {front['gflops']:.4f} by thop's rules (BatchNorm 4 per element, no conv bias; get_flops) "
+        f"vs {shapes.flops / 1e9:.4f} by FlopCounterMode (convolutions, linears and matmuls only, bias included)",
     ]
 
 
