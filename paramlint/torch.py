@@ -37,6 +37,7 @@ from .model.analysis import LayerInfo
 from .model.graph import Graph, Node, Source, build_graph
 from .rules import severity_of
 from .source.loader import LoadError, load_document
+from .torch_language import LANGUAGE_OPERATIONS
 from .validation.validator import SchemaValidator
 
 __all__ = ["build", "count_parameters", "ParamlintModel", "OPERATIONS"]
@@ -207,14 +208,22 @@ class ScaledDotProductAttention(nn.Module):
     its ``dropout_p`` applies on every call, as the function does."""
 
     def __init__(self, dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
-                 enable_gqa: bool = False) -> None:
+                 enable_gqa: bool = False, window: Optional[int] = None) -> None:
         super().__init__()
         self.dropout_p, self.is_causal, self.scale, self.enable_gqa = dropout_p, is_causal, scale, enable_gqa
+        self.window = window
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         kwargs: Dict[str, Any] = {"enable_gqa": True} if self.enable_gqa else {}
+        is_causal = self.is_causal
+        if self.window is not None:  # a sliding window is a mask, as transformers passes it
+            rows = torch.arange(query.shape[-2], device=query.device)[:, None]
+            cols = torch.arange(key.shape[-2], device=query.device)[None, :]
+            mask = rows - cols < self.window
+            kwargs["attn_mask"] = mask & (cols <= rows) if is_causal else mask
+            is_causal = False
         return nn.functional.scaled_dot_product_attention(query, key, value, dropout_p=self.dropout_p,
-                                                          is_causal=self.is_causal, scale=self.scale, **kwargs)
+                                                          is_causal=is_causal, scale=self.scale, **kwargs)
 
     def extra_repr(self) -> str:
         return f"dropout_p={self.dropout_p}, is_causal={self.is_causal}, scale={self.scale}"
@@ -225,7 +234,7 @@ _BATCH_AWARE = ("Concat", "Reshape", "View")
 
 OPERATIONS: Dict[str, type] = {cls.__name__: cls for cls in (
     Add, Multiply, Concat, Parameter, Reshape, View, Permute, Transpose, Select, Slice, Mean, Sum,
-    ScaledDotProductAttention)}
+    ScaledDotProductAttention, *LANGUAGE_OPERATIONS)}
 
 
 # ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ FAMILIES = (
     "linear",
     "reshape",
     "shape_ops",
+    "language",
 )
 
 

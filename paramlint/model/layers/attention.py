@@ -268,6 +268,8 @@ _SDPA_ARGS = {
     "is_causal": Arg("bool", False, "masks future keys (top-left causal mask)"),
     "scale": Arg("opt_number", None, "softmax scale; null means 1/sqrt(E)"),
     "enable_gqa": Arg("bool", False, "grouped-query attention: key/value heads (dim -3) divide the query's"),
+    "window": Arg("opt_pos_int", None, "sliding-window attention: each query sees at most the last `window` keys "
+                                       "(a mask, as transformers passes it; shapes and counts unchanged)"),
 }
 
 

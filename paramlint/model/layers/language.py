@@ -1,0 +1,107 @@
+"""What language models add to the catalogue: ``Buffer``, ``RotaryEmbedding``
+and ``Experts`` (mixture-of-experts feed-forward).
+
+These are the pieces of Hugging Face decoders that no ``torch.nn`` class
+covers; each is exact against the transformers module it stands for:
+
+- ``Buffer``: a registered buffer (``module.register_buffer``) of a given
+  shape and dtype, counted by ``.buffers()`` (non-persistent ones too: they
+  are left out of the state dict, not out of ``.buffers()``).  Its output is
+  the tensor itself, unbatched, like ``Parameter``'s.
+- ``RotaryEmbedding``: ``apply_rotary_pos_emb`` of transformers (the
+  rotate-half convention) on one tensor ``[..., seq, head_dim]`` at positions
+  ``0 .. seq-1``: the first ``dim`` features are rotated, the rest pass
+  through (partial rotary, Phi-3).  No parameters; transformers keeps the
+  frequencies once per model, in its ``rotary_emb`` module (two buffers,
+  ``inv_freq`` and ``original_inv_freq``, of ``dim // 2`` values each), which
+  an importer declares with ``Buffer``.  FLOPs 0: elementwise.
+- ``Experts``: transformers' fused experts (``MixtralExperts``): for each
+  token the ``top_k`` experts its router chose, each a gated MLP
+  ``down(act(x @ gate) * (x @ up))``; inputs ``[x, router_logits]``.
+  Parameters ``gate_up_proj [E, 2 * I, H]`` and ``down_proj [E, H, I]``.
+  Every token goes to ``top_k`` distinct experts, so the FLOPs do not depend
+  on the routing: ``2 * top_k * 3 * H * I`` per token.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+from .base import DTYPE_BYTES, Arg, LayerDef, LayerError, LayerResult, SavedTensor, TensorSpec, check_inferred
+
+
+def _infer_buffer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
+    shape = tuple(args["shape"])
+    dtype = args["dtype"]
+    return LayerResult((TensorSpec(shape, dtype, batched=False),), buffers={"buffer": (shape, dtype)},
+                       args={"shape": list(shape), "dtype": dtype})
+
+
+def _infer_rotary(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
+    x = inputs[0]
+    if not x.is_float:
+        raise LayerError(f"RotaryEmbedding needs a floating-point input, got {x.dtype}", code="PL404")
+    if len(x.shape) < 2:
+        raise LayerError(f"RotaryEmbedding expects [..., seq, head_dim] per sample, got {x.describe()}",
+                         code="PL401")
+    head_dim = x.shape[-1]
+    dim = head_dim if args["dim"] is None else args["dim"]
+    if dim > head_dim:
+        raise LayerError(f"RotaryEmbedding rotates `dim` {dim} features, but the input has only {head_dim}",
+                         arg="dim", code="PL401")
+    if dim % 2:
+        raise LayerError(f"RotaryEmbedding needs an even `dim`: its cos/sin tables have 2 x ceil({dim} / 2) = "
+                         f"{dim + 1} columns, which torch cannot broadcast against {dim} features", arg="dim",
+                         code="PL401")
+    seq = x.shape[-2]
+    # q * cos and rotate_half(q) * sin keep cos and sin, one [seq, dim] table each, shared by the batch.
+    saved = (SavedTensor("new", seq * dim, x.dtype, per_sample=False),
+             SavedTensor("new", seq * dim, x.dtype, per_sample=False))
+    return LayerResult((x.with_shape(x.shape),), flops=0, args=dict(args, dim=dim), saved=saved)
+
+
+def _infer_experts(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
+    x, logits = inputs
+    experts, inner, top_k = args["num_experts"], args["intermediate_size"], args["top_k"]
+    if not x.shape:
+        raise LayerError("Experts needs [tokens, hidden] per sample, got a scalar", code="PL401")
+    hidden = check_inferred("hidden_size", args["hidden_size"], x.shape[-1], "its input")
+    if not logits.shape or logits.shape[-1] != experts:
+        raise LayerError(f"Experts: the router gives {logits.shape[-1] if logits.shape else 0} logits per token, "
+                         f"but there are {experts} experts", code="PL401")
+    if top_k > experts:
+        raise LayerError(f"`top_k` {top_k} is more than the {experts} experts", arg="top_k")
+    tokens = math.prod(x.shape[:-1])
+    params = {"gate_up_proj": (experts, 2 * inner, hidden), "down_proj": (experts, hidden, inner)}
+    flops = 2 * tokens * top_k * 3 * hidden * inner
+    return LayerResult((x.with_shape(x.shape),), params, flops=flops, args=dict(args, hidden_size=hidden))
+
+
+def active_expert_params(args: Mapping[str, Any], hidden: int) -> int:
+    """Parameters one token uses in an ``Experts`` layer: ``top_k`` of the experts."""
+    return args["top_k"] * 3 * hidden * args["intermediate_size"]
+
+
+LAYERS = (
+    LayerDef("Buffer", "language", {
+        "shape": Arg("shape", doc="the buffer's full shape (no batch dimension); [] for a scalar"),
+        "dtype": Arg("enum", "float32", "the buffer's dtype", tuple(DTYPE_BYTES)),
+    }, _infer_buffer, min_inputs=0, max_inputs=0,
+        doc="A registered buffer (not a parameter, not trained), counted by .buffers(): rotary frequencies, "
+            "position ids, an embedding scale. Not batched."),
+    LayerDef("RotaryEmbedding", "language", {
+        "dim": Arg("opt_pos_int", None, "rotated features (the first `dim` of the last dimension); null: all"),
+        "base": Arg("pos_number", 10000.0, "rope_theta, the base of the frequencies"),
+    }, _infer_rotary,
+        doc="Rotary position embedding (transformers' apply_rotary_pos_emb, rotate-half) on [..., seq, head_dim] "
+            "at positions 0..seq-1. No parameters; the model's frequency buffers are Buffer layers."),
+    LayerDef("Experts", "language", {
+        "num_experts": Arg("pos_int", doc="experts (num_local_experts)"),
+        "intermediate_size": Arg("pos_int", doc="width of each expert's gated MLP"),
+        "top_k": Arg("pos_int", 2, "experts per token (num_experts_per_tok)"),
+        "hidden_size": Arg("opt_pos_int", None, "model width; inferred from the input's last dimension"),
+        "activation": Arg("enum", "silu", "the gate's activation", ("silu", "gelu", "gelu_pytorch_tanh")),
+    }, _infer_experts, min_inputs=2, max_inputs=2,
+        doc="Mixture-of-experts feed-forward on `from: [x, router_logits]` (transformers' fused experts): each "
+            "token through its top_k experts' gated MLPs. Parameters gate_up_proj [E, 2I, H], down_proj [E, H, I]."),
+)
