@@ -43,8 +43,8 @@ class Fields:
     def raw(self, name: str, default: Any = None) -> Any:
         value = self.data.get(name)
         if value is None:
-            return self.defaults.get(name, default)
-        return value
+            value = self.defaults.get(name)
+        return default if value is None else value
 
     def size(self, name: str, default: Optional[int] = None, *, minimum: int = 1) -> int:
         """A positive (or ``minimum``) integer field."""
