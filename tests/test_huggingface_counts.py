@@ -107,3 +107,15 @@ def test_untied_and_tied_heads():
     assert ours(untied) == theirs(untied)
     assert ours(tied) == theirs(tied)
     assert ours(untied)[0] - ours(with_head(GEMMA_7B, "GemmaForCausalLM"))[0] == 256000 * 3072
+
+
+@pytest.mark.parametrize("family,cls,heads", [
+    ("gemma", "GemmaForCausalLM", 16), ("qwen2", "Qwen2Model", 64), ("qwen3", "Qwen3Model", 32),
+    ("mistral", "MistralModel", 16), ("mixtral", "MixtralModel", 8), ("gemma2", "Gemma2Model", 8),
+    ("llama", "LlamaModel", 6), ("phi3", "Phi3Model", 6),
+])
+def test_default_key_value_heads(family, cls, heads):
+    """num_key_value_heads left out: a fixed default (gemma 16, qwen 32, mistral 8...) or one per head."""
+    config = {"model_type": family, "architectures": [cls], "hidden_size": 8 * heads, "intermediate_size": 16,
+              "num_hidden_layers": 1, "num_attention_heads": heads, "vocab_size": 10, "pad_token_id": 0}
+    assert ours(config) == theirs(config)

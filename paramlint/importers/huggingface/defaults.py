@@ -5,6 +5,9 @@ A config.json states only what differs from its config class's defaults
 here.  ``None`` marks a default that transformers derives from other fields
 (``num_key_value_heads`` = ``num_attention_heads``, ``head_dim`` =
 ``hidden_size // num_attention_heads``); :mod:`.fields` derives it the same way.
+Some families default to a fixed number instead (qwen2: 32 key/value heads
+whatever ``num_attention_heads`` is; an explicit ``null`` means one per query
+head there).
 The sizes every published config states are required instead of defaulted
 (``REQUIRED``): a config that forgets ``hidden_size`` would otherwise be
 silently read as the 7B model transformers' defaults describe.
@@ -24,10 +27,10 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
     "mistral": dict(_DECODER, num_key_value_heads=8, max_position_embeddings=131072, sliding_window=4096),
     "mixtral": dict(_DECODER, num_key_value_heads=8, max_position_embeddings=131072, rms_norm_eps=1e-5,
                     rope_theta=1e6, num_local_experts=8, num_experts_per_tok=2),
-    "qwen2": dict(_DECODER, max_position_embeddings=32768, use_sliding_window=False, max_window_layers=28),
-    "qwen3": dict(_DECODER, head_dim=128, max_position_embeddings=32768, use_sliding_window=False,
+    "qwen2": dict(_DECODER, num_key_value_heads=32, max_position_embeddings=32768, use_sliding_window=False, max_window_layers=28),
+    "qwen3": dict(_DECODER, num_key_value_heads=32, head_dim=128, max_position_embeddings=32768, use_sliding_window=False,
                   max_window_layers=28),
-    "gemma": dict(_DECODER, head_dim=256, tie_word_embeddings=True, hidden_act="gelu_pytorch_tanh",
+    "gemma": dict(_DECODER, num_key_value_heads=16, head_dim=256, tie_word_embeddings=True, hidden_act="gelu_pytorch_tanh",
                   max_position_embeddings=8192, pad_token_id=0),
     "gemma2": dict(_DECODER, head_dim=256, num_key_value_heads=4, tie_word_embeddings=True,
                    hidden_act="gelu_pytorch_tanh", max_position_embeddings=8192, sliding_window=4096,

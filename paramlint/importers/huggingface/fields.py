@@ -8,6 +8,12 @@ from ...core.diagnostics import ConfigPath, Finding
 from .defaults import DEFAULTS, REQUIRED
 
 
+# Families whose config class rejects hidden_size % num_attention_heads != 0 even when head_dim is given.
+_HIDDEN_DIVISIBLE = ("llama", "gemma2")
+# Families whose config reads `num_key_value_heads: null` as one key/value head per query head.
+_KV_NULL_MEANS_HEADS = ("llama", "qwen2", "phi3")
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -93,6 +99,11 @@ class Fields:
         one, else ``hidden // heads``, which transformers needs to divide evenly."""
         heads = self.size(heads_name)
         if head_dim_name is not None and self.raw(head_dim_name) is not None:
+            if self.family in _HIDDEN_DIVISIBLE and hidden % heads:  # their configs' validate_architecture
+                self.error("PL402", f"`{hidden_name}` {hidden} is not divisible by `{heads_name}` {heads} "
+                                    f"({hidden} / {heads} = {hidden / heads:g}), which transformers requires of "
+                                    f"{self.family} configs even with `{head_dim_name}`",
+                           (hidden_name if self.given(hidden_name) else heads_name,))
             return self.size(head_dim_name)
         if hidden % heads:
             where = hidden_name if self.given(hidden_name) or not self.given(heads_name) else heads_name
@@ -105,7 +116,14 @@ class Fields:
 
     def kv_heads(self, heads: int) -> int:
         """``num_key_value_heads`` (default: one per query head), which must divide the query heads."""
-        kv = self.size("num_key_value_heads", heads)
+        if "num_key_value_heads" in self.data and self.data["num_key_value_heads"] is None \
+                and self.family not in _KV_NULL_MEANS_HEADS:
+            self.error("PL202", "`num_key_value_heads` must be an integer, got null", ("num_key_value_heads",))
+            return heads
+        if self.family in _KV_NULL_MEANS_HEADS and "num_key_value_heads" in self.data:
+            kv = self.size("num_key_value_heads", heads) if self.data["num_key_value_heads"] is not None else heads
+        else:
+            kv = self.size("num_key_value_heads", heads)
         if heads % kv:
             self.error("PL402", f"`num_attention_heads` {heads} is not divisible by `num_key_value_heads` {kv}: "
                                 f"{heads} / {kv} = {heads / kv:g} query heads per key/value head",
