@@ -192,6 +192,11 @@ CASES: List[Case] = [
     ({"type": "CircularPad2d", "padding": 1}, [IMG2]),
     ({"type": "CircularPad3d", "padding": 1}, [IMG3]),
     ({"type": "Parameter", "shape": [1, 10, 9]}, []),
+    ({"type": "Buffer", "shape": [1, 10, 9]}, []),
+    ({"type": "RotaryEmbedding"}, [[2, 7, 4]]),
+    ({"type": "RotaryEmbedding", "dim": 2, "base": 500000.0}, [[3, 5, 6]]),
+    ({"type": "Experts", "num_experts": 3, "intermediate_size": 5, "top_k": 2}, [[7, 8], [7, 3]]),
+    ({"type": "Experts", "num_experts": 4, "intermediate_size": 6, "top_k": 1, "activation": "gelu"}, [[5, 8], [5, 4]]),
 ]
 
 
@@ -208,7 +213,7 @@ def _config(entry: Mapping[str, Any], shapes: Sequence[Any], *, first: bool = Fa
             layers.append({"type": "Multiply", "from": [name, "scale"], "name": f"scaled_{name}"})
             sources.append(f"scaled_{name}")
     layer = dict(entry, name="layer")
-    if entry["type"] == "Parameter":
+    if entry["type"] in ("Parameter", "Buffer"):
         inputs = {"x0": [4, 10, 9]}
         layers += [layer, {"type": "Add", "from": ["x0", "layer"]}]
     elif sources:

@@ -239,7 +239,7 @@ class _Planner:
             if index == 0 and inputs:
                 alias = output_alias(layer_type, args, info.inputs, training=self.training,
                                      contiguous=layer_type not in RESHAPES or inputs[0].contiguous)
-            if layer_type == "Parameter":
+            if layer_type in ("Parameter", "Buffer"):
                 storage = self.storages.new_fixed(0, PARAMETERS)
             elif alias is not None:
                 storage = inputs[alias].storage

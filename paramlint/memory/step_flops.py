@@ -77,6 +77,8 @@ def layer_backward(info: LayerInfo, input_grads: Sequence[bool], trainable: bool
         hidden, features = args["hidden_size"], info.inputs[0].shape[0]
         input_part = 2 * gates * hidden * features
         return input_part * (grad_in + trainable) + (flops - input_part) * trainable
+    if layer_type == "Experts":  # weight grads; the down projection's input grad; the gate/up one's if x needs it
+        return flops * trainable + flops // 3 * (trainable or grad_in) + 2 * flops // 3 * grad_in
     if layer_type in COMPOSITES and trainable:
         return 2 * flops - _raw_projections(info, input_grads)
     if layer_type in WEIGHTED or trainable:

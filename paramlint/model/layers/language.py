@@ -25,7 +25,7 @@ covers; each is exact against the transformers module it stands for:
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, Tuple
 
 from .base import DTYPE_BYTES, Arg, LayerDef, LayerError, LayerResult, SavedTensor, TensorSpec, check_inferred
 
@@ -74,7 +74,28 @@ def _infer_experts(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Lay
     tokens = math.prod(x.shape[:-1])
     params = {"gate_up_proj": (experts, 2 * inner, hidden), "down_proj": (experts, hidden, inner)}
     flops = 2 * tokens * top_k * 3 * hidden * inner
-    return LayerResult((x.with_shape(x.shape),), params, flops=flops, args=dict(args, hidden_size=hidden))
+    return LayerResult((x.with_shape(x.shape),), params, flops=flops, args=dict(args, hidden_size=hidden),
+                       saved=_experts_saved(tokens, experts, top_k, hidden, inner, x.dtype))
+
+
+def _experts_saved(tokens: int, experts: int, top_k: int, hidden: int, inner: int, dtype: str) -> Tuple[SavedTensor, ...]:
+    """What the routed loop keeps: the router's float32 softmax, top-k indices, their sum and values; then
+    per (token, chosen expert) pair, which add up to ``tokens * top_k`` whatever the routing: the
+    ``torch.where`` indices (two int64), the gathered input, the gate/up output, the activation, the
+    gated product, the routing weight, the expert output and its weighted copy."""
+    pairs = tokens * top_k
+    return (SavedTensor("new", tokens * experts, "float32", stats=True),
+            SavedTensor("new", tokens * top_k, "int64", stats=True),
+            SavedTensor("new", tokens, "float32", stats=True),
+            SavedTensor("new", tokens * top_k, "float32", stats=True),
+            SavedTensor("new", 2 * pairs, "int64", stats=True),
+            SavedTensor("new", pairs * hidden, dtype),
+            SavedTensor("new", pairs * 2 * inner, dtype),
+            SavedTensor("new", pairs * inner, dtype),
+            SavedTensor("new", pairs * inner, dtype),
+            SavedTensor("new", pairs, "float32", stats=True),
+            SavedTensor("new", pairs * hidden, dtype),
+            SavedTensor("new", pairs * hidden, "float32", stats=True))
 
 
 def active_expert_params(args: Mapping[str, Any], hidden: int) -> int:
