@@ -20,7 +20,7 @@ class Buffer(nn.Module):
 
     def __init__(self, shape: Sequence[int], dtype: str = "float32") -> None:
         super().__init__()
-        self.register_buffer("buffer", torch.zeros(*shape, dtype=getattr(torch, dtype)), persistent=False)
+        self.register_buffer("buffer", torch.zeros(tuple(shape), dtype=getattr(torch, dtype)), persistent=False)
 
     def forward(self) -> torch.Tensor:
         return self.buffer
