@@ -5,6 +5,7 @@
     paramlint rules                 the rule catalogue
     paramlint schema                the JSON Schema of the config format (for editors)
     paramlint diff OLD NEW          how the model changes between two configs (REV:PATH reads git)
+    paramlint convert config.json   a Hugging Face config.json as format-1 YAML
 """
 from __future__ import annotations
 
@@ -106,6 +107,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .commands.diff import diff_command
 
         return diff_command(args_list[1:])
+    if args_list[:1] == ["convert"]:
+        from .commands.convert import convert_command
+
+        return convert_command(args_list[1:])
     if args_list[:1] == ["schema"]:
         from .commands.rules import schema_command
 

@@ -45,7 +45,7 @@ def expand(data: Mapping[str, Any], *, path: str, read: Callable[[str], bytes]) 
     external: Optional[Tuple[str, Optional[Document], List[Finding]]] = None
     prefix: ConfigPath = ("huggingface",)
     if isinstance(spec, str):
-        target = os.path.join(os.path.dirname(path), spec)
+        target = os.path.normpath(os.path.join(os.path.dirname(path), spec))
         try:
             document = load_document(read(target), path=target)
         except OSError as error:
