@@ -119,3 +119,17 @@ def test_default_key_value_heads(family, cls, heads):
     config = {"model_type": family, "architectures": [cls], "hidden_size": 8 * heads, "intermediate_size": 16,
               "num_hidden_layers": 1, "num_attention_heads": heads, "vocab_size": 10, "pad_token_id": 0}
     assert ours(config) == theirs(config)
+
+
+def test_mixtral_active_params_per_token():
+    """Each token uses 2 of 8 experts: 12.9B of Mixtral-8x7B's 46.7B parameters."""
+    import json
+
+    from paramlint.api import lint_text
+
+    report = lint_text(json.dumps(with_head(MIXTRAL_8X7B, "MixtralForCausalLM")), path="config.json")
+    from paramlint.report.json_format import model_dict
+
+    model = model_dict(report.analysis)
+    assert model["params"] == 46_702_792_704
+    assert model["active_params"] == 46_702_792_704 - 32 * 6 * 3 * 4096 * 14336 == 12_879_925_248

@@ -7,6 +7,7 @@ from ..core.units import format_bytes
 from ..lint import FileReport
 from ..model.analysis import LayerInfo
 from ..model.graph import Frame
+from ..model.layers.language import idle_expert_params
 from ..model.training import OPTIMIZERS
 
 HEADER = ("Layer", "Type", "Output shape", "Params", "FLOPs")
@@ -111,6 +112,7 @@ def render_summary(report: FileReport) -> str:
         f"Total params:          {shapes.params:,}",
         f"Trainable params:      {shapes.trainable_params:,}",
         f"Non-trainable params:  {shapes.non_trainable_params:,}",
+        *_active_line(shapes),
         f"Buffers:               {shapes.buffers:,} values",
         f"Output shape:          {_shape(shapes.output.shape)}",
         f"Forward FLOPs/sample:  {shapes.flops:,}",
@@ -130,6 +132,12 @@ def render_summary(report: FileReport) -> str:
         lines.append(f"Budget {use.name}: {value} of {limit} ({100 * use.fraction:.1f}%) {mark}")
     lines.append(rule)
     return "\n".join(lines)
+
+
+def _active_line(shapes) -> List[str]:
+    """Mixtures of experts: the parameters one token uses."""
+    idle = idle_expert_params((info.node.type, info.result.args) for info in shapes.layers)
+    return [f"Active params/token:   {shapes.params - idle:,} (each token's top-k experts)"] if idle else []
 
 
 def _breakdown(memory) -> List[str]:

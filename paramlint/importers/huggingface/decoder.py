@@ -16,6 +16,8 @@ from .fields import Fields
 
 Entry = Dict[str, Any]
 
+MAX_LAYERS = 100_000  # graph.MAX_NODES: more decoder layers could never be expanded
+
 _ACTIVATIONS = {"silu": {"type": "SiLU"}, "swish": {"type": "SiLU"}, "gelu": {"type": "GELU"},
                 "gelu_pytorch_tanh": {"type": "GELU", "approximate": "tanh"},
                 "gelu_new": {"type": "GELU", "approximate": "tanh"}, "relu": {"type": "ReLU"}}
@@ -41,6 +43,10 @@ class DecoderShape:
         self.hidden = f.size("hidden_size")
         self.inner = f.size("intermediate_size")
         self.layers = f.size("num_hidden_layers")
+        if self.layers > MAX_LAYERS:  # checked before a per-layer list is made
+            f.error("PL103", f"`num_hidden_layers` {self.layers:,} is more than paramlint expands "
+                             f"({MAX_LAYERS:,})", ("num_hidden_layers",))
+            self.layers = 1
         self.heads = f.size("num_attention_heads")
         self.head_dim = f.heads(self.hidden, "num_attention_heads", "hidden_size", head_dim_name="head_dim")
         self.kv_heads = f.kv_heads(self.heads)

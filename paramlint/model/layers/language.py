@@ -25,7 +25,7 @@ covers; each is exact against the transformers module it stands for:
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence, Tuple
+from typing import Any, Iterable, Mapping, Sequence, Tuple
 
 from .base import DTYPE_BYTES, Arg, LayerDef, LayerError, LayerResult, SavedTensor, TensorSpec, check_inferred
 
@@ -98,9 +98,11 @@ def _experts_saved(tokens: int, experts: int, top_k: int, hidden: int, inner: in
             SavedTensor("new", pairs * hidden, "float32", stats=True))
 
 
-def active_expert_params(args: Mapping[str, Any], hidden: int) -> int:
-    """Parameters one token uses in an ``Experts`` layer: ``top_k`` of the experts."""
-    return args["top_k"] * 3 * hidden * args["intermediate_size"]
+def idle_expert_params(layers: Iterable[Tuple[str, Mapping[str, Any]]]) -> int:
+    """Of ``(type, resolved args)`` layers, the expert parameters one token does not use (all experts
+    but its ``top_k`` in each ``Experts`` layer): total minus this is the active count per token."""
+    return sum((args["num_experts"] - args["top_k"]) * 3 * args["hidden_size"] * args["intermediate_size"]
+               for layer_type, args in layers if layer_type == "Experts")
 
 
 LAYERS = (
