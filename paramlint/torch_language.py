@@ -1,12 +1,12 @@
 """The torch side of paramlint's language-model layers (``Buffer``,
-``RotaryEmbedding``, ``Experts``), for :mod:`paramlint.torch`.
+``RotaryEmbedding``, ``ApplyRotary``, ``Experts``), for :mod:`paramlint.torch`.
 
 Each computes what the transformers code it stands for computes, so that
 counts, FLOPs and saved tensors can be compared against torch.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import torch
 from torch import nn
@@ -27,30 +27,37 @@ class Buffer(nn.Module):
 
 
 class RotaryEmbedding(nn.Module):
-    """transformers' ``apply_rotary_pos_emb`` (rotate-half) on one tensor, positions 0..seq-1; the
-    frequencies are computed here (the model keeps them as Buffer layers)."""
+    """transformers' rotary module: cos and sin tables for positions 0..seq-1 of its input [N, seq, features],
+    in the input's dtype, computed in float32 without gradients."""
 
     def __init__(self, dim: int, base: float = 10000.0) -> None:
         super().__init__()
-        self.dim = dim
-        self.base = base
+        self.dim, self.base = dim, base
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("original_inv_freq", inv_freq.clone(), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         seq = x.shape[-2]
         with torch.no_grad():
-            inv_freq = 1.0 / (self.base ** (torch.arange(0, self.dim, 2, device=x.device, dtype=torch.float32)
-                                            / self.dim))
-            freqs = torch.outer(torch.arange(seq, device=x.device, dtype=torch.float32), inv_freq)
+            freqs = torch.outer(torch.arange(seq, device=x.device, dtype=torch.float32), self.inv_freq.float())
             angles = torch.cat((freqs, freqs), dim=-1)
-            cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-        rotated, rest = x[..., :self.dim], x[..., self.dim:]
-        half = self.dim // 2
-        turned = torch.cat((-rotated[..., half:], rotated[..., :half]), dim=-1)
-        out = rotated * cos + turned * sin
-        return torch.cat((out, rest), dim=-1) if rest.shape[-1] else out
+            return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, base={self.base}"
+
+
+class ApplyRotary(nn.Module):
+    """transformers' ``apply_rotary_pos_emb`` (rotate-half) on one tensor with the model's tables."""
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        dim = cos.shape[-1]
+        rotated, rest = x[..., :dim], x[..., dim:]
+        half = dim // 2
+        turned = torch.cat((-rotated[..., half:], rotated[..., :half]), dim=-1)
+        out = rotated * cos + turned * sin
+        return torch.cat((out, rest), dim=-1) if rest.shape[-1] else out
 
 
 class Experts(nn.Module):
@@ -81,4 +88,4 @@ class Experts(nn.Module):
         return out.reshape(shape)
 
 
-LANGUAGE_OPERATIONS = (Buffer, RotaryEmbedding, Experts)
+LANGUAGE_OPERATIONS = (Buffer, RotaryEmbedding, ApplyRotary, Experts)

@@ -1,4 +1,4 @@
-"""Buffer, RotaryEmbedding and Experts: shapes, counts and errors, against the torch bridge and against
+"""Buffer, RotaryEmbedding, ApplyRotary and Experts: shapes, counts and errors, against the torch bridge and against
 the transformers code each stands for (apply_rotary_pos_emb, MixtralExperts)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from paramlint.model.layers.base import LayerError, TensorSpec, resolve_args
 
 torch = pytest.importorskip("torch")
 
-from paramlint.torch_language import Buffer, Experts, RotaryEmbedding  # noqa: E402
+from paramlint.torch_language import ApplyRotary, Buffer, Experts, RotaryEmbedding  # noqa: E402
 
 
 def infer(layer_type, args, *inputs):
@@ -27,29 +27,45 @@ def test_buffer_counts_as_torch_buffers(shape, dtype):
     assert result.outputs[0].shape == tuple(shape) and not result.outputs[0].batched
 
 
-@pytest.mark.parametrize("shape,dim", [((4, 9, 16), None), ((2, 5, 8), 4), ((3, 7, 12), 6)])
-def test_rotary_equals_transformers(shape, dim):
+@pytest.mark.parametrize("dim,base", [(16, 10000.0), (8, 500000.0), (6, 10000.0)])
+def test_rotary_tables_and_buffers_equal_transformers(dim, base):
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+    result = infer("RotaryEmbedding", {"dim": dim, "base": base}, TensorSpec((9, 32)))
+    assert [t.shape for t in result.outputs] == [(9, dim), (9, dim)] and not result.outputs[0].batched
+    config = LlamaConfig(hidden_size=dim * 4, num_attention_heads=4, rope_theta=base)
+    theirs = LlamaRotaryEmbedding(config)
+    assert {k: v[0] for k, v in result.buffers.items()} == {n: tuple(b.shape) for n, b in theirs.named_buffers()}
+    x = torch.randn(2, 9, 32)
+    cos, sin = theirs(x, torch.arange(9)[None])
+    ours = RotaryEmbedding(dim, base)(x)
+    torch.testing.assert_close(ours[0], cos[0])
+    torch.testing.assert_close(ours[1], sin[0])
+
+
+@pytest.mark.parametrize("shape,dim", [((4, 9, 16), 16), ((2, 5, 8), 4), ((3, 7, 12), 6)])
+def test_apply_rotary_equals_transformers(shape, dim):
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
-    result = infer("RotaryEmbedding", {"dim": dim, "base": 10000.0}, TensorSpec(shape))
+    table = TensorSpec((shape[-2], dim), batched=False)
+    result = infer("ApplyRotary", {}, TensorSpec(shape), table, table)
     assert result.outputs[0].shape == shape and not result.params and result.flops == 0
-    rotated = result.args["dim"]
     x = torch.randn(2, *shape)
-    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, rotated, 2, dtype=torch.float32) / rotated))
-    freqs = torch.outer(torch.arange(shape[-2], dtype=torch.float32), inv_freq)
-    emb = torch.cat((freqs, freqs), dim=-1)[None]
-    theirs_rot, _ = apply_rotary_pos_emb(x[..., :rotated], x[..., :rotated], emb.cos(), emb.sin())
-    theirs = torch.cat((theirs_rot, x[..., rotated:]), dim=-1)
-    torch.testing.assert_close(RotaryEmbedding(rotated)(x), theirs)
+    cos, sin = RotaryEmbedding(dim)(x)
+    theirs_rot, _ = apply_rotary_pos_emb(x[..., :dim], x[..., :dim], cos[None], sin[None])
+    theirs = torch.cat((theirs_rot, x[..., dim:]), dim=-1)
+    torch.testing.assert_close(ApplyRotary()(x, cos, sin), theirs)
 
 
-@pytest.mark.parametrize("args,shape,message", [
-    ({"dim": 5}, (2, 7, 8), "even"),
-    ({"dim": 10}, (2, 7, 8), "only 8"),
+@pytest.mark.parametrize("table,shape,message", [
+    ((7, 10), (2, 7, 8), "only 8"),
+    ((6, 8), (2, 7, 8), "6 positions"),
 ])
-def test_rotary_rejects(args, shape, message):
+def test_apply_rotary_rejects(table, shape, message):
+    tables = TensorSpec(table, batched=False)
     with pytest.raises(LayerError, match=message):
-        infer("RotaryEmbedding", args, TensorSpec(shape))
+        infer("ApplyRotary", {}, TensorSpec(shape), tables, tables)
 
 
 def test_experts_equal_mixtral_experts():

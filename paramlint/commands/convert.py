@@ -22,7 +22,10 @@ def to_yaml(data: Dict[str, Any], *, source: str) -> str:
     if data.get("blocks"):
         text += "\nblocks:\n"
         for name, block in data["blocks"].items():
-            text += f"  {name}:\n    layers:\n" + _entries(block["layers"], "      ")
+            text += f"  {name}:\n"
+            if block.get("inputs"):
+                text += f"    inputs: [{', '.join(block['inputs'])}]\n"
+            text += "    layers:\n" + _entries(block["layers"], "      ")
     return header + text + "\nlayers:\n" + _entries(data["layers"], "  ")
 
 

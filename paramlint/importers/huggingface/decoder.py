@@ -16,6 +16,7 @@ from .fields import Fields
 
 Entry = Dict[str, Any]
 
+_INPUTS = ("input", "cos", "sin")  # a decoder layer's: the hidden states and the model's rotary tables
 MAX_LAYERS = 100_000  # graph.MAX_NODES: more decoder layers could never be expanded
 
 _ACTIVATIONS = {"silu": {"type": "SiLU"}, "swish": {"type": "SiLU"}, "gelu": {"type": "GELU"},
@@ -131,7 +132,7 @@ def _attention(s: DecoderShape, window: Optional[int]) -> List[Entry]:
             layers.append({"type": "RMSNorm", "eps": s.eps, "name": f"{part}_norm"})
         layers.append({"type": "Transpose", "dim0": 1, "dim1": 2, "name": f"{part}_heads"})
         if part != "v":
-            layers.append({"type": "RotaryEmbedding", "dim": s.rotary_dim, "base": s.theta, "name": f"{part}_rotary"})
+            layers.append({"type": "ApplyRotary", "from": [f"{part}_heads", "cos", "sin"], "name": f"{part}_rotary"})
     sdpa: Entry = {"type": "ScaledDotProductAttention", "from": ["q_rotary", "k_rotary", "v_heads"],
                    "is_causal": True, "name": "attention"}
     if s.kv_heads != s.heads:
@@ -169,8 +170,11 @@ def _mlp(s: DecoderShape) -> List[Entry]:
             {"type": "Linear", "out_features": s.hidden, "bias": s.mlp_bias, "name": "down_proj"}]
 
 
-def _norm(s: DecoderShape, name: str) -> Entry:
-    return {"type": "RMSNorm", "eps": s.eps, "name": name}
+def _norm(s: DecoderShape, name: str, source: Optional[str] = None) -> Entry:
+    entry: Entry = {"type": "RMSNorm", "eps": s.eps, "name": name}
+    if source is not None:
+        entry["from"] = source
+    return entry
 
 
 def _decoder_layer(s: DecoderShape, attention: str) -> List[Entry]:
@@ -179,13 +183,13 @@ def _decoder_layer(s: DecoderShape, attention: str) -> List[Entry]:
     if dropout:  # Phi-3's resid_attn_dropout and resid_mlp_dropout
         attn_out, mlp_out = "resid_attn_dropout", "resid_mlp_dropout"
     if s.family == "gemma2":
-        return [_norm(s, "input_layernorm"), {"type": attention, "name": "self_attn"},
+        return [_norm(s, "input_layernorm", "input"), {"type": attention, "from": ["input_layernorm", "cos", "sin"], "name": "self_attn"},
                 _norm(s, "post_attention_layernorm"),
                 {"type": "Add", "from": ["post_attention_layernorm", "input"], "name": "attended"},
                 _norm(s, "pre_feedforward_layernorm"), {"type": "MLP", "name": "mlp"},
                 _norm(s, "post_feedforward_layernorm"),
                 {"type": "Add", "from": ["post_feedforward_layernorm", "attended"], "name": "output"}]
-    layers: List[Entry] = [_norm(s, "input_layernorm"), {"type": attention, "name": "self_attn"}]
+    layers: List[Entry] = [_norm(s, "input_layernorm", "input"), {"type": attention, "from": ["input_layernorm", "cos", "sin"], "name": "self_attn"}]
     if dropout:
         layers.append({"type": "Dropout", "p": dropout, "name": attn_out})
     layers += [{"type": "Add", "from": [attn_out, "input"], "name": "attended"},
@@ -203,8 +207,8 @@ def build_decoder(fields: Fields, head: str, sequence_length: int, checkpointing
     blocks: Dict[str, Any] = {"MLP": {"layers": _mlp(s)}}
     for window in sorted(set(s.windows), key=lambda w: (w is not None, w or 0)):
         suffix = "" if window is None else f"Window{window}"
-        blocks[f"Attention{suffix}"] = {"layers": _attention(s, window)}
-        blocks[f"DecoderLayer{suffix}"] = {"layers": _decoder_layer(s, f"Attention{suffix}")}
+        blocks[f"Attention{suffix}"] = {"inputs": list(_INPUTS), "layers": _attention(s, window)}
+        blocks[f"DecoderLayer{suffix}"] = {"inputs": list(_INPUTS), "layers": _decoder_layer(s, f"Attention{suffix}")}
     layers: List[Entry] = [{"type": "Embedding", "num_embeddings": s.vocab, "embedding_dim": s.hidden,
                             "name": "embed_tokens"}]
     if s.family in ("gemma", "gemma2"):
@@ -213,9 +217,7 @@ def build_decoder(fields: Fields, head: str, sequence_length: int, checkpointing
     if s.family == "phi3" and fields.probability("embd_pdrop"):
         layers.append({"type": "Dropout", "p": fields.probability("embd_pdrop"), "name": "embed_dropout"})
     last = layers[-1]["name"]
-    half = (s.rotary_dim + 1) // 2  # transformers: arange(0, dim, 2)
-    layers += [{"type": "Buffer", "shape": [half], "name": "inv_freq"},
-               {"type": "Buffer", "shape": [half], "name": "original_inv_freq"}]
+    layers.append({"type": "RotaryEmbedding", "dim": s.rotary_dim, "base": s.theta, "name": "rotary_emb"})
     layers += _stack(s, last, checkpointing)
     layers.append(_norm(s, "norm"))
     if head in ("ForCausalLM",):
@@ -242,8 +244,7 @@ def _stack(s: DecoderShape, source: str, checkpointing: bool) -> List[Entry]:
     for i, (window, count) in enumerate(runs):
         entry: Entry = {"type": "DecoderLayer" + ("" if window is None else f"Window{window}"),
                         "name": "layers" if len(runs) == 1 else f"layers_{i}"}
-        if i == 0:
-            entry["from"] = source
+        entry["from"] = [source if i == 0 else entries[-1]["name"], "rotary_emb.0", "rotary_emb.1"]
         if count > 1:
             entry["repeat"] = count
         if checkpointing:

@@ -1,5 +1,5 @@
-"""What language models add to the catalogue: ``Buffer``, ``RotaryEmbedding``
-and ``Experts`` (mixture-of-experts feed-forward).
+"""What language models add to the catalogue: ``Buffer``, ``RotaryEmbedding``,
+``ApplyRotary`` and ``Experts`` (mixture-of-experts feed-forward).
 
 These are the pieces of Hugging Face decoders that no ``torch.nn`` class
 covers; each is exact against the transformers module it stands for:
@@ -8,13 +8,16 @@ covers; each is exact against the transformers module it stands for:
   shape and dtype, counted by ``.buffers()`` (non-persistent ones too: they
   are left out of the state dict, not out of ``.buffers()``).  Its output is
   the tensor itself, unbatched, like ``Parameter``'s.
-- ``RotaryEmbedding``: ``apply_rotary_pos_emb`` of transformers (the
-  rotate-half convention) on one tensor ``[..., seq, head_dim]`` at positions
-  ``0 .. seq-1``: the first ``dim`` features are rotated, the rest pass
-  through (partial rotary, Phi-3).  No parameters; transformers keeps the
-  frequencies once per model, in its ``rotary_emb`` module (two buffers,
-  ``inv_freq`` and ``original_inv_freq``, of ``dim // 2`` values each), which
-  an importer declares with ``Buffer``.  FLOPs 0: elementwise.
+- ``RotaryEmbedding``: transformers' rotary module, once per model: the cos
+  and sin tables ``[seq, dim]`` for positions ``0 .. seq-1`` (outputs 0 and
+  1, not batched), and its two non-persistent buffers ``inv_freq`` and
+  ``original_inv_freq`` of ``ceil(dim / 2)`` values each.  FLOPs 0 (the
+  frequencies times the positions is a matmul with an inner size of 1, which
+  torch runs as a broadcast multiply).
+- ``ApplyRotary``: ``apply_rotary_pos_emb`` (the rotate-half convention) on
+  ``from: [x, cos, sin]``: the first ``dim`` features of ``x [..., seq,
+  head_dim]`` are rotated, the rest pass through (partial rotary, Phi-3).
+  What it saves for backward is the shared tables.  FLOPs 0: elementwise.
 - ``Experts``: transformers' fused experts (``MixtralExperts``): for each
   token the ``top_k`` experts its router chose, each a gated MLP
   ``down(act(x @ gate) * (x @ up))``; inputs ``[x, router_logits]``.
@@ -41,23 +44,35 @@ def _infer_rotary(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> Laye
     x = inputs[0]
     if not x.is_float:
         raise LayerError(f"RotaryEmbedding needs a floating-point input, got {x.dtype}", code="PL404")
+    if not x.shape:
+        raise LayerError("RotaryEmbedding expects [seq, features] per sample, got a scalar", code="PL401")
+    dim, seq = args["dim"], (x.shape[-2] if len(x.shape) > 1 else x.shape[0])
+    frequencies = ((dim + 1) // 2,)  # torch.arange(0, dim, 2)
+    table = TensorSpec((seq, 2 * frequencies[0]), x.dtype, batched=False)
+    return LayerResult((table, table), buffers={"inv_freq": (frequencies, "float32"),
+                                                "original_inv_freq": (frequencies, "float32")},
+                       args=dict(args))
+
+
+def _infer_apply_rotary(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
+    x, cos, sin = inputs
+    if not x.is_float:
+        raise LayerError(f"ApplyRotary needs a floating-point input, got {x.dtype}", code="PL404")
     if len(x.shape) < 2:
-        raise LayerError(f"RotaryEmbedding expects [..., seq, head_dim] per sample, got {x.describe()}",
+        raise LayerError(f"ApplyRotary expects [..., seq, head_dim] per sample, got {x.describe()}", code="PL401")
+    if cos.batched or sin.batched or cos.shape != sin.shape or len(cos.shape) != 2:
+        raise LayerError("ApplyRotary needs `from: [x, cos, sin]`, the two [seq, dim] tables of a RotaryEmbedding",
                          code="PL401")
-    head_dim = x.shape[-1]
-    dim = head_dim if args["dim"] is None else args["dim"]
+    (seq, dim), head_dim = cos.shape, x.shape[-1]
+    if seq != x.shape[-2]:
+        raise LayerError(f"ApplyRotary: the tables cover {seq} positions, the input has {x.shape[-2]}", code="PL401")
     if dim > head_dim:
-        raise LayerError(f"RotaryEmbedding rotates `dim` {dim} features, but the input has only {head_dim}",
-                         arg="dim", code="PL401")
-    if dim % 2:
-        raise LayerError(f"RotaryEmbedding needs an even `dim`: its cos/sin tables have 2 x ceil({dim} / 2) = "
-                         f"{dim + 1} columns, which torch cannot broadcast against {dim} features", arg="dim",
+        raise LayerError(f"ApplyRotary: the tables rotate {dim} features, but the input has only {head_dim}",
                          code="PL401")
-    seq = x.shape[-2]
-    # q * cos and rotate_half(q) * sin keep cos and sin, one [seq, dim] table each, shared by the batch.
-    saved = (SavedTensor("new", seq * dim, x.dtype, per_sample=False),
-             SavedTensor("new", seq * dim, x.dtype, per_sample=False))
-    return LayerResult((x.with_shape(x.shape),), flops=0, args=dict(args, dim=dim), saved=saved)
+    # q * cos and rotate_half(q) * sin keep the model's cos and sin tables (one storage each, shared).
+    saved = (SavedTensor("input", cos.numel, cos.dtype, index=1, per_sample=False),
+             SavedTensor("input", sin.numel, sin.dtype, index=2, per_sample=False))
+    return LayerResult((x.with_shape(x.shape),), saved=saved)
 
 
 def _infer_experts(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
@@ -113,11 +128,14 @@ LAYERS = (
         doc="A registered buffer (not a parameter, not trained), counted by .buffers(): rotary frequencies, "
             "position ids, an embedding scale. Not batched."),
     LayerDef("RotaryEmbedding", "language", {
-        "dim": Arg("opt_pos_int", None, "rotated features (the first `dim` of the last dimension); null: all"),
+        "dim": Arg("pos_int", doc="rotated features per head (head_dim, or head_dim x partial_rotary_factor)"),
         "base": Arg("pos_number", 10000.0, "rope_theta, the base of the frequencies"),
     }, _infer_rotary,
-        doc="Rotary position embedding (transformers' apply_rotary_pos_emb, rotate-half) on [..., seq, head_dim] "
-            "at positions 0..seq-1. No parameters; the model's frequency buffers are Buffer layers."),
+        doc="transformers' rotary module (LlamaRotaryEmbedding): the cos and sin tables [seq, dim] (NAME.0, "
+            "NAME.1) at positions 0..seq-1 of its input [seq, features]; buffers inv_freq and original_inv_freq."),
+    LayerDef("ApplyRotary", "language", {}, _infer_apply_rotary, min_inputs=3, max_inputs=3,
+             doc="transformers' apply_rotary_pos_emb (rotate-half) on `from: [x, cos, sin]`: x [..., seq, head_dim], "
+                 "its first `dim` features rotated by the RotaryEmbedding tables, the rest passed through."),
     LayerDef("Experts", "language", {
         "num_experts": Arg("pos_int", doc="experts (num_local_experts)"),
         "intermediate_size": Arg("pos_int", doc="width of each expert's gated MLP"),
