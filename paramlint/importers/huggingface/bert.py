@@ -81,6 +81,8 @@ def build_bert(fields: Fields, head: str, sequence_length: int, checkpointing: b
         decoder: Entry = {"type": "Linear", "out_features": vocab, "name": "decoder"}
         if tied:
             decoder["shares"] = "word_embeddings"
+        if not tied:  # transformers ties decoder.bias to predictions.bias only along with the weight
+            layers.append({"type": "Parameter", "shape": [vocab], "name": "predictions_bias"})
         layers += [{"type": "Linear", "from": "layer", "out_features": hidden, "name": "transform_dense"},
                    dict(act, name="transform_act_fn"),
                    {"type": "LayerNorm", "eps": eps, "name": "transform_LayerNorm"}, decoder]
