@@ -10,7 +10,7 @@ class is ``architectures[0]`` (the base ``...Model`` when absent).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ...core.diagnostics import ConfigPath, Finding
 from ...core.record import Record
@@ -41,16 +41,15 @@ class Conversion(Record):
     """The outcome of :func:`convert`: format-1 ``data`` (None when the config has errors), the
     ``findings`` about the config itself (paths into it), and facts the caller checks against."""
 
-    __slots__ = ("data", "findings", "name", "max_positions", "positions_field", "active_params")
+    __slots__ = ("data", "findings", "name", "max_positions", "positions_field")
 
     def __init__(self, data: Optional[Dict[str, Any]], findings: Tuple[Finding, ...], name: str = "",
-                 max_positions: int = 0, positions_field: str = "", active_params: Optional[int] = None) -> None:
+                 max_positions: int = 0, positions_field: str = "") -> None:
         self.data = data
         self.findings = findings
         self.name = name
         self.max_positions = max_positions
         self.positions_field = positions_field
-        self.active_params = active_params
 
 
 def _head(config: Mapping[str, Any], family: str, fields: Fields) -> str:
@@ -104,13 +103,4 @@ def convert(config: Mapping[str, Any], *, prefix: ConfigPath = (), sequence_leng
         return Conversion(None, tuple(fields.findings))
     name = config.get("_name_or_path") or (config.get("architectures") or [family])[0]
     return Conversion(dict({"paramlint": 1, "name": str(name)}, **data), (), str(name), max_positions,
-                      positions_field, _active_params(data))
-
-
-def _active_params(data: Mapping[str, Any]) -> Optional[int]:
-    """For a mixture of experts: the expert parameters one token does not use, to subtract (None otherwise)."""
-    blocks = data.get("blocks", {})
-    experts: List[Mapping[str, Any]] = [e for b in blocks.values() for e in b["layers"] if e["type"] == "Experts"]
-    if not experts:
-        return None
-    return sum(1 for _ in experts)
+                      positions_field)
