@@ -7,6 +7,7 @@
     paramlint layers [TYPE]         the layer types with their arguments and defaults
     paramlint diff OLD NEW          how the model changes between two configs (REV:PATH reads git)
     paramlint fit CONFIG --gpu A100-80GB   the largest batch size that fits in memory
+    paramlint convert config.json   a Hugging Face config.json as format-1 YAML
 """
 from __future__ import annotations
 
@@ -190,6 +191,10 @@ def _run(argv: Optional[Sequence[str]] = None) -> int:
         from .commands.diff import diff_command
 
         return diff_command(args_list[1:])
+    if args_list[:1] == ["convert"]:
+        from .commands.convert import convert_command
+
+        return convert_command(args_list[1:])
     if args_list[:1] == ["schema"]:
         from .commands.rules import schema_command
 

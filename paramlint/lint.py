@@ -14,6 +14,10 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from .core.diagnostics import ERROR, MAX_DIAGNOSTICS, WARNING, ConfigPath, Diagnostic, Finding, format_config_path
 from .core.record import Record
 from .core.runtime import collector_paused
+from .importers.huggingface import SUPPORTED as HF_SUPPORTED
+from .importers.huggingface import convert as convert_huggingface
+from .importers.huggingface import is_huggingface_config, unsupported_note
+from .importers.huggingface.reference import expand as expand_huggingface
 from .importers.ultralytics.front import GeneratedLayers, import_for_lint, trusted, ultralytics_findings
 from .memory.advice import advice
 from .memory.inference import InferenceEstimate
@@ -76,11 +80,12 @@ class Analysis(Record):
 class FileReport(Record):
     """The outcome for one file: skipped, or diagnostics and (when analysable) the model."""
 
-    __slots__ = ("path", "skipped", "diagnostics", "analysis", "name", "strict")
+    __slots__ = ("path", "skipped", "diagnostics", "analysis", "name", "strict", "note")
 
-    # strict: the tool configuration makes warnings fail
+    # strict: the tool configuration makes warnings fail; note: why a file was skipped, when it is worth saying
     def __init__(self, path: str, skipped: bool = False, diagnostics: Tuple[Diagnostic, ...] = (),
-                 analysis: Optional[Analysis] = None, name: str = "", strict: bool = False) -> None:
+                 analysis: Optional[Analysis] = None, name: str = "", strict: bool = False, note: str = "") -> None:
+        self.note = note
         self.path = path
         self.skipped = skipped
         self.diagnostics = diagnostics
@@ -165,7 +170,16 @@ class Linter:
             return FileReport(path, diagnostics=(Diagnostic(path, error.line, error.column, error.code,
                                                             error.message),))
         data = document.data
-        imported = import_for_lint(data, document, path=path, scale=self.scale, load=_load_file)
+        huggingface = _huggingface(data, path)
+        if huggingface is not None:  # a Hugging Face config.json, or a format-1 file with `huggingface:`
+            if huggingface.note:
+                return FileReport(path, skipped=True, note=huggingface.note)
+            if huggingface.data is None:
+                own = locate(huggingface.findings, document, path)
+                return FileReport(path, False, tuple(sorted(own + huggingface.external)), None, huggingface.name)
+            data = huggingface.data
+        imported = None if huggingface is not None else \
+            import_for_lint(data, document, path=path, scale=self.scale, load=_load_file)
         if imported is not None:  # an Ultralytics YOLO YAML: linted as the format-1 data it expands to
             data, document = imported.data or {"paramlint": 1}, imported.document
         if not isinstance(data, Mapping) or "paramlint" not in data:
@@ -178,6 +192,8 @@ class Linter:
                 imported, data, lambda d: analyze_document(d, imported.document, validator))
         else:
             findings, analysis = analyze_document(data, document, self.validator)
+        if huggingface is not None:
+            findings = huggingface.findings + findings
         if from_defaults:
             findings = [_mark_default(f, from_defaults, config) for f in findings]
         findings, comment_diagnostics = apply_suppressions(
@@ -189,6 +205,37 @@ class Linter:
 
 
 read_limited = read_guarded  # the name this module had before the reader moved to source.reader
+
+
+class _Imported(Record):
+    """A file that another front door turned into format-1 ``data`` (None: ``findings`` stop it;
+    ``note``: skipped, with why), with ``external`` diagnostics in a file it references."""
+
+    __slots__ = ("data", "findings", "note", "external", "name")
+
+    def __init__(self, data: Optional[Mapping[str, Any]], findings: List[Finding], note: str = "",
+                 external: Tuple[Diagnostic, ...] = (), name: str = "") -> None:
+        self.data = data
+        self.findings = findings
+        self.note = note
+        self.external = external
+        self.name = name
+
+
+def _huggingface(data: Any, path: str) -> Optional[_Imported]:
+    """A Hugging Face config.json (marker: a top-level ``model_type``), or ``huggingface:`` in a format-1 file."""
+    if is_huggingface_config(data):
+        if data["model_type"] not in HF_SUPPORTED:
+            return _Imported(None, [], unsupported_note(data["model_type"]))
+        conversion = convert_huggingface(data)
+        return _Imported(conversion.data, list(conversion.findings), name=conversion.name)
+    if not isinstance(data, Mapping) or "paramlint" not in data or "huggingface" not in data:
+        return None
+    expansion = expand_huggingface(data, path=path, read=lambda target: read_limited(target, LIMITS.max_bytes))
+    external: Tuple[Diagnostic, ...] = ()
+    if expansion.external is not None and expansion.external[1] is not None:
+        external = locate(expansion.external[2], expansion.external[1], expansion.external[0])
+    return _Imported(expansion.data, expansion.findings, external=external)
 
 
 def _load_file(path: str) -> Document:

@@ -38,6 +38,7 @@ from .model.graph import Graph, Node, Source, build_graph
 from .rules import severity_of
 from .source.loader import LoadError, load_document
 from .torch_ops import OPERATIONS as TENSOR_OPERATIONS
+from .torch_language import LANGUAGE_OPERATIONS
 from .validation.validator import SchemaValidator
 
 __all__ = ["build", "count_parameters", "ParamlintModel", "OPERATIONS"]
@@ -266,7 +267,7 @@ _BATCH_AWARE = ("Concat", "Reshape", "View")
 
 OPERATIONS: Dict[str, type] = {cls.__name__: cls for cls in (
     Add, Multiply, Concat, Parameter, Reshape, View, Permute, Transpose, Select, Slice, Mean, Sum,
-    ScaledDotProductAttention)}
+    ScaledDotProductAttention, *LANGUAGE_OPERATIONS)}
 OPERATIONS.update(TENSOR_OPERATIONS)
 
 

@@ -203,6 +203,11 @@ CASES: List[Case] = [
     ({"type": "StochasticDepth", "p": 0.0, "mode": "row"}, [IMG2]),
     ({"type": "ScaledDotProductAttention"}, [[2, 7, 4], [2, 5, 4], [2, 5, 4], [2, 7, 5]]),
     ({"type": "ScaledDotProductAttention"}, [[2, 3, 7, 4], [2, 3, 5, 4], [2, 3, 5, 4], [1, 3, 7, 5]]),
+    ({"type": "RotaryEmbedding", "dim": 4}, [[7, 6]]),
+    ({"type": "ApplyRotary"}, [[2, 7, 4], {"rotary": 4}]),
+    ({"type": "ApplyRotary"}, [[3, 5, 6], {"rotary": 2}]),
+    ({"type": "Experts", "num_experts": 3, "intermediate_size": 5, "top_k": 2}, [[7, 8], [7, 3]]),
+    ({"type": "Experts", "num_experts": 4, "intermediate_size": 6, "top_k": 1, "activation": "gelu"}, [[5, 8], [5, 4]]),
 ]
 
 
@@ -219,6 +224,13 @@ def _config(entry: Mapping[str, Any], shapes: Sequence[Any], *, first: bool = Fa
             layers.append({"type": "Multiply", "from": [name, "scale"], "name": f"scaled_{name}"})
             sources.append(f"scaled_{name}")
     layer = dict(entry, name="layer")
+    if entry["type"] == "ApplyRotary":  # the tables of a RotaryEmbedding on the input, shared by every use
+        (shape, tables), = [shapes]
+        inputs = {"x0": shape}
+        layers += [{"type": "RotaryEmbedding", "from": "x0", "dim": tables["rotary"], "name": "rotary"},
+                   dict(layer, **{"from": ["x0" if first else "scaled_x0", "rotary.0", "rotary.1"]}),
+                   {"type": "ApplyRotary", "from": ["layer", "rotary.0", "rotary.1"]}]
+        return {"paramlint": 1, "inputs": inputs, "layers": layers}
     if entry["type"] in ("Parameter", "Buffer"):
         inputs = {"x0": [4, 10, 9]}
         layers += [layer, {"type": "Add", "from": ["x0", "layer"]}]

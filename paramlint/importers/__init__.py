@@ -11,7 +11,13 @@ from typing import List, Tuple
 
 from ..source.sniff import Marker, has_top_level_key
 
+HUGGINGFACE = "huggingface"
 ULTRALYTICS = "ultralytics"
+
+
+def _huggingface(data: bytes, is_json: bool) -> bool:
+    """A Hugging Face config.json: a JSON object with a top-level ``model_type``."""
+    return is_json and has_top_level_key(data, "model_type", is_json=True)
 
 
 def _ultralytics(data: bytes, is_json: bool) -> bool:
@@ -20,4 +26,4 @@ def _ultralytics(data: bytes, is_json: bool) -> bool:
         and has_top_level_key(data, "head", is_json=False)
 
 
-FRONT_DOORS: List[Tuple[str, Marker]] = [(ULTRALYTICS, _ultralytics)]
+FRONT_DOORS: List[Tuple[str, Marker]] = [(HUGGINGFACE, _huggingface), (ULTRALYTICS, _ultralytics)]

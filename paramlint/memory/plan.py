@@ -295,6 +295,8 @@ class _Planner:
             if saved.kind == "input" and saved.index < len(inputs):
                 if node.type in WEIGHT_ONLY_INPUT and not trainable:
                     continue
+                if node.type == "Multiply" and len(inputs) == 2 and not inputs[1 - saved.index].requires_grad:
+                    continue  # a * b keeps a for b's gradient only (Gemma's embedding times its scale buffer)
                 saved_inputs.append(saved.index)
                 continue
             if saved.kind == "output" and saved.index < len(info.result.outputs):

@@ -84,6 +84,8 @@ def layer_backward(info: LayerInfo, input_grads: Sequence[bool], trainable: bool
     if layer_type == "ScaledDotProductAttention":
         q, k, v, *mask = (bool(g) for g in input_grads)  # a 4th input would be attn_mask
         return core_backward(*sdpa_flop_parts(info.inputs, args["enable_gqa"]), q, k, v, any(mask))
+    if layer_type == "Experts":  # weight grads; the down projection's input grad; the gate/up one's if x needs it
+        return flops * trainable + flops // 3 * (trainable or grad_in) + 2 * flops // 3 * grad_in
     if layer_type in COMPOSITES:
         return _composite(info, input_grads, trainable)
     if layer_type in WEIGHTED or trainable:

@@ -232,7 +232,7 @@ class _Emitter:
         frees: List[int] = []
         before: List[int] = []
         casts: List[Tuple[int, int]] = []  # (half gradient, the gradient it becomes)
-        if node.type == "Parameter":
+        if node.type in ("Parameter", "Buffer"):
             for storage in incoming:
                 self._unref(storage, before)
             self._param_grads(info, allocs, frees, casts, half=False)

@@ -182,12 +182,15 @@ class _Builder:
             return BROKEN
         name, output = str(ref), 0
         base, dot, suffix = name.rpartition(".")
-        if dot and suffix.isascii() and suffix.isdigit() and base:  # not `.١` or `.²`, which int() misreads
+        numbered = bool(dot and suffix.isascii() and suffix.isdigit() and base)  # not `.١` or `.²` (int() misreads)
+        if numbered:
             name, output = base, int(suffix) if len(suffix) <= 18 else 10**18  # beyond any layer's outputs
         if name in scope.names:
             source = scope.names[name]
             if source is BROKEN:
                 return BROKEN
+            if not numbered:  # a block input keeps the output it was given (`from: [x, lstm.1]`)
+                return source
             if output and source.node is None:
                 self.error("PL301", f"input `{name}` has no output {output}", path)
                 return BROKEN
@@ -256,11 +259,15 @@ class _Builder:
             self.error("PL103", f"`repeat: {repeat}` would expand the network past the limit of {MAX_NODES:,} "
                                 f"layers", path + ("repeat",) if "repeat" in entry else path)
             raise _Abort()
+        # A repeated block of several inputs chains its first one; every copy gets the others (a decoder
+        # layer's attention memory, rotary tables), as a stack of such layers is called.
+        shared = sources[1:] if make == self.expand_block and len(self.blocks[layer_type].get("inputs") or ()) > 1 \
+            else ()
         for copy in range(repeat):
             out = make(entry, local, copy + 1 if repeat > 1 else None, path, scope, sources, env, frames, trainable)
             if out is BROKEN:
                 return BROKEN
-            sources = (out,)
+            sources = (out,) + shared
         return sources[0]
 
     def make_node(self, entry: Mapping[str, Any], local: str, copy: Optional[int], path: ConfigPath, scope: _Scope,

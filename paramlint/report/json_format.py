@@ -6,6 +6,7 @@ from typing import Any, Dict, Sequence
 
 from .. import __version__
 from ..lint import Analysis, FileReport
+from ..model.layers.language import idle_expert_params
 
 
 def model_dict(analysis: Analysis) -> Dict[str, Any]:
@@ -16,6 +17,7 @@ def model_dict(analysis: Analysis) -> Dict[str, Any]:
         "trainable_params": shapes.trainable_params,
         "non_trainable_params": shapes.non_trainable_params,
         "buffers": shapes.buffers,
+        "active_params": shapes.params - idle_expert_params((i.node.type, i.result.args) for i in shapes.layers),
         "inputs": {name: {"shape": list(t.shape), "dtype": t.dtype} for name, t in shapes.inputs.items()},
         "output_shape": list(shapes.output.shape),
         "flops": shapes.flops,
@@ -48,6 +50,7 @@ def file_dict(report: FileReport) -> Dict[str, Any]:
     entry: Dict[str, Any] = {
         "path": report.path,
         "skipped": report.skipped,
+        **({"note": report.note} if report.note else {}),
         "diagnostics": [d.to_dict() for d in report.diagnostics],
     }
     if report.analysis is not None:

@@ -8,6 +8,7 @@ from .charts import low_point, sparkline, timeline
 from ..lint import FileReport
 from ..model.analysis import LayerInfo
 from ..model.graph import Frame
+from ..model.layers.language import idle_expert_params
 from ..model.training import OPTIMIZERS
 
 HEADER = ("Layer", "Type", "Output shape", "Params", "FLOPs")
@@ -138,6 +139,7 @@ def render_summary(report: FileReport, *, unicode: bool = True) -> str:
         f"Total params:          {shapes.params:,}",
         f"Trainable params:      {shapes.trainable_params:,}",
         f"Non-trainable params:  {shapes.non_trainable_params:,}",
+        *_active_line(shapes),
         f"Buffers:               {shapes.buffers:,} values",
         f"Output shape:          {_shape(shapes.output.shape)}",
         f"Forward FLOPs/sample:  {shapes.flops:,}",
@@ -197,6 +199,12 @@ def _front_lines(front: Mapping[str, Any], shapes: Any) -> List[str]:
         f"  GFLOPs {front['gflops']:.4f} by thop's rules (BatchNorm 4 per element, no conv bias; get_flops) "
         f"vs {shapes.flops / 1e9:.4f} by FlopCounterMode (convolutions, linears and matmuls only, bias included)",
     ]
+
+
+def _active_line(shapes) -> List[str]:
+    """Mixtures of experts: the parameters one token uses."""
+    idle = idle_expert_params((info.node.type, info.result.args) for info in shapes.layers)
+    return [f"Active params/token:   {shapes.params - idle:,} (each token's top-k experts)"] if idle else []
 
 
 def _breakdown(memory) -> List[str]:

@@ -43,6 +43,8 @@ def render(reports: Sequence[FileReport], *, summary: bool = False, color: bool 
     lines: List[str] = []
     for report in reports:
         if report.skipped:
+            if report.note:
+                lines.append(f"{report.path}: {report.note}")
             continue
         for d in report.diagnostics:
             tag = _paint(d.code, "error" if d.severity == ERROR else "warning", color)

@@ -208,6 +208,12 @@ def training_schema() -> Dict[str, Any]:
                          "examples": ["zero2"]},
             "loss": {"enum": list(LOSSES), "description": "the loss after the model (default CrossEntropyLoss)",
                      "examples": ["CrossEntropyLoss"]},
+            "sequence_length": {"type": "integer", "minimum": 1, "examples": [4096],
+                                "description": "tokens per sample of a `huggingface:` model (default: "
+                                               "max_position_embeddings, at most 4096)"},
+            "gradient_checkpointing": {"type": "boolean", "default": False, "examples": [True],
+                                       "description": "recompute every decoder/encoder layer of a `huggingface:` "
+                                                      "model in backward, as transformers does"},
         },
         "examples": [{"batch_size": 256, "optimizer": "Adam", "precision": "bf16-mixed"}],
     }
@@ -277,7 +283,8 @@ def build_schema() -> Dict[str, Any]:
         "title": "paramlint model config, format 1",
         "description": "A neural-network architecture in PyTorch's vocabulary; see docs/format.md.",
         "type": "object",
-        "required": ["paramlint", "layers"],
+        "required": ["paramlint"],
+        "if": {"required": ["huggingface"]}, "else": {"required": ["layers"]},
         "additionalProperties": False,
         "properties": {
             "paramlint": {"type": "integer", "const": 1, "description": "format version: marks the file as a model config",
@@ -292,6 +299,12 @@ def build_schema() -> Dict[str, Any]:
                        "description": "reusable sub-networks", "examples": [{"BasicBlock": {
                            "args": {"planes": None}, "layers": [{"type": "Conv2d", "out_channels": "$planes",
                                                                    "kernel_size": 3}]}}]},
+            "huggingface": {"anyOf": [{"type": "string", "minLength": 1}, {
+                "type": "object", "required": ["model_type"], "properties": {"model_type": {"type": "string"}}}],
+                "x-expected": "a path to a config.json, or its fields as a mapping with `model_type`",
+                "description": "instead of `layers`: a Hugging Face config.json (a path relative to this file, or "
+                               "its fields inline) that paramlint turns into the layers transformers builds",
+                "examples": ["./config.json", {"model_type": "llama", "hidden_size": 4096}]},
             "training": training_schema(),
             "inference": dict(inference_schema()),
             "budgets": budgets_schema(),

