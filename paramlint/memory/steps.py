@@ -20,7 +20,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..core.record import Record
 from ..model.analysis import ShapeAnalysis
-from ..model.training import OPTIMIZERS, TrainingSetup, optimizer_impl, state_tensor_bytes, step_temporaries
+from ..model.training import (
+    OPTIMIZERS,
+    TrainingSetup,
+    is_paged,
+    optimizer_impl,
+    shared_state_bytes,
+    state_tensor_bytes,
+    step_temporaries,
+)
 from .layer_rules import gradient_is_view
 from .plan import (
     ACTIVATIONS,
@@ -130,15 +138,21 @@ class _Emitter:
         weight = self.precision.weight_bytes
         impl = optimizer_impl(self.setup, self.device.default_impl)
         zero3 = ("zero3",)
+        trainable_shapes = []
         for tensor in self.params:
             alive.append(storages.new_fixed(self.sharded(tensor.numel * weight, zero3), PARAMETERS))
             if not tensor.trainable:
                 continue
-            for size in state_tensor_bytes(self.setup, (tensor.numel,) if tensor.numel else (0,), weight) \
+            shape = (tensor.numel,) if tensor.numel else (0,)
+            trainable_shapes.append(shape)
+            for size in state_tensor_bytes(self.setup, shape, weight) \
                     if self.setup.optimizer not in ("Adafactor",) else self._adafactor_state(tensor):
+                if self.device.name == "cuda" and is_paged(self.setup, shape, size):
+                    continue  # CUDA managed memory, outside the allocator
                 alive.append(storages.new_fixed(self.sharded(size, ("zero1", "zero2", "zero3")), STATE))
             if impl == "fused" or self.device.name == "cpu":  # 0-d state lives on the CPU otherwise
                 alive += [storages.new_fixed(4, STATE) for _ in range(OPTIMIZERS[self.setup.optimizer].step_scalar)]
+        alive += [storages.new_fixed(size, STATE) for size in shared_state_bytes(self.setup, trainable_shapes)]
         for info in self.shapes.layers:
             for shape, dtype in info.result.buffers.values():
                 buffer_dtype = self.precision.activation_dtype(dtype) if dtype == "float32" else dtype
