@@ -142,6 +142,14 @@ RULES: Dict[str, Rule] = _rules(
     Rule("PL502", "bad-training", ERROR, "An unknown optimizer, precision or sharding setting.",
          "Optimizer state and memory cannot be predicted for it.",
          "training: {optimizer: Adamm}", "Use a torch.optim name: `Adam`."),
+    Rule("PL521", "bad-adapter", ERROR,
+         "`training.lora` that peft's get_peft_model would refuse: target_modules or modules_to_save that match "
+         "no layer, a target peft cannot adapt (not Linear, Conv1d/2d/3d or Embedding), a grouped conv whose "
+         "groups do not divide r.",
+         "peft raises at get_peft_model, so the run never starts; the adapter counts and memory cannot be known.",
+         "training: {lora: {r: 8, target_modules: [q_proj]}}  # the model has no layer named q_proj",
+         "Use names as the model registers them (`layers.0.self_attn.q_proj` matches `q_proj`), a layer type, "
+         "or `all-linear`."),
     # --- tool configuration and suppressions -----------------------------------
     Rule("PL601", "unused-suppression", WARNING,
          "A `# paramlint: ignore[...]` comment that suppresses nothing (judged only when the whole analysis ran).",

@@ -54,6 +54,20 @@ class Add(nn.Module):
         return functools.reduce(torch.add, inputs)
 
 
+class Scale(nn.Module):
+    """``x * factor`` with a constant."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor}"
+
+
 class Multiply(nn.Module):
     """Element-wise product of the inputs (torch broadcasting)."""
 
@@ -224,7 +238,7 @@ class ScaledDotProductAttention(nn.Module):
 _BATCH_AWARE = ("Concat", "Reshape", "View")
 
 OPERATIONS: Dict[str, type] = {cls.__name__: cls for cls in (
-    Add, Multiply, Concat, Parameter, Reshape, View, Permute, Transpose, Select, Slice, Mean, Sum,
+    Add, Multiply, Scale, Concat, Parameter, Reshape, View, Permute, Transpose, Select, Slice, Mean, Sum,
     ScaledDotProductAttention)}
 
 

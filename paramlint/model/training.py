@@ -5,6 +5,7 @@ import math
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.record import Record
+from .finetune import read_lora
 from .layers.base import Shape
 
 PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed", "bf16", "fp16")
@@ -170,10 +171,19 @@ OPTIMIZERS: Dict[str, Optimizer] = {o.name: o for o in (
 
 
 class TrainingSetup(Record):
-    __slots__ = ("batch_size", "optimizer", "optimizer_options", "precision", "devices", "sharding", "loss")
+    """``training``.  ``lora``: peft's adapters (model.finetune.LoraSettings);
+    ``quantization``: the BitsAndBytesConfig fields as written;
+    ``gradient_accumulation_steps``: micro-batches per optimizer step
+    (``batch_size`` is the micro-batch); ``base_dtype``: the dtype the frozen
+    pretrained weights are loaded in (transformers' ``dtype``)."""
+
+    __slots__ = ("batch_size", "optimizer", "optimizer_options", "precision", "devices", "sharding", "loss",
+                 "lora", "quantization", "gradient_accumulation_steps", "base_dtype")
 
     def __init__(self, batch_size: int, optimizer: str, optimizer_options: Mapping[str, Any], precision: str,
-                 devices: int, sharding: str, loss: str = "CrossEntropyLoss") -> None:
+                 devices: int, sharding: str, loss: str = "CrossEntropyLoss", lora: Any = None,
+                 quantization: Optional[Mapping[str, Any]] = None, gradient_accumulation_steps: int = 1,
+                 base_dtype: Optional[str] = None) -> None:
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.optimizer_options = optimizer_options
@@ -181,6 +191,15 @@ class TrainingSetup(Record):
         self.devices = devices
         self.sharding = sharding
         self.loss = loss
+        self.lora = lora
+        self.quantization = quantization
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.base_dtype = base_dtype
+
+    @property
+    def effective_batch(self) -> int:
+        """Samples per optimizer step over all devices."""
+        return self.batch_size * self.gradient_accumulation_steps * self.devices
 
 
 def read_training(section: Optional[Mapping[str, Any]]) -> TrainingSetup:
@@ -199,6 +218,10 @@ def read_training(section: Optional[Mapping[str, Any]]) -> TrainingSetup:
         devices=section.get("devices", 1),
         sharding=section.get("sharding", "none"),
         loss=section.get("loss", "CrossEntropyLoss"),
+        lora=read_lora(section.get("lora")),
+        quantization=section.get("quantization"),
+        gradient_accumulation_steps=section.get("gradient_accumulation_steps", 1),
+        base_dtype=section.get("base_dtype"),
     )
 
 

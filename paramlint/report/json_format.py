@@ -6,15 +6,20 @@ from typing import Any, Dict, Sequence
 
 from .. import __version__
 from ..lint import Analysis, FileReport
+from .finetune import finetune_dict
 
 
 def model_dict(analysis: Analysis) -> Dict[str, Any]:
     shapes = analysis.shapes
     setup = analysis.training
+    finetune = finetune_dict(analysis)
+    memory = analysis.memory.to_dict()
+    if "memory" in finetune:  # a fine-tuning run: its static parts beside the peak's
+        memory["finetune"] = finetune["memory"]
     return {
-        "params": shapes.params,
-        "trainable_params": shapes.trainable_params,
-        "non_trainable_params": shapes.non_trainable_params,
+        "params": analysis.params,
+        "trainable_params": analysis.trainable_params,
+        "non_trainable_params": analysis.params - analysis.trainable_params,
         "buffers": shapes.buffers,
         "inputs": {name: {"shape": list(t.shape), "dtype": t.dtype} for name, t in shapes.inputs.items()},
         "output_shape": list(shapes.output.shape),
@@ -23,7 +28,8 @@ def model_dict(analysis: Analysis) -> Dict[str, Any]:
         "optimizer_state": analysis.optimizer_state,
         "training": {"batch_size": setup.batch_size, "precision": setup.precision, "devices": setup.devices,
                      "sharding": setup.sharding},
-        "memory": analysis.memory.to_dict(),
+        "memory": memory,
+        **({"finetune": finetune} if finetune else {}),
         "budgets": [{"name": b.name, "limit": b.limit, "value": b.value, "exceeded": b.exceeded}
                     for b in analysis.budgets],
         "layers": [
