@@ -68,6 +68,20 @@ class Scale(nn.Module):
         return f"factor={self.factor}"
 
 
+class Cast(nn.Module):
+    """``x.to(dtype)``."""
+
+    def __init__(self, dtype: str = "float32") -> None:
+        super().__init__()
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(getattr(torch, self.dtype))
+
+    def extra_repr(self) -> str:
+        return f"dtype={self.dtype}"
+
+
 class Multiply(nn.Module):
     """Element-wise product of the inputs (torch broadcasting)."""
 
@@ -238,7 +252,7 @@ class ScaledDotProductAttention(nn.Module):
 _BATCH_AWARE = ("Concat", "Reshape", "View")
 
 OPERATIONS: Dict[str, type] = {cls.__name__: cls for cls in (
-    Add, Multiply, Scale, Concat, Parameter, Reshape, View, Permute, Transpose, Select, Slice, Mean, Sum,
+    Add, Multiply, Scale, Cast, Concat, Parameter, Reshape, View, Permute, Transpose, Select, Slice, Mean, Sum,
     ScaledDotProductAttention)}
 
 

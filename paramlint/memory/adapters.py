@@ -55,9 +55,11 @@ class TuningMemory(Record):
 
 
 def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int, ...], r: int,
-                    dropout: float, factor: float) -> List[Tuple[str, Dict[str, Any]]]:
+                    dropout: float, factor: float, cast: bool) -> List[Tuple[str, Dict[str, Any]]]:
     """(suffix, entry) of the layers peft's forward adds after ``node``; ``from`` is filled in later."""
     layers: List[Tuple[str, Dict[str, Any]]] = []
+    if cast and node.type != "Embedding":  # _cast_input_dtype: x.to(lora_A.weight.dtype), float32
+        layers.append(("cast_input", {"type": "Cast", "dtype": "float32"}))
     if node.type == "Embedding":
         layers.append(("lora_embedding_A", {"type": "Embedding", "num_embeddings": weight[0], "embedding_dim": r}))
         layers.append(("lora_embedding_B", {"type": "Linear", "out_features": weight[1], "bias": False}))
@@ -78,8 +80,11 @@ def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int,
     return layers
 
 
-def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune) -> Tuple[Graph, Dict[int, int]]:
-    """The graph with each LoRA branch after its layer; returns it and old index -> new index."""
+def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
+                  cast: bool = True) -> Tuple[Graph, Dict[int, int]]:
+    """The graph with each LoRA branch after its layer; returns it and old index -> new index.
+    ``cast``: the branch's input is cast to float32, the adapters' dtype (not
+    under a pure-half precision, where paramlint keeps every weight in half)."""
     settings = finetune.settings
     factor = settings.lora_alpha / settings.r
     nodes: List[Node] = []
@@ -104,7 +109,7 @@ def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune) -> Tu
         previous = sources[0]
         weight = tuple(info.result.params["weight"])
         for suffix, entry in _adapter_layers(node, info.result.args or node.args, weight, settings.r,
-                                             settings.lora_dropout, factor):
+                                             settings.lora_dropout, factor, cast):
             args = {k: v for k, v in entry.items() if k != "type"}
             nodes.append(Node(len(nodes), entry["type"], args, (previous,), node.config_path,
                               f"{node.label}.{suffix}", node.frames, True))
@@ -155,9 +160,9 @@ def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: Shape
     return TuningMemory(param_bytes, trainable, extra, dequantized, adapter_bytes, quantized_total, stats, base)
 
 
-def adapted_analysis(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune
+def adapted_analysis(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *, cast: bool = True
                      ) -> Tuple[Optional[ShapeAnalysis], Graph, Dict[int, int]]:
-    new_graph, position = adapted_graph(graph, shapes, finetune)
+    new_graph, position = adapted_graph(graph, shapes, finetune, cast=cast)
     new_shapes, _ = analyze_shapes(new_graph, {})
     return new_shapes, new_graph, position
 
@@ -200,7 +205,7 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
         tied = [i.node.index for i in shapes.layers if i.node.shares is not None]
         tied += [i.node.shares for i in shapes.layers if i.node.shares is not None]
         quantized = tuple(quantized_layers(quantization, paths, [i.node.type for i in shapes.layers], owners, tied))
-    adapted, new_graph, position = adapted_analysis(graph, shapes, finetune)
+    adapted, new_graph, position = adapted_analysis(graph, shapes, finetune, cast=weight_size == 4)
     if adapted is None:  # the written-out branch does not analyse: a bug, reported as one
         raise RuntimeError("the LoRA branches could not be analysed")
     tuning = tuning_memory(finetune, position, adapted, quantization, set(quantized), weight_size, base_dtype)
