@@ -10,9 +10,9 @@ import yaml
 
 from paramlint.api import lint_text
 from paramlint.commands.fit import main as fit_main
-from paramlint.memory.quantization import weight_4bit_bytes
-from paramlint.memory.precision import CUDA
 from paramlint.memory.model import MemoryModel
+from paramlint.memory.precision import CUDA
+from paramlint.memory.quantization import weight_4bit_bytes
 from paramlint.report.json_format import render as render_json
 from paramlint.report.summary import render_summary
 

@@ -24,6 +24,7 @@ peft = pytest.importorskip("peft")
 
 import strategies  # noqa: E402
 from peft.utils.error import NoMatchingPeftModuleError  # noqa: E402
+
 from paramlint.model.analysis import analyze_shapes  # noqa: E402
 from paramlint.model.finetune import LORA_TYPES, FineTune, LoraSettings, apply_lora  # noqa: E402
 from paramlint.model.graph import build_graph  # noqa: E402
