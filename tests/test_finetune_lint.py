@@ -53,6 +53,14 @@ def test_unsupported_target_and_bad_fields() -> None:
         in ("PL201", "PL203")
 
 
+def test_a_branch_torch_cannot_run_is_pl521() -> None:
+    """peft's lora_A of a dilated conv has no dilation: its output does not match the layer's."""
+    text = ("paramlint: 1\ninput: [3, 16, 16]\nlayers:\n"
+            "  - {type: Conv2d, out_channels: 4, kernel_size: 3, dilation: 2, name: conv}\n"
+            "training:\n  lora: {r: 2, target_modules: [conv]}\n")
+    assert [(d.code, d.line) for d in lint_text(text).diagnostics] == [("PL521", 6)]
+
+
 def test_counts_state_and_budgets_follow_the_adapters() -> None:
     report = lint_text(config(QLORA) + "budgets: {trainable_params: 3K}\n")
     analysis = report.analysis

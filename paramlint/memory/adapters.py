@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
+from ..core.diagnostics import Finding
 from ..core.record import Record
 from ..model.analysis import ShapeAnalysis, analyze_shapes
 from ..model.finetune import FineTune
@@ -160,13 +161,6 @@ def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: Shape
     return TuningMemory(param_bytes, trainable, extra, dequantized, adapter_bytes, quantized_total, stats, base)
 
 
-def adapted_analysis(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *, cast: bool = True
-                     ) -> Tuple[Optional[ShapeAnalysis], Graph, Dict[int, int]]:
-    new_graph, position = adapted_graph(graph, shapes, finetune, cast=cast)
-    new_shapes, _ = analyze_shapes(new_graph, {})
-    return new_shapes, new_graph, position
-
-
 class FineTuneRun(Record):
     """Everything the pipeline knows about a fine-tuning run: the adapters
     (``finetune``), the quantization, the adapted graph the memory model
@@ -205,9 +199,12 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
         tied = [i.node.index for i in shapes.layers if i.node.shares is not None]
         tied += [i.node.shares for i in shapes.layers if i.node.shares is not None]
         quantized = tuple(quantized_layers(quantization, paths, [i.node.type for i in shapes.layers], owners, tied))
-    adapted, new_graph, position = adapted_analysis(graph, shapes, finetune, cast=weight_size == 4)
-    if adapted is None:  # the written-out branch does not analyse: a bug, reported as one
-        raise RuntimeError("the LoRA branches could not be analysed")
+    new_graph, position = adapted_graph(graph, shapes, finetune, cast=weight_size == 4)
+    adapted, problems = analyze_shapes(new_graph, {})
+    if adapted is None:  # a branch torch could not run either (a dilated conv: lora_A has no dilation)
+        detail = problems[0].message if problems else "its shapes do not analyse"
+        return None, [Finding("PL521", f"a LoRA branch as peft builds it cannot run on this model: {detail}",
+                              ("training", "lora", "target_modules"))]
     tuning = tuning_memory(finetune, position, adapted, quantization, set(quantized), weight_size, base_dtype)
     return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning), []
 
