@@ -61,6 +61,11 @@ def test_a_branch_torch_cannot_run_is_pl521() -> None:
     assert [(d.code, d.line) for d in lint_text(text).diagnostics] == [("PL521", 6)]
 
 
+def test_quantization_without_adapters_is_pl521() -> None:
+    report = lint_text(config("  quantization: {load_in_4bit: true}\n"))
+    assert [(d.code, d.line) for d in report.diagnostics] == [("PL521", LLAMA.count("\n") + 2)]
+
+
 def test_counts_state_and_budgets_follow_the_adapters() -> None:
     report = lint_text(config(QLORA) + "budgets: {trainable_params: 3K}\n")
     analysis = report.analysis

@@ -187,6 +187,11 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
     from .quantization import quantized_layers, read_quantization
 
     if lora is None:
+        if quantization_section and (quantization_section.get("load_in_4bit") or
+                                     quantization_section.get("load_in_8bit")):
+            return None, [Finding("PL521", "a quantized model trains only through adapters: add `training.lora` "
+                                           "(bitsandbytes' 4- and 8-bit weights take no gradient)",
+                                  ("training", "quantization"))]
         return None, []
     paths, containers = module_paths(graph, data)
     finetune, findings = apply_lora(shapes, paths, containers, lora)
