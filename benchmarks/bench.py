@@ -47,6 +47,7 @@ sys.path.insert(0, str(HERE))
 from generate import batch, deep_network  # noqa: E402  (a sibling script, not a package)
 
 SEED = ROOT / "examples" / "cifar10_cnn.yaml"
+QLORA_70B = ROOT / "examples" / "finetune" / "llama2_70b_qlora.yaml"
 FLOOR_CODE = "import yaml, jsonschema"
 # What pip writes for the `paramlint` console script (the command pre-commit runs): no runpy, unlike -m.
 CONSOLE_SCRIPT = ("import re\nimport sys\nfrom paramlint.cli import main\nif __name__ == '__main__':\n"
@@ -223,7 +224,8 @@ def run(options: argparse.Namespace) -> Dict[str, object]:
 
         # 1. the seed config against the floor of the two dependencies (and Python's own start-up)
         commands = {"python": [python, "-c", "pass"], "floor": [python, "-c", FLOOR_CODE],
-                    "seed": [python, "-m", "paramlint", str(SEED)], "console": [python, str(console), str(SEED)]}
+                    "seed": [python, "-m", "paramlint", str(SEED)], "console": [python, str(console), str(SEED)],
+                    "qlora70b": [python, "-m", "paramlint", str(QLORA_70B)]}
         seed = measure(commands, reps, envs_for(commands), work)
         results["seed"] = seed
 
@@ -280,10 +282,11 @@ def report(results: Dict[str, object]) -> str:
     out.append("| command | min | median |\n|---|---|---|")
     labels = {"python": "`python -c pass`", "floor": '`python -c "import yaml, jsonschema"`',
               "seed": "`python -m paramlint examples/cifar10_cnn.yaml`",
-              "console": "`paramlint examples/cifar10_cnn.yaml` (the console script)"}
+              "console": "`paramlint examples/cifar10_cnn.yaml` (the console script)",
+              "qlora70b": "`python -m paramlint examples/finetune/llama2_70b_qlora.yaml` (QLoRA, target 1.5x)"}
     for name, timing in seed.items():
         out.append(f"| {labels[name]} | {ms(timing.best)} | {ms(timing.median)} |")
-    for name in ("console", "seed"):
+    for name in ("console", "seed", "qlora70b"):
         out.append(f"\n{labels[name]} / floor: **{ratio(seed[name], seed['floor'])}**; time paramlint adds to the "
                    f"floor: {ms(seed[name].best - seed['floor'].best)} (median "
                    f"{ms(seed[name].median - seed['floor'].median)}); exit status {seed[name].exit_codes[0]}")

@@ -19,6 +19,7 @@ from .importers.huggingface import convert as convert_huggingface
 from .importers.huggingface import is_huggingface_config, unsupported_note
 from .importers.huggingface.reference import expand as expand_huggingface
 from .importers.ultralytics.front import GeneratedLayers, import_for_lint, trusted, ultralytics_findings
+from .memory.adapters import FineTuneRun, finetune_contributors, plan_finetune
 from .memory.advice import advice
 from .memory.inference import InferenceEstimate
 from .memory.inference_check import check_inference
@@ -27,6 +28,7 @@ from .model.analysis import INT64_MAX, LayerInfo, ShapeAnalysis, analyze_shapes,
 from .model.budgets import BudgetUse, Figure, budget_uses, check_budgets, top_contributors
 from .model.graph import build_graph
 from .model.layers.base import DTYPE_BYTES, TensorSpec
+from .memory.precision import PRECISION_MODELS
 from .model.training import OPTIMIZERS, TrainingSetup, optimizer_state_values, read_training
 from .model.unread import unread_layers
 from .rules import RULES
@@ -48,13 +50,16 @@ FAILURE_CODES = ("PL901", "PL902", "PL602", "PL603")  # exit 2: unreadable, inte
 class Analysis(Record):
     """Everything paramlint computed about one model."""
 
-    __slots__ = ("shapes", "training", "optimizer_state", "memory", "budgets", "lines", "inference", "front")
+    __slots__ = ("shapes", "training", "optimizer_state", "memory", "budgets", "lines", "inference", "front",
+                 "finetune")
 
     # inference: the serving figures, when the config has a usable `inference:` section
     # front: figures of the file's own convention (an Ultralytics import: model.info()'s layers and GFLOPs)
+    # finetune: memory.adapters.FineTuneRun when training.lora is set
     def __init__(self, shapes: ShapeAnalysis, training: TrainingSetup, optimizer_state: int, memory: MemoryEstimate,
                  budgets: Tuple[BudgetUse, ...] = (), lines: Optional[Mapping[int, int]] = None,
-                 inference: Optional[InferenceEstimate] = None, front: Optional[Mapping[str, Any]] = None) -> None:
+                 inference: Optional[InferenceEstimate] = None, front: Optional[Mapping[str, Any]] = None,
+                 finetune: Optional[FineTuneRun] = None) -> None:
         self.front: Mapping[str, Any] = {} if front is None else front
         self.shapes = shapes
         self.training = training
@@ -63,14 +68,15 @@ class Analysis(Record):
         self.budgets = budgets
         self.lines: Mapping[int, int] = {} if lines is None else lines
         self.inference = inference
+        self.finetune = finetune
 
     @property
     def params(self) -> int:
-        return self.shapes.params
+        return self.finetune.finetune.params if self.finetune is not None else self.shapes.params
 
     @property
     def trainable_params(self) -> int:
-        return self.shapes.trainable_params
+        return self.finetune.finetune.trainable_params if self.finetune is not None else self.shapes.trainable_params
 
     @property
     def flops(self) -> int:
@@ -284,17 +290,24 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
     if overflow:
         findings.append(Finding("PL405", overflow, ("training", "batch_size")))
         return findings, None
-    trainable_shapes = shapes.trainable_shapes
+    run, run_findings = plan_finetune(data, graph, shapes, setup.lora, setup.quantization,
+                                      PRECISION_MODELS[setup.precision].weight_bytes, setup.base_dtype)
+    findings.extend(run_findings)
+    if run_findings:
+        return findings, None
+    trainable_shapes = run.finetune.trainable_shapes if run is not None else shapes.trainable_shapes
     state = optimizer_state_values(setup, trainable_shapes)
-    memory_model = MemoryModel(shapes, setup, output=graph.output)
+    memory_model = MemoryModel(run.shapes if run else shapes, setup, output=run.output if run else graph.output,
+                               tuning=run.tuning if run else None)
     memory = memory_model.estimate()
-    figures = _figures(shapes, setup, state, memory, advice(memory_model))
+    figures = _figures(shapes, setup, state, memory, advice(memory_model), run)
     serving, serving_findings, serving_figures = check_inference(data, shapes, graph.output)
     findings.extend(serving_findings)
     figures.update(serving_figures)
     budgets = data.get("budgets") or {}
     findings.extend(check_budgets(budgets, figures))
-    analysis = Analysis(shapes, setup, state, memory, tuple(budget_uses(budgets, figures)), lines, serving)
+    analysis = Analysis(shapes, setup, state, memory, tuple(budget_uses(budgets, figures)), lines, serving,
+                        finetune=run)
     return findings, analysis
 
 
@@ -315,19 +328,23 @@ def _batch_overflow(shapes: ShapeAnalysis, batch_size: int) -> str:
 
 
 def _figures(shapes: ShapeAnalysis, setup: TrainingSetup, state: int, memory: MemoryEstimate,
-             memory_advice: Callable[[int], str]) -> Dict[str, Figure]:
+             memory_advice: Callable[[int], str], run: Optional[FineTuneRun] = None) -> Dict[str, Figure]:
     by_params = _top(shapes.layers, lambda i: i.params)
     by_trainable = _top(shapes.layers, lambda i: i.trainable_params)
     by_flops = _top(shapes.layers, lambda i: i.result.flops)
-    per_param = state / shapes.trainable_params if shapes.trainable_params else 0
+    params, trainable = shapes.params, shapes.trainable_params
+    if run is not None:
+        params, trainable = run.finetune.params, run.finetune.trainable_params
+        by_trainable = finetune_contributors(run)
+    per_param = state / trainable if trainable else 0
     optimizer = OPTIMIZERS[setup.optimizer]
-    state_text = (f"{per_param:g} x {shapes.trainable_params:,} trainable parameters "
+    state_text = (f"{per_param:g} x {trainable:,} trainable parameters "
                   f"({setup.optimizer}: {optimizer.doc})")
     parts = memory.parts()
     memory_text = " + ".join(f"{k.replace('_', ' ')} {_mib(v)}" for k, v in parts.items() if v)
     return {
-        "params": Figure(shapes.params, "", by_params),
-        "trainable_params": Figure(shapes.trainable_params, "", by_trainable),
+        "params": Figure(params, "", by_params),
+        "trainable_params": Figure(trainable, "", by_trainable),
         "optimizer_state": Figure(state, state_text, by_trainable),
         "flops": Figure(shapes.flops, "", by_flops),
         "memory": Figure(memory.peak, f"{memory_text} at batch size {setup.batch_size}",

@@ -196,6 +196,14 @@ RULES: Dict[str, Rule] = _rules(
          "The scale decides depth and width: n and x differ by 20 times in parameters.",
          "scales:\n  n: [0.33, 0.25, 1024]\nbackbone:\n  - [-1, 1, Conv, [64, 3, 2]]\nhead: []  # no scale: `n` assumed",
          "Add `scale: n`, name the file yolov8n.yaml, or pass `--scale n`."),
+    Rule("PL521", "bad-adapter", ERROR,
+         "`training.lora` that peft's get_peft_model would refuse: target_modules or modules_to_save that match "
+         "no layer, a target peft cannot adapt (not Linear, Conv1d/2d/3d or Embedding), a grouped conv whose "
+         "groups do not divide r; or a quantized model without adapters.",
+         "peft raises at get_peft_model, so the run never starts; the adapter counts and memory cannot be known.",
+         "training: {lora: {r: 8, target_modules: [q_proj]}}  # the model has no layer named q_proj",
+         "Use names as the model registers them (`layers.0.self_attn.q_proj` matches `q_proj`), a layer type, "
+         "or `all-linear`."),
     # --- tool configuration and suppressions -----------------------------------
     Rule("PL601", "unused-suppression", WARNING,
          "A `# paramlint: ignore[...]` comment that suppresses nothing (judged only when the whole analysis ran).",

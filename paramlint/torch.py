@@ -56,6 +56,34 @@ class Add(nn.Module):
         return functools.reduce(torch.add, inputs)
 
 
+class Scale(nn.Module):
+    """``x * factor`` with a constant."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor}"
+
+
+class Cast(nn.Module):
+    """``x.to(dtype)``."""
+
+    def __init__(self, dtype: str = "float32") -> None:
+        super().__init__()
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(getattr(torch, self.dtype))
+
+    def extra_repr(self) -> str:
+        return f"dtype={self.dtype}"
+
+
 class Multiply(nn.Module):
     """Element-wise product of the inputs (torch broadcasting)."""
 
@@ -266,7 +294,7 @@ class ScaledDotProductAttention(nn.Module):
 _BATCH_AWARE = ("Concat", "Reshape", "View")
 
 OPERATIONS: Dict[str, type] = {cls.__name__: cls for cls in (
-    Add, Multiply, Concat, Parameter, Reshape, View, Permute, Transpose, Select, Slice, Mean, Sum,
+    Add, Multiply, Scale, Cast, Concat, Parameter, Reshape, View, Permute, Transpose, Select, Slice, Mean, Sum,
     ScaledDotProductAttention, *LANGUAGE_OPERATIONS)}
 OPERATIONS.update(TENSOR_OPERATIONS)
 

@@ -336,6 +336,8 @@ def _aligned(sources: Sequence[Value]) -> Sequence[Value]:
 OPERATIONS = {
     "Add": lambda a, s: functools.reduce(operator.add, (v.tensor for v in _aligned(s))),
     "Multiply": lambda a, s: functools.reduce(operator.mul, (v.tensor for v in _aligned(s))),
+    "Scale": lambda a, s: s[0].tensor * a["factor"],
+    "Cast": lambda a, s: s[0].tensor.to(getattr(torch, a["dtype"])),
     "Concat": _concat,
     "Reshape": lambda a, s: s[0].tensor.reshape(_per_sample(s[0], a["shape"])),
     "View": lambda a, s: s[0].tensor.view(_per_sample(s[0], a["shape"])),

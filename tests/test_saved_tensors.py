@@ -104,6 +104,8 @@ CASES: List[Case] = [
     ({"type": "Add"}, [IMG2, IMG2]),
     ({"type": "Add"}, [IMG2, IMG2, IMG2]),
     ({"type": "Multiply"}, [IMG2, IMG2]),
+    ({"type": "Scale", "factor": 0.5}, [SEQ]),
+    ({"type": "Cast", "dtype": "bfloat16"}, [SEQ]),
     ({"type": "Concat"}, [IMG2, [3, 10, 9]]),
     ({"type": "ReLU"}, [IMG2]),
     ({"type": "ReLU", "inplace": True}, [IMG2]),

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--inference", nargs="?", const="batch", choices=("batch", "context"),
                         help="serve instead of train (the config's `inference:` section): the largest batch of "
                              "sequences (default), or the largest prompt at the section's batch size")
+    parser.add_argument("--sequence-length", action="store_true",
+                        help="search the longest token sequence at the config's batch size instead of the batch")
     return parser
 
 
@@ -109,9 +111,13 @@ def main(argv: Optional[Sequence[str]] = None, *, stdout: Optional[TextIO] = Non
         from .fit_inference import fit_inference
 
         return fit_inference(args, analysis, output, budget, budget_text, device, stdout, stderr)
+    if args.sequence_length:
+        return _sequence(args, budget, budget_text, device, stdout, stderr)
     from ..memory.model import MemoryModel
 
-    model = MemoryModel(analysis.shapes, analysis.training, output=output, device=device)
+    run = analysis.finetune
+    model = MemoryModel(run.shapes if run else analysis.shapes, analysis.training,
+                        output=run.output if run else output, device=device, tuning=run.tuning if run else None)
     batch, peak = largest_batch(model.peak, budget)
     estimate = model.estimate(max(batch, 1))
     above = model.peak(batch + 1) if batch else None
@@ -122,6 +128,31 @@ def main(argv: Optional[Sequence[str]] = None, *, stdout: Optional[TextIO] = Non
     else:
         stdout.write("\n".join(_text(args.config, budget_text, batch, estimate, above, analysis.training)) + "\n")
     return 0 if batch else 1
+
+
+def _sequence(args: argparse.Namespace, budget: int, budget_text: str, device: DeviceModel, stdout: TextIO,
+              stderr: TextIO) -> int:
+    from ..source.loader import load_document
+    from .fit_sequence import longest_sequence
+
+    with open(args.config, "rb") as handle:
+        data = load_document(handle.read(), path=args.config).data
+    length, peak, analysis, note = longest_sequence(data, budget, device)
+    if note:
+        print(f"paramlint fit: {args.config}: {note}", file=stderr)
+        return 2
+    batch = analysis.training.batch_size if analysis is not None else None
+    if args.format == "json":
+        document = {"config": args.config, "budget": budget, "device": device.name, "sequence_length": length,
+                    "batch_size": batch, "peak": peak,
+                    "memory": analysis.memory.to_dict() if analysis is not None else None}
+        stdout.write(json.dumps(document, indent=2) + "\n")
+    elif length:
+        stdout.write(f"{args.config}: the longest sequence that fits {budget_text} at batch size {batch} is "
+                     f"{length:,} tokens (peak {format_bytes(peak)})\n")
+    else:
+        stdout.write(f"{args.config}: not even 1 token fits {budget_text} (peak {format_bytes(peak)})\n")
+    return 0 if length else 1
 
 
 def _text(path: str, budget: str, batch: int, estimate, above: Optional[int], setup) -> List[str]:

@@ -38,6 +38,9 @@ GRADIENT_VIEWS = frozenset({"Add", "Concat"}) | VIEWS - {"Select", "Slice"}
 # Linear layers whose backward needs the input only for the weight's gradient:
 # frozen, they save no activation.
 WEIGHT_ONLY_INPUT = frozenset({"Linear"})
+# Layers whose saved "new" tensor serves only the weight's gradient (RMSNorm's
+# normalized input): a frozen weight, and it is not kept (measured, torch 2.13).
+WEIGHT_GRAD_ONLY_NEW = frozenset({"RMSNorm"})
 
 
 def output_alias(layer_type: str, args: Mapping[str, Any], inputs: Sequence[TensorSpec], *, training: bool,

@@ -106,9 +106,10 @@ class MemoryModel:
     estimate."""
 
     def __init__(self, shapes: ShapeAnalysis, setup: TrainingSetup, *, output: Optional[Source] = None,
-                 device: DeviceModel = CUDA, checkpoint_blocks: bool = False) -> None:
+                 device: DeviceModel = CUDA, checkpoint_blocks: bool = False, tuning: Optional[Any] = None) -> None:
         self.shapes = shapes
         self.setup = setup
+        self.tuning = tuning  # memory.adapters.TuningMemory of a fine-tuning run (shapes are its adapted graph's)
         self.device = device
         self.checkpoint_blocks = checkpoint_blocks
         self.precision = PRECISION_MODELS[setup.precision]
@@ -116,7 +117,7 @@ class MemoryModel:
         with collector_paused():
             plan = plan_forward(shapes, self.output, self.precision, device, training=True,
                                 checkpoint_blocks=checkpoint_blocks)
-            self.training: Timeline = training_timeline(plan, shapes, setup, self.precision, device)
+            self.training: Timeline = training_timeline(plan, shapes, setup, self.precision, device, tuning)
         self._inference: Optional[Timeline] = None
         self.flops = step_flops(shapes, self.output)
 
@@ -126,7 +127,8 @@ class MemoryModel:
         if self._inference is None:
             with collector_paused():
                 plan = plan_forward(self.shapes, self.output, self.precision, self.device, training=False)
-                self._inference = inference_timeline(plan, self.shapes, self.precision)
+                self._inference = inference_timeline(plan, self.shapes, self.precision,
+                                                     self.tuning.param_bytes if self.tuning is not None else None)
         return self._inference
 
     def inference_peak(self, batch: int) -> int:

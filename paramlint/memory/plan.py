@@ -18,8 +18,18 @@ from ..model.analysis import LayerInfo, ShapeAnalysis
 from ..model.graph import Frame, Node, Source
 from ..model.layers import REGISTRY
 from ..model.layers.base import SavedTensor, TensorSpec
-from .layer_rules import (MODULE_TENSORS, MULTI_VIEWS, RESHAPES, WEIGHT_ONLY_INPUT, Layout, identity, is_contiguous,
-                          output_alias, output_layout)
+from .layer_rules import (
+    MODULE_TENSORS,
+    MULTI_VIEWS,
+    RESHAPES,
+    WEIGHT_GRAD_ONLY_NEW,
+    WEIGHT_ONLY_INPUT,
+    Layout,
+    identity,
+    is_contiguous,
+    output_alias,
+    output_layout,
+)
 from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes, widest
 from .recurrent import RECURRENT, recurrent_saved
 
@@ -245,6 +255,9 @@ class _Planner:
             if (index == 0 or layer_type in MULTI_VIEWS) and inputs:
                 alias = output_alias(layer_type, args, info.inputs, training=self.training,
                                      contiguous=layer_type not in RESHAPES or inputs[0].contiguous)
+            if layer_type == "Cast":  # x.to(dtype): autocast leaves it alone; the same dtype is the input itself
+                dtype = args["dtype"]
+                alias = 0 if inputs[0].dtype == dtype else None
             if layer_type in MODULE_TENSORS:
                 storage = self.storages.new_fixed(0, PARAMETERS)
             elif alias is not None:
@@ -292,6 +305,9 @@ class _Planner:
         for position, saved in enumerate(listed):
             if saved.numel == 0 or (saved.half_only and compute == "float32"):
                 continue
+            if saved.kind == "new" and node.type in WEIGHT_GRAD_ONLY_NEW and not trainable \
+                    and saved.numel == info.inputs[0].numel:
+                continue  # the normalized input, kept only for the weight's gradient
             if saved.kind == "input" and saved.index < len(inputs):
                 if node.type in WEIGHT_ONLY_INPUT and not trainable:
                     continue

@@ -20,7 +20,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..core.record import Record
 from ..model.analysis import ShapeAnalysis
-from ..model.training import OPTIMIZERS, TrainingSetup, optimizer_impl, state_tensor_bytes, step_temporaries
+from ..model.training import (
+    OPTIMIZERS,
+    TrainingSetup,
+    is_paged,
+    optimizer_impl,
+    shared_state_bytes,
+    state_tensor_bytes,
+    step_temporaries,
+)
 from .layer_rules import gradient_is_view
 from .plan import (
     ACTIVATIONS,
@@ -98,7 +106,7 @@ def class_count(spec_shape: Sequence[int]) -> int:
 
 class _Emitter:
     def __init__(self, plan: ForwardPlan, shapes: ShapeAnalysis, setup: TrainingSetup, precision: Precision,
-                 device: DeviceModel) -> None:
+                 device: DeviceModel, tuning: Optional[Any] = None) -> None:
         self.plan = plan
         self.shapes = shapes
         self.setup = setup
@@ -111,7 +119,10 @@ class _Emitter:
         self.buffers: Dict[Tuple[int, int], int] = {}
         self.grads: Dict[Tuple[int, str], int] = {}
         self.pending: List[Tuple[Tuple[int, str], int]] = []
+        self.tuning = tuning  # memory.adapters.TuningMemory: per-tensor bytes and trainability
         self.params = param_tensors(shapes)
+        if tuning is not None:
+            self.params = [p.replace(trainable=tuning.trainable.get(p.key, p.trainable)) for p in self.params]
         self.input_names = list(shapes.inputs)
         self.param_numel = {p.key: p.numel for p in self.params}
 
@@ -130,15 +141,25 @@ class _Emitter:
         weight = self.precision.weight_bytes
         impl = optimizer_impl(self.setup, self.device.default_impl)
         zero3 = ("zero3",)
+        trainable_shapes = []
+        overrides = self.tuning.param_bytes if self.tuning is not None else {}
         for tensor in self.params:
-            alive.append(storages.new_fixed(self.sharded(tensor.numel * weight, zero3), PARAMETERS))
+            size = overrides.get(tensor.key, tensor.numel * weight)
+            alive.append(storages.new_fixed(self.sharded(size, zero3), PARAMETERS))
             if not tensor.trainable:
                 continue
-            for size in state_tensor_bytes(self.setup, (tensor.numel,) if tensor.numel else (0,), weight) \
+            shape = (tensor.numel,) if tensor.numel else (0,)
+            trainable_shapes.append(shape)
+            for size in state_tensor_bytes(self.setup, shape, weight) \
                     if self.setup.optimizer not in ("Adafactor",) else self._adafactor_state(tensor):
+                if self.device.name == "cuda" and is_paged(self.setup, shape, size):
+                    continue  # CUDA managed memory, outside the allocator
                 alive.append(storages.new_fixed(self.sharded(size, ("zero1", "zero2", "zero3")), STATE))
             if impl == "fused" or self.device.name == "cpu":  # 0-d state lives on the CPU otherwise
                 alive += [storages.new_fixed(4, STATE) for _ in range(OPTIMIZERS[self.setup.optimizer].step_scalar)]
+        alive += [storages.new_fixed(size, STATE) for size in shared_state_bytes(self.setup, trainable_shapes)]
+        if self.tuning is not None:  # modules_to_save: the frozen originals
+            alive += [storages.new_fixed(size, PARAMETERS) for size in self.tuning.extra_frozen]
         for info in self.shapes.layers:
             for shape, dtype in info.result.buffers.values():
                 buffer_dtype = self.precision.activation_dtype(dtype) if dtype == "float32" else dtype
@@ -159,6 +180,8 @@ class _Emitter:
 
     def _gathered(self, index: int) -> List[int]:
         """ZeRO-3 gathers a layer's full parameters around its forward and its backward."""
+        if self.tuning is not None and index in self.tuning.dequantized:  # bitsandbytes' dequantized weight
+            return [self.storages.new_fixed(self.tuning.dequantized[index], TRANSIENT)]
         if self.setup.sharding != "zero3" or self.shards == 1:
             return []
         numel = sum(math.prod(shape) for shape in self.shapes.layers[index].result.params.values())
@@ -327,12 +350,15 @@ class _Emitter:
     def _param_grads(self, info: Any, allocs: List[int], frees: List[int], casts: List[Tuple[int, int]], *,
                      half: bool) -> None:
         node = info.node
-        if not node.trainable:
+        trainable = self.tuning.trainable if self.tuning is not None else {}
+        if not node.trainable and not any(trainable.get((node.index, name)) for name in info.result.params):
             return
         owner = self.shapes.layers[node.shares].result.params if node.shares is not None else {}
         weight = self.precision.weight_bytes
         for name, shape in info.result.params.items():
             key = (node.shares, name) if name in owner else (node.index, name)
+            if not trainable.get(key, node.trainable):
+                continue
             numel = math.prod(shape)
             if self.setup.sharding in ("zero2", "zero3"):  # the full gradient until it is reduce-scattered
                 full = self.storages.new_fixed(numel * weight, TRANSIENT)
@@ -369,9 +395,10 @@ class _Emitter:
 
 
 def training_timeline(plan: ForwardPlan, shapes: ShapeAnalysis, setup: TrainingSetup, precision: Precision,
-                      device: DeviceModel) -> Timeline:
-    """The whole step: see the module docstring."""
-    emitter = _Emitter(plan, shapes, setup, precision, device)
+                      device: DeviceModel, tuning: Optional[Any] = None) -> Timeline:
+    """The whole step: see the module docstring.  ``tuning``: a fine-tuning
+    run's per-tensor bytes and trainability (memory.adapters)."""
+    emitter = _Emitter(plan, shapes, setup, precision, device, tuning)
     persistent = emitter.persistent()
     emitter.forward()
     grad = emitter.loss()
@@ -381,14 +408,16 @@ def training_timeline(plan: ForwardPlan, shapes: ShapeAnalysis, setup: TrainingS
     return Timeline(plan.storages, emitter.steps, persistent, _layer_saved(plan))
 
 
-def inference_timeline(plan: ForwardPlan, shapes: ShapeAnalysis, precision: Precision) -> Timeline:
+def inference_timeline(plan: ForwardPlan, shapes: ShapeAnalysis, precision: Precision,
+                       param_bytes: Optional[Dict[Tuple[int, str], int]] = None) -> Timeline:
     """An eval-mode forward under ``torch.no_grad()``: parameters, buffers, the
     input, and every value until its last consumer."""
     storages = plan.storages
     persistent = list(plan.input_storages)
     weight = precision.weight_bytes
     for tensor in param_tensors(shapes):
-        persistent.append(storages.new_fixed(tensor.numel * weight, PARAMETERS))
+        size = (param_bytes or {}).get(tensor.key, tensor.numel * weight)
+        persistent.append(storages.new_fixed(size, PARAMETERS))
     for info in shapes.layers:
         for shape, dtype in info.result.buffers.values():
             buffer_dtype = precision.activation_dtype(dtype) if dtype == "float32" else dtype

@@ -5,6 +5,7 @@ import math
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.record import Record
+from .finetune import read_lora
 from .layers.base import Shape
 
 PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed", "bf16", "fp16")
@@ -80,15 +81,22 @@ class Optimizer(Record):
     published implementations for Lion and the 8-bit Adams).  ``impls`` are
     the implementations it has; ``step_scalar``: the 0-d tensors torch keeps
     per parameter (``step``; NAdam's ``mu_product``; ASGD's ``eta`` and
-    ``mu``), on the device only when fused or capturable.
+    ``mu``), on the device only when fused or capturable.  ``shared_state``:
+    tensors allocated once for all parameters (bitsandbytes' quantile maps);
+    ``paged``: buffers of parameters of at least 1e5 values live in CUDA
+    managed memory (bitsandbytes' paged optimizers), outside torch's
+    allocator.
     """
 
-    __slots__ = ("name", "state_values", "doc", "temporaries", "impls", "step_scalar", "state_bytes")
+    __slots__ = ("name", "state_values", "doc", "temporaries", "impls", "step_scalar", "state_bytes", "shared_state",
+                 "paged")
 
     def __init__(self, name: str, state_values: Callable[[Mapping[str, Any], Shape], int], doc: str,
                  temporaries: Temporaries = _fixed(0.0, 0.0), impls: Tuple[str, ...] = ("for-loop", "foreach"),
                  step_scalar: int = 0,
-                 state_bytes: Optional[Callable[[Mapping[str, Any], Shape, int], List[int]]] = None) -> None:
+                 state_bytes: Optional[Callable[[Mapping[str, Any], Shape, int], List[int]]] = None,
+                 shared_state: Optional[Callable[[Mapping[str, Any], Sequence[Shape]], List[int]]] = None,
+                 paged: bool = False) -> None:
         self.name = name
         self.state_values = state_values
         self.doc = doc
@@ -96,17 +104,36 @@ class Optimizer(Record):
         self.impls = impls
         self.step_scalar = step_scalar
         self.state_bytes = state_bytes
+        self.shared_state = shared_state
+        self.paged = paged
 
 
-def _bnb_8bit(options: Mapping[str, Any], shape: Shape, weight_bytes: int) -> List[int]:
-    """bitsandbytes' blockwise 8-bit state: two 1-byte states, an fp32 absmax
-    per block of 256 values and a 256-entry fp32 quantisation map each;
-    tensors under 4,096 values keep two fp32 states."""
-    numel = math.prod(shape)
-    if numel < int(options.get("min_8bit_size", 4096)):
-        return [4 * numel, 4 * numel]
-    blocks = -(-numel // 256)
-    return [numel, numel, 4 * blocks, 4 * blocks, 1024, 1024]
+BNB_BLOCK = 256  # bitsandbytes' blockwise optimizer state
+BNB_PAGED_MIN = 100_000  # get_state_buffer pages buffers of at least 1e5 values (on CUDA)
+
+
+def _bnb_states(states: int, bits: int) -> Callable[[Mapping[str, Any], Shape, int], List[int]]:
+    """bitsandbytes' Optimizer1State/Optimizer2State.init_state: ``states``
+    uint8 buffers of the parameter's size and one float32 absmax per block of
+    256 each; float32 buffers instead for 32-bit optimizers and for tensors
+    under ``min_8bit_size`` (4,096) values.  ``step`` is a Python int, and the
+    quantile maps are shared by every tensor (``shared_state``)."""
+    def state_bytes(options: Mapping[str, Any], shape: Shape, weight_bytes: int) -> List[int]:
+        numel = math.prod(shape)
+        if bits == 32 or numel < int(options.get("min_8bit_size", 4096)):
+            return [4 * numel] * states
+        blocks = -(-numel // BNB_BLOCK)
+        return [numel] * states + [4 * blocks] * states
+    return state_bytes
+
+
+def _bnb_qmaps(states: int) -> Callable[[Mapping[str, Any], Sequence[Shape]], List[int]]:
+    """The 256-entry float32 quantile maps (qmap1 signed, qmap2 unsigned for
+    two states) that the 8-bit buffers share, once any tensor is 8-bit."""
+    def shared(options: Mapping[str, Any], shapes: Sequence[Shape]) -> List[int]:
+        minimum = int(options.get("min_8bit_size", 4096))
+        return [256 * 4] * states if any(math.prod(s) >= minimum for s in shapes) else []
+    return shared
 
 
 OPTIMIZERS: Dict[str, Optimizer] = {o.name: o for o in (
@@ -131,8 +158,15 @@ OPTIMIZERS: Dict[str, Optimizer] = {o.name: o for o in (
     Optimizer("Adafactor", _adafactor, "row and column second-moment statistics (R + C for an R x C matrix)",
               _fixed(1, 1), step_scalar=1),
     Optimizer("Adam8bit", _per_element(2), "bitsandbytes: exp_avg and exp_avg_sq in 8 bits, blockwise",
-              impls=("fused",), state_bytes=_bnb_8bit),
-    Optimizer("AdamW8bit", _per_element(2), "as Adam8bit", impls=("fused",), state_bytes=_bnb_8bit),
+              impls=("fused",), state_bytes=_bnb_states(2, 8), shared_state=_bnb_qmaps(2)),
+    Optimizer("AdamW8bit", _per_element(2), "as Adam8bit", impls=("fused",), state_bytes=_bnb_states(2, 8),
+              shared_state=_bnb_qmaps(2)),
+    Optimizer("PagedAdamW8bit", _per_element(2), "as Adam8bit, its large buffers in CUDA managed (paged) memory",
+              impls=("fused",), state_bytes=_bnb_states(2, 8), shared_state=_bnb_qmaps(2), paged=True),
+    Optimizer("PagedAdamW", _per_element(2), "bitsandbytes: float32 exp_avg and exp_avg_sq, large ones paged",
+              impls=("fused",), state_bytes=_bnb_states(2, 32), paged=True),
+    Optimizer("Lion8bit", _per_element(1), "bitsandbytes: exp_avg in 8 bits, blockwise", impls=("fused",),
+              state_bytes=_bnb_states(1, 8), shared_state=_bnb_qmaps(1)),
 )}
 
 
@@ -172,6 +206,11 @@ OPTIMIZER_OPTIONS: Dict[str, Dict[str, str]] = {
                  "optim_bits": "integer", "min_8bit_size": "integer", "is_paged": "boolean"},
 }
 OPTIMIZER_OPTIONS["AdamW8bit"] = dict(OPTIMIZER_OPTIONS["Adam8bit"])
+# bitsandbytes' paged optimizers take no is_paged (they are), Lion8bit no eps or amsgrad (0.50.2's signatures)
+OPTIMIZER_OPTIONS["PagedAdamW8bit"] = {k: v for k, v in OPTIMIZER_OPTIONS["Adam8bit"].items() if k != "is_paged"}
+OPTIMIZER_OPTIONS["PagedAdamW"] = dict(OPTIMIZER_OPTIONS["PagedAdamW8bit"])
+OPTIMIZER_OPTIONS["Lion8bit"] = {"lr": "number", "betas": "pair", "weight_decay": "number", "min_8bit_size": "integer",
+                                 "is_paged": "boolean"}
 
 # The losses the memory model knows (memory.steps.LOSSES has what each keeps; a test checks they agree).
 LOSSES = ("CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCEWithLogitsLoss",
@@ -179,14 +218,22 @@ LOSSES = ("CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "H
 
 
 class TrainingSetup(Record):
-    """``defaulted``: which of ``batch_size`` and ``optimizer`` the config left out (their defaults, batch 1
-    and SGD, apply), so that the figures they shape can say so."""
+    """``training``.  ``lora``: peft's adapters (model.finetune.LoraSettings);
+    ``quantization``: the BitsAndBytesConfig fields as written;
+    ``gradient_accumulation_steps``: micro-batches per optimizer step
+    (``batch_size`` is the micro-batch); ``base_dtype``: the dtype the frozen
+    pretrained weights are loaded in (transformers' ``dtype``).
+    ``defaulted``: which of ``batch_size`` and ``optimizer`` the config left
+    out (their defaults, batch 1 and SGD, apply), so that the figures they
+    shape can say so."""
 
     __slots__ = ("batch_size", "optimizer", "optimizer_options", "precision", "devices", "sharding", "loss",
-                 "defaulted")
+                 "lora", "quantization", "gradient_accumulation_steps", "base_dtype", "defaulted")
 
     def __init__(self, batch_size: int, optimizer: str, optimizer_options: Mapping[str, Any], precision: str,
-                 devices: int, sharding: str, loss: str = "CrossEntropyLoss", defaulted: Tuple[str, ...] = ()) -> None:
+                 devices: int, sharding: str, loss: str = "CrossEntropyLoss", lora: Any = None,
+                 quantization: Optional[Mapping[str, Any]] = None, gradient_accumulation_steps: int = 1,
+                 base_dtype: Optional[str] = None, defaulted: Tuple[str, ...] = ()) -> None:
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.optimizer_options = optimizer_options
@@ -194,7 +241,16 @@ class TrainingSetup(Record):
         self.devices = devices
         self.sharding = sharding
         self.loss = loss
+        self.lora = lora
+        self.quantization = quantization
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.base_dtype = base_dtype
         self.defaulted = defaulted
+
+    @property
+    def effective_batch(self) -> int:
+        """Samples per optimizer step over all devices."""
+        return self.batch_size * self.gradient_accumulation_steps * self.devices
 
     def defaults_note(self) -> str:
         """``batch 1, SGD (defaults)``, ``batch 1 (default)`` or ``""``: the defaults the figures rest on."""
@@ -222,6 +278,10 @@ def read_training(section: Optional[Mapping[str, Any]]) -> TrainingSetup:
         sharding=section.get("sharding", "none"),
         loss=section.get("loss", "CrossEntropyLoss"),
         defaulted=tuple(key for key in ("batch_size", "optimizer") if key not in section),
+        lora=read_lora(section.get("lora")),
+        quantization=section.get("quantization"),
+        gradient_accumulation_steps=section.get("gradient_accumulation_steps", 1),
+        base_dtype=section.get("base_dtype"),
     )
 
 
@@ -268,3 +328,17 @@ def state_tensor_bytes(setup: TrainingSetup, shape: Shape, weight_bytes: int) ->
 def step_temporaries(setup: TrainingSetup, impl: str) -> Tuple[float, float]:
     """(k_sum, k_max) of ``Optimizer.temporaries`` for this setup."""
     return OPTIMIZERS[setup.optimizer].temporaries(setup.optimizer_options, impl)
+
+
+def shared_state_bytes(setup: TrainingSetup, trainable_shapes: Sequence[Shape]) -> List[int]:
+    """The optimizer's tensors shared by all parameters (bitsandbytes' quantile maps), in bytes."""
+    shared = OPTIMIZERS[setup.optimizer].shared_state
+    return shared(setup.optimizer_options, trainable_shapes) if shared is not None and trainable_shapes else []
+
+
+def is_paged(setup: TrainingSetup, shape: Shape, size: int) -> bool:
+    """Whether a state buffer of this parameter lives in CUDA managed memory
+    (a paged bitsandbytes optimizer pages the buffers the size of a parameter
+    of at least 1e5 values; absmax stays on the device)."""
+    numel = math.prod(shape)
+    return OPTIMIZERS[setup.optimizer].paged and numel >= BNB_PAGED_MIN and size >= numel

@@ -7,15 +7,20 @@ from typing import Any, Dict, Sequence
 from .. import __version__
 from ..lint import Analysis, FileReport
 from ..model.layers.language import idle_expert_params
+from .finetune import finetune_dict
 
 
 def model_dict(analysis: Analysis) -> Dict[str, Any]:
     shapes = analysis.shapes
     setup = analysis.training
+    finetune = finetune_dict(analysis)
+    memory = analysis.memory.to_dict()
+    if "memory" in finetune:  # a fine-tuning run: its static parts beside the peak's
+        memory["finetune"] = finetune["memory"]
     return {
-        "params": shapes.params,
-        "trainable_params": shapes.trainable_params,
-        "non_trainable_params": shapes.non_trainable_params,
+        "params": analysis.params,
+        "trainable_params": analysis.trainable_params,
+        "non_trainable_params": analysis.params - analysis.trainable_params,
         "buffers": shapes.buffers,
         "active_params": shapes.params - idle_expert_params((i.node.type, i.result.args) for i in shapes.layers),
         "inputs": {name: {"shape": list(t.shape), "dtype": t.dtype} for name, t in shapes.inputs.items()},
@@ -25,7 +30,8 @@ def model_dict(analysis: Analysis) -> Dict[str, Any]:
         "optimizer_state": analysis.optimizer_state,
         "training": {"batch_size": setup.batch_size, "precision": setup.precision, "devices": setup.devices,
                      "sharding": setup.sharding},
-        "memory": analysis.memory.to_dict(),
+        "memory": memory,
+        **({"finetune": finetune} if finetune else {}),
         "inference": dict(analysis.inference.to_dict()) if analysis.inference is not None else None,
         "budgets": [{"name": b.name, "limit": b.limit, "value": b.value, "exceeded": b.exceeded}
                     for b in analysis.budgets],

@@ -10,6 +10,7 @@ from ..model.analysis import LayerInfo
 from ..model.graph import Frame
 from ..model.layers.language import idle_expert_params
 from ..model.training import OPTIMIZERS
+from .finetune import finetune_lines
 
 HEADER = ("Layer", "Type", "Output shape", "Params", "FLOPs")
 # The last column: the bytes each layer's forward leaves saved for backward at the batch size (docs/memory.md).
@@ -132,13 +133,13 @@ def render_summary(report: FileReport, *, unicode: bool = True) -> str:
     lines = [f"{report.name or report.path}"] + _table(rows)
     rule = "=" * max(len(line) for line in lines[1:3])
     setup = analysis.training
-    per = analysis.optimizer_state / shapes.trainable_params if shapes.trainable_params else 0
+    per = analysis.optimizer_state / analysis.trainable_params if analysis.trainable_params else 0
     defaults = setup.defaults_note()
     lines += [rule, *_uncounted(shapes.layers)]
     lines += [
-        f"Total params:          {shapes.params:,}",
-        f"Trainable params:      {shapes.trainable_params:,}",
-        f"Non-trainable params:  {shapes.non_trainable_params:,}",
+        f"Total params:          {analysis.params:,}",
+        f"Trainable params:      {analysis.trainable_params:,}",
+        f"Non-trainable params:  {analysis.params - analysis.trainable_params:,}",
         *_active_line(shapes),
         f"Buffers:               {shapes.buffers:,} values",
         f"Output shape:          {_shape(shapes.output.shape)}",
@@ -149,6 +150,7 @@ def render_summary(report: FileReport, *, unicode: bool = True) -> str:
     lines += [
         f"Optimizer state:       {analysis.optimizer_state:,} values ({setup.optimizer}, {per:g} per trainable "
         f"parameter: {OPTIMIZERS[setup.optimizer].doc})",
+    ] + finetune_lines(analysis) + [
         f"Training step FLOPs:   {memory.forward_flops + memory.backward_flops:,} (forward "
         f"{memory.forward_flops:,} + backward {memory.backward_flops:,}, batch {setup.batch_size})",
         f"Memory per device at batch {setup.batch_size} ({setup.precision}"

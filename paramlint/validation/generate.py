@@ -214,8 +214,72 @@ def training_schema() -> Dict[str, Any]:
             "gradient_checkpointing": {"type": "boolean", "default": False, "examples": [True],
                                        "description": "recompute every decoder/encoder layer of a `huggingface:` "
                                                       "model in backward, as transformers does"},
+            "gradient_accumulation_steps": {"type": "integer", "minimum": 1, "default": 1, "examples": [8],
+                                            "description": "micro-batches per optimizer step; batch_size is the "
+                                                           "micro-batch that sets activation memory"},
+            "base_dtype": {"enum": list(FLOAT_DTYPES), "examples": ["bfloat16"],
+                           "description": "the dtype the frozen pretrained weights are loaded in (transformers' "
+                                          "dtype); default: the precision's weight dtype"},
+            "lora": lora_schema(),
+            "quantization": quantization_schema(),
         },
         "examples": [{"batch_size": 256, "optimizer": "Adam", "precision": "bf16-mixed"}],
+    }
+
+
+FLOAT_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def lora_schema() -> Dict[str, Any]:
+    names = {"type": "array", "items": {"type": "string"}, "x-expected": "a list of module names"}
+    return {
+        "type": "object", "additionalProperties": False, "required": ["target_modules"],
+        "description": "peft's LoraConfig: adapters on the Linear, Conv and Embedding layers it names",
+        "properties": {
+            "r": {"type": "integer", "minimum": 1, "default": 8, "description": "the adapter rank"},
+            "target_modules": {
+                "anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"type": "string"}}],
+                "x-expected": "a list of module names or layer types, a regular expression, or 'all-linear'",
+                "description": "names as peft matches them (the name or a suffix after a dot; a string is a "
+                               "regular expression of the whole name; 'all-linear'), or layer types",
+                "examples": [["q_proj", "v_proj"], "all-linear"]},
+            "lora_alpha": {"type": "number", "default": 8, "description": "scaling alpha / r (no effect on counts)"},
+            "lora_dropout": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.0,
+                             "description": "dropout before lora_A (its mask is kept for backward)"},
+            "bias": {"enum": ["none", "all", "lora_only"], "default": "none",
+                     "description": "which biases train: none, every bias, those of the adapted layers"},
+            "use_dora": {"type": "boolean", "default": False, "description": "DoRA: a trained magnitude per output"},
+            "modules_to_save": dict(names, description="modules trained in full, as a copy (peft's "
+                                                       "ModulesToSaveWrapper); matched as a name suffix"),
+            "exclude_modules": {"anyOf": [{"type": "string"}, names], "x-expected": "a list of module names or "
+                                "a regular expression", "description": "names never adapted"},
+            "use_rslora": {"type": "boolean", "description": "accepted; no effect on counts or memory"},
+            "init_lora_weights": {"description": "accepted; no effect on counts or memory"},
+            "task_type": {"type": "string", "description": "accepted; no effect on counts or memory"},
+        },
+        "examples": [{"r": 16, "target_modules": ["q_proj", "v_proj"], "lora_alpha": 32, "lora_dropout": 0.05}],
+    }
+
+
+def quantization_schema() -> Dict[str, Any]:
+    return {
+        "type": "object", "additionalProperties": False,
+        "description": "transformers' BitsAndBytesConfig: the frozen Linear weights in 4 or 8 bits",
+        "properties": {
+            "load_in_4bit": {"type": "boolean", "default": False},
+            "load_in_8bit": {"type": "boolean", "default": False},
+            "bnb_4bit_quant_type": {"enum": ["nf4", "fp4"], "default": "fp4"},
+            "bnb_4bit_use_double_quant": {"type": "boolean", "default": False,
+                                          "description": "quantize the absmax statistics too (block 256)"},
+            "bnb_4bit_compute_dtype": {"enum": list(FLOAT_DTYPES), "default": "float32",
+                                       "description": "the dtype the weights are dequantized to for compute"},
+            "bnb_4bit_quant_storage": {"enum": ["uint8", "float16", "bfloat16", "float32"], "default": "uint8"},
+            "llm_int8_skip_modules": {"type": "array", "items": {"type": "string"},
+                                      "description": "modules kept unquantized (default: tied layers, the last "
+                                                     "parameter's module, the output embeddings)"},
+        },
+        "examples": [{"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
+                      "bnb_4bit_compute_dtype": "bfloat16"}],
     }
 
 

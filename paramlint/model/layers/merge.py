@@ -1,4 +1,4 @@
-"""Merges (Add, Multiply, Concat) and the learnable tensor ``Parameter``.
+"""Merges (Add, Multiply, Concat), Scale, Cast and the learnable tensor ``Parameter``.
 
 A batched tensor is ``[N, *shape]`` with the batch size unknown; a
 ``Parameter`` is unbatched.  Element-wise merges follow torch broadcasting on
@@ -73,6 +73,18 @@ def _infer_multiply(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> La
     return LayerResult((out,), saved=saved)
 
 
+def _infer_scale(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
+    # x * factor with a Python number: a new tensor, nothing saved (the factor lives in the autograd node)
+    return LayerResult((inputs[0],), args={"factor": args["factor"]})
+
+
+def _infer_cast(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
+    x = inputs[0]
+    if not x.is_float:
+        raise LayerError(f"Cast converts floating-point tensors; got {x.dtype}", code="PL404")
+    return LayerResult((x.replace(dtype=args["dtype"]),), args={"dtype": args["dtype"]})
+
+
 def _infer_concat(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
     batched = [t for t in inputs if t.batched]
     if not batched:
@@ -128,6 +140,14 @@ LAYERS = (
     LayerDef("Multiply", "merge", {}, _infer_multiply, min_inputs=2, max_inputs=None, input_dtype="any",
              layout=layout.as_pointwise,
              doc="Element-wise product of two or more inputs, with torch broadcasting."),
+    LayerDef("Scale", "merge", {"factor": Arg("number", doc="the constant every value is multiplied by")},
+             _infer_scale, layout=layout.as_pointwise,
+             doc="`x * factor` with a constant (LoRA's alpha / r, a residual scale): a new tensor, nothing saved."),
+    LayerDef("Cast", "merge", {"dtype": Arg("string", "float32", "the floating-point dtype to convert to",
+                                            choices=("float32", "bfloat16", "float16"))},
+             _infer_cast, layout=layout.as_pointwise,
+             doc="`x.to(dtype)`: a converted copy (the input itself when it has that dtype); nothing saved. "
+                 "Under autocast the dtype holds (peft casts a LoRA branch's input to the adapter's dtype)."),
     LayerDef("Concat", "merge", {"dim": Arg("dim", 1, "the torch dimension to join along (0 is the batch)")},
              _infer_concat, min_inputs=2, max_inputs=None, input_dtype="any", layout=_concat_layout,
              doc="torch.cat of the inputs along `dim`; an unbatched [1, ...] tensor is expanded over the batch."),

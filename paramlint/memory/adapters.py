@@ -1,0 +1,228 @@
+"""A fine-tuning run as the memory model sees it: the graph with peft's
+LoRA branches written out, and what differs per parameter tensor.
+
+peft's ``lora.Linear.forward`` is ``result = base_layer(x)`` then
+``result = result + lora_B(lora_A(dropout(x))) * scaling``; the branch is
+written out as ordinary layers after the adapted one (Dropout when
+``lora_dropout > 0``, Linear/ConvNd ``lora_A`` and ``lora_B`` without bias,
+Scale, Add), and every consumer of the adapted layer reads the Add.  So the
+simulator sees what autograd saves: the dropout mask, lora_A's input,
+lora_B's input, and nothing for the frozen base layer's weight.  An adapted
+Embedding is ``embedding(x, A.T) @ B.T``: an Embedding of r values and a
+Linear.  (DoRA's magnitude and weight-norm terms are counted as
+parameters, but its extra activations are not written out.)
+
+Per parameter tensor: a quantized weight takes bitsandbytes' bytes
+(memory/quantization.py) and its layer dequantizes a copy in the compute
+dtype for a moment in forward and in backward; frozen base weights take
+``training.base_dtype`` (the dtype the pretrained weights are loaded in)
+when given; a ``modules_to_save`` layer runs its trained copy and keeps the
+frozen original.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+
+from ..core.diagnostics import Finding
+from ..core.record import Record
+from ..model.analysis import ShapeAnalysis, analyze_shapes
+from ..model.finetune import FineTune
+from ..model.graph import Graph, Node, Source
+from ..model.layers.base import DTYPE_BYTES
+from .quantization import Quantization, weight_bytes
+
+ParamKey = Tuple[int, str]
+
+
+class TuningMemory(Record):
+    """Per-tensor differences for the training timeline (keys: (node, param name) of the adapted graph)."""
+
+    __slots__ = ("param_bytes", "trainable", "extra_frozen", "dequantized", "adapter_bytes", "quantized_bytes",
+                 "quantization_stats", "base_bytes")
+
+    # base_bytes: the model's own weights (quantized ones packed), trained copies included; before rounding
+    def __init__(self, param_bytes: Dict[ParamKey, int], trainable: Dict[ParamKey, bool], extra_frozen: List[int],
+                 dequantized: Dict[int, int], adapter_bytes: int = 0, quantized_bytes: int = 0,
+                 quantization_stats: int = 0, base_bytes: int = 0) -> None:
+        self.param_bytes = param_bytes
+        self.trainable = trainable
+        self.extra_frozen = extra_frozen
+        self.dequantized = dequantized
+        self.adapter_bytes = adapter_bytes
+        self.quantized_bytes = quantized_bytes
+        self.quantization_stats = quantization_stats
+        self.base_bytes = base_bytes
+
+
+def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int, ...], r: int,
+                    dropout: float, factor: float, cast: bool) -> List[Tuple[str, Dict[str, Any]]]:
+    """(suffix, entry) of the layers peft's forward adds after ``node``; ``from`` is filled in later."""
+    layers: List[Tuple[str, Dict[str, Any]]] = []
+    if cast and node.type != "Embedding":  # _cast_input_dtype: x.to(lora_A.weight.dtype), float32
+        layers.append(("cast_input", {"type": "Cast", "dtype": "float32"}))
+    if node.type == "Embedding":
+        layers.append(("lora_embedding_A", {"type": "Embedding", "num_embeddings": weight[0], "embedding_dim": r}))
+        layers.append(("lora_embedding_B", {"type": "Linear", "out_features": weight[1], "bias": False}))
+    else:
+        if dropout > 0:
+            layers.append(("lora_dropout", {"type": "Dropout", "p": dropout}))
+        if node.type == "Linear":
+            layers.append(("lora_A", {"type": "Linear", "out_features": r, "bias": False}))
+            layers.append(("lora_B", {"type": "Linear", "out_features": weight[0], "bias": False}))
+        else:
+            kernel = list(weight[2:])
+            layers.append(("lora_A", {"type": node.type, "out_channels": r, "kernel_size": kernel,
+                                      "stride": info_args.get("stride", 1), "padding": info_args.get("padding", 0),
+                                      "bias": False}))
+            layers.append(("lora_B", {"type": node.type, "out_channels": weight[0], "kernel_size": [1] * len(kernel),
+                                      "groups": info_args.get("groups", 1), "bias": False}))
+    layers.append(("scale", {"type": "Scale", "factor": factor}))
+    return layers
+
+
+def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
+                  cast: bool = True) -> Tuple[Graph, Dict[int, int]]:
+    """The graph with each LoRA branch after its layer; returns it and old index -> new index.
+    ``cast``: the branch's input is cast to float32, the adapters' dtype (not
+    under a pure-half precision, where paramlint keeps every weight in half)."""
+    settings = finetune.settings
+    factor = settings.lora_alpha / settings.r
+    nodes: List[Node] = []
+    renumber: Dict[int, int] = {}   # old node -> the node its consumers read (the Add)
+    position: Dict[int, int] = {}   # old node -> its own new index
+
+    def remap(source: Source) -> Source:
+        return source if source.node is None else source.replace(node=renumber[source.node])
+
+    for node in graph.nodes:
+        info = shapes.layers[node.index]
+        sources = tuple(remap(s) for s in node.sources)
+        shares = position[node.shares] if node.shares is not None else None
+        own = [t for t in finetune.layer_tensors[node.index] if t.role != "adapter"]
+        main = next((t for t in own if t.name == "weight"), own[0] if own else None)
+        trained = node.index in finetune.copies or (main is not None and main.trainable)
+        base = node.replace(index=len(nodes), sources=sources, shares=shares, trainable=trained)
+        nodes.append(base)
+        position[node.index] = renumber[node.index] = base.index
+        if node.index not in finetune.adapted:
+            continue
+        previous = sources[0]
+        weight = tuple(info.result.params["weight"])
+        for suffix, entry in _adapter_layers(node, info.result.args or node.args, weight, settings.r,
+                                             settings.lora_dropout, factor, cast):
+            args = {k: v for k, v in entry.items() if k != "type"}
+            nodes.append(Node(len(nodes), entry["type"], args, (previous,), node.config_path,
+                              f"{node.label}.{suffix}", node.frames, True))
+            previous = Source(len(nodes) - 1)
+        nodes.append(Node(len(nodes), "Add", {}, (Source(base.index), previous), node.config_path,
+                          f"{node.label}.lora_add", node.frames, True))
+        renumber[node.index] = len(nodes) - 1
+    output = remap(graph.output)
+    return graph.replace(nodes=tuple(nodes), output=output), position
+
+
+def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: ShapeAnalysis,
+                  quantization: Optional[Quantization], quantized: Set[int], weight_size: int,
+                  base_dtype: Optional[str]) -> TuningMemory:
+    """Bytes and trainability per tensor of the adapted graph (``shapes``)."""
+    param_bytes: Dict[ParamKey, int] = {}
+    trainable: Dict[ParamKey, bool] = {}
+    dequantized: Dict[int, int] = {}
+    frozen_size = DTYPE_BYTES.get(base_dtype, weight_size) if base_dtype else weight_size
+    quantized_total = stats = base = 0
+    seen: Set[int] = set()
+    for old, tensors in finetune.layer_tensors.items():
+        new = position[old]
+        for tensor in tensors:
+            if tensor.role == "adapter" or id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            key = (new, tensor.name)
+            trainable[key] = tensor.trainable or old in finetune.copies
+            if tensor.trainable or old in finetune.copies:
+                base += tensor.numel * weight_size
+                continue
+            if old in quantized and tensor.name == "weight" and quantization is not None:
+                parts = weight_bytes(quantization, tensor.shape)
+                param_bytes[key] = sum(parts.values())
+                quantized_total += parts["packed"]
+                stats += sum(v for k, v in parts.items() if k != "packed")
+                compute = "float16" if quantization.bits == 8 else quantization.compute_dtype
+                dequantized[new] = math.prod(tensor.shape) * DTYPE_BYTES.get(compute, 4)
+            else:
+                param_bytes[key] = tensor.numel * frozen_size
+    extra = []
+    for old, copies in finetune.copies.items():
+        # the frozen original stays (the copy, trained, is the layer's own parameters)
+        extra += [t.numel * frozen_size for t in finetune.layer_tensors[old] if t.role != "adapter"]
+    adapter_bytes = finetune.adapter_params * weight_size
+    base += sum(param_bytes.values()) - stats + sum(extra)
+    return TuningMemory(param_bytes, trainable, extra, dequantized, adapter_bytes, quantized_total, stats, base)
+
+
+class FineTuneRun(Record):
+    """Everything the pipeline knows about a fine-tuning run: the adapters
+    (``finetune``), the quantization, the adapted graph the memory model
+    simulates (``shapes``, ``output``) and its per-tensor differences."""
+
+    __slots__ = ("finetune", "quantization", "quantized", "shapes", "output", "tuning")
+
+    def __init__(self, finetune: FineTune, quantization: Optional[Quantization], quantized: Tuple[int, ...],
+                 shapes: ShapeAnalysis, output: Source, tuning: TuningMemory) -> None:
+        self.finetune = finetune
+        self.quantization = quantization
+        self.quantized = quantized
+        self.shapes = shapes
+        self.output = output
+        self.tuning = tuning
+
+
+def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, lora: Any,
+                  quantization_section: Optional[Mapping[str, Any]], weight_size: int,
+                  base_dtype: Optional[str]) -> Tuple[Optional[FineTuneRun], List[Any]]:
+    """The run for ``training.lora`` (None without one); findings where peft would refuse it."""
+    from ..model.finetune import apply_lora
+    from ..model.module_names import module_paths
+    from .quantization import quantized_layers, read_quantization
+
+    if lora is None:
+        if quantization_section and (quantization_section.get("load_in_4bit") or
+                                     quantization_section.get("load_in_8bit")):
+            return None, [Finding("PL521", "a quantized model trains only through adapters: add `training.lora` "
+                                           "(bitsandbytes' 4- and 8-bit weights take no gradient)",
+                                  ("training", "quantization"))]
+        return None, []
+    paths, containers = module_paths(graph, data)
+    finetune, findings = apply_lora(shapes, paths, containers, lora)
+    if findings:
+        return None, findings
+    quantization = read_quantization(quantization_section)
+    quantized: Tuple[int, ...] = ()
+    if quantization is not None:
+        owners = [i.node.index for i in shapes.layers if i.result.params]
+        tied = [i.node.index for i in shapes.layers if i.node.shares is not None]
+        tied += [i.node.shares for i in shapes.layers if i.node.shares is not None]
+        quantized = tuple(quantized_layers(quantization, paths, [i.node.type for i in shapes.layers], owners, tied))
+    new_graph, position = adapted_graph(graph, shapes, finetune, cast=weight_size == 4)
+    adapted, problems = analyze_shapes(new_graph, {})
+    if adapted is None:  # a branch torch could not run either (a dilated conv: lora_A has no dilation)
+        detail = problems[0].message if problems else "its shapes do not analyse"
+        return None, [Finding("PL521", f"a LoRA branch as peft builds it cannot run on this model: {detail}",
+                              ("training", "lora", "target_modules"))]
+    tuning = tuning_memory(finetune, position, adapted, quantization, set(quantized), weight_size, base_dtype)
+    return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning), []
+
+
+def finetune_contributors(run: FineTuneRun) -> Tuple[Tuple[str, int], ...]:
+    """The largest trainable contributions: adapters by kind, trained copies, biases."""
+    from ..model.budgets import top_contributors
+
+    totals: Dict[str, int] = {}
+    for tensor in run.finetune.tensors:
+        if tensor.trainable:
+            kind = {"adapter": f"LoRA {tensor.name}", "copy": "modules_to_save copies"}.get(tensor.role,
+                                                                                         f"base {tensor.name}")
+            totals[kind] = totals.get(kind, 0) + tensor.numel
+    largest = sorted(totals.items(), key=lambda item: -item[1])[:3]
+    return top_contributors(largest)

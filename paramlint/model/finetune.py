@@ -1,0 +1,285 @@
+"""LoRA and DoRA adapters: which parameters exist and which are trained,
+exactly as peft's ``get_peft_model(model, LoraConfig(...))`` leaves them.
+
+peft (0.21) does three things in order, and so does :func:`apply_lora`:
+
+1. every module whose dotted name matches ``target_modules`` (the name
+   itself or a suffix after a dot; a string is a regular expression that
+   must match the whole name; ``"all-linear"``: every ``Linear``, except a
+   transformers model's output embeddings, ``output_embeddings``, which the
+   Hugging Face front end names: peft keeps every Linear of a plain
+   ``nn.Module``) gets ``lora_A``
+   and ``lora_B`` (and DoRA's magnitude vector).  Modules named by
+   ``modules_to_save`` (as a whole path component) are never targeted.  In
+   a format-1 config a target may also be a layer type (``Linear``).
+   Linear(in, out): A = r x in, B = out x r.  ConvNd(in, out, k, groups=g):
+   A = ConvNd(in, r, k) (no groups), B = ConvNd(r, out, 1, groups=g).
+   Embedding(n, d): A = r x n, B = d x r.  DoRA adds a magnitude of out
+   (Linear, ConvNd) or d (Embedding) values.
+2. every other parameter is frozen; ``bias: all`` then unfreezes every
+   parameter named ``bias`` (in the whole model), ``bias: lora_only`` the
+   biases of the adapted layers.
+3. every module whose name ends with an entry of ``modules_to_save`` (a
+   plain string suffix) is wrapped: the original is frozen and a deep copy
+   (its own parameters, ties inside it kept, ties to outside cut) is
+   trained.
+
+Parameters are identities here as in torch: a tied weight is one tensor.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from ..core.diagnostics import Finding
+from ..core.record import Record
+from .analysis import ShapeAnalysis
+from .layers.base import Shape
+
+LORA_TYPES = ("Linear", "Conv1d", "Conv2d", "Conv3d", "Embedding")
+BIAS_MODES = ("none", "all", "lora_only")
+
+
+class LoraSettings(Record):
+    """``training.lora``: peft's LoraConfig fields that change what is stored."""
+
+    __slots__ = ("r", "target_modules", "lora_alpha", "lora_dropout", "bias", "use_dora", "modules_to_save",
+                 "exclude_modules")
+
+    def __init__(self, r: int = 8, target_modules: Any = None, lora_alpha: float = 8, lora_dropout: float = 0.0,
+                 bias: str = "none", use_dora: bool = False, modules_to_save: Sequence[str] = (),
+                 exclude_modules: Any = None) -> None:
+        self.r = r
+        self.target_modules = target_modules
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.bias = bias
+        self.use_dora = use_dora
+        self.modules_to_save = tuple(modules_to_save)
+        self.exclude_modules = exclude_modules
+
+
+def read_lora(section: Optional[Mapping[str, Any]]) -> Optional[LoraSettings]:
+    if not section:
+        return None
+    return LoraSettings(
+        r=section.get("r", 8), target_modules=section.get("target_modules"),
+        lora_alpha=section.get("lora_alpha", 8), lora_dropout=section.get("lora_dropout", 0.0),
+        bias=section.get("bias", "none"), use_dora=bool(section.get("use_dora", False)),
+        modules_to_save=section.get("modules_to_save") or (), exclude_modules=section.get("exclude_modules"))
+
+
+class Tensor:
+    """One parameter tensor (an identity, as a torch Parameter is)."""
+
+    __slots__ = ("shape", "trainable", "role", "layer", "name")
+
+    # role: "base" (the model's own), "adapter" (lora_A, lora_B, magnitude), "copy" (modules_to_save)
+    def __init__(self, shape: Shape, trainable: bool, role: str, layer: int, name: str) -> None:
+        self.shape = tuple(shape)
+        self.trainable = trainable
+        self.role = role
+        self.layer = layer
+        self.name = name
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+class FineTune(Record):
+    """The parameters after peft: ``tensors`` each once; per layer, the
+    tensors it uses in order (``layer_tensors``) and its adapters."""
+
+    __slots__ = ("settings", "tensors", "layer_tensors", "adapted", "copies", "paths")
+
+    def __init__(self, settings: LoraSettings, tensors: List[Tensor], layer_tensors: Dict[int, List[Tensor]],
+                 adapted: Dict[int, List[Tensor]], copies: Dict[int, List[Tensor]], paths: Sequence[str]) -> None:
+        self.settings = settings
+        self.tensors = tensors
+        self.layer_tensors = layer_tensors
+        self.adapted = adapted
+        self.copies = copies
+        self.paths = tuple(paths)
+
+    @property
+    def params(self) -> int:
+        return sum(t.numel for t in self.tensors)
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(t.numel for t in self.tensors if t.trainable)
+
+    @property
+    def adapter_params(self) -> int:
+        return sum(t.numel for t in self.tensors if t.role == "adapter")
+
+    @property
+    def trainable_shapes(self) -> Tuple[Shape, ...]:
+        return tuple(t.shape for t in self.tensors if t.trainable)
+
+
+def _matches_target(target: Any, path: str, layer_type: str) -> bool:
+    if isinstance(target, str):
+        return re.fullmatch(target, path) is not None
+    return any(path == t or path.endswith("." + t) or t == layer_type for t in target)
+
+
+def _excluded(exclude: Any, path: str) -> bool:
+    if not exclude:
+        return False
+    if isinstance(exclude, str):
+        return re.fullmatch(exclude, path) is not None
+    return path in exclude or any(path.endswith("." + e) for e in exclude)
+
+
+def _adapter_shapes(layer_type: str, weight: Shape, args: Mapping[str, Any], r: int,
+                    dora: bool) -> List[Tuple[str, Shape]]:
+    if layer_type == "Linear":
+        out, inp = weight
+        shapes = [("lora_A", (r, inp)), ("lora_B", (out, r))]
+    elif layer_type == "Embedding":
+        num, dim = weight
+        shapes = [("lora_embedding_A", (r, num)), ("lora_embedding_B", (dim, r))]
+        out = dim
+    else:
+        groups = args.get("groups", 1) if isinstance(args.get("groups", 1), int) else 1
+        out, per_group, *kernel = weight
+        ones = (1,) * len(kernel)
+        shapes = [("lora_A", (r, per_group * groups, *kernel)), ("lora_B", (out, r // groups, *ones))]
+    if dora:
+        shapes.append(("lora_magnitude_vector", (out,)))
+    return shapes
+
+
+def _target_list(settings: LoraSettings, shapes: ShapeAnalysis, paths: Sequence[str],
+                 output_embeddings: Optional[str]) -> Any:
+    target = settings.target_modules
+    if isinstance(target, str) and target.lower() == "all-linear":
+        return [p for p, info in zip(paths, shapes.layers) if info.node.type == "Linear" and p != output_embeddings]
+    return target
+
+
+def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence[str],
+               settings: LoraSettings, *, output_embeddings: Optional[str] = None
+               ) -> Tuple[FineTune, List[Finding]]:
+    """The parameters peft leaves for this model and LoraConfig; findings
+    where peft would raise (nothing matched, a layer it cannot adapt)."""
+    where = ("training", "lora")
+    findings: List[Finding] = []
+    # The model's own parameters; a tied one is its owner's tensor.
+    layer_tensors: Dict[int, List[Tensor]] = {}
+    own: Dict[Tuple[int, str], Tensor] = {}
+    tensors: List[Tensor] = []
+    for info in shapes.layers:
+        node = info.node
+        owner = shapes.layers[node.shares].result.params if node.shares is not None else {}
+        used = []
+        for name, shape in info.result.params.items():
+            if name in owner:
+                tensor = own[(node.shares, name)]  # type: ignore[index]
+            else:
+                tensor = own[(node.index, name)] = Tensor(shape, node.trainable, "base", node.index, name)
+                tensors.append(tensor)
+            used.append(tensor)
+        layer_tensors[node.index] = used
+
+    # 1. adapters
+    target = _target_list(settings, shapes, paths, output_embeddings)
+    saved = [re.compile(rf"(^|.*\.){m}($|\..*)") for m in settings.modules_to_save]
+    adapted: Dict[int, List[Tensor]] = {}
+    for info, path in zip(shapes.layers, paths):
+        node = info.node
+        if not target or not _matches_target(target, path, node.type) or _excluded(settings.exclude_modules, path):
+            continue
+        if any(p.match(path) for p in saved):
+            continue
+        if node.type not in LORA_TYPES:
+            findings.append(Finding("PL521", f"LoRA target `{path}` is a {node.type}; peft adapts only "
+                                             f"{', '.join(LORA_TYPES)} layers here", where + ("target_modules",)))
+            continue
+        groups = node.args.get("groups", 1)
+        if node.type.startswith("Conv") and isinstance(groups, int) and settings.r % groups:
+            findings.append(Finding("PL521", f"LoRA target `{path}` is a {node.type} with groups={groups}: peft "
+                                             f"needs r ({settings.r}) divisible by groups", where + ("r",)))
+            continue
+        weight = info.result.params["weight"]
+        new = [Tensor(shape, True, "adapter", node.index, name)
+               for name, shape in _adapter_shapes(node.type, weight, node.args, settings.r, settings.use_dora)]
+        adapted[node.index] = new
+        tensors.extend(new)
+        layer_tensors[node.index] = layer_tensors[node.index] + new
+    if not adapted and not findings:  # peft raises: nothing to adapt
+        findings.append(Finding("PL521", f"target_modules {_show(settings.target_modules)} matches no layer that "
+                                         f"is not in modules_to_save (layer names: {_sample(paths)})",
+                                where + ("target_modules",)))
+
+    # 2. freeze what is not an adapter; biases by mode
+    for tensor in tensors:
+        if tensor.role != "adapter":
+            tensor.trainable = False
+    if settings.bias == "all":
+        for tensor in tensors:
+            if tensor.name == "bias":
+                tensor.trainable = True
+    elif settings.bias == "lora_only":
+        for index in adapted:
+            for tensor in layer_tensors[index]:
+                if tensor.name == "bias" and tensor.role == "base":
+                    tensor.trainable = True
+
+    # 3. modules_to_save: a trained deep copy of each matching module
+    copies: Dict[int, List[Tensor]] = {}
+    wrapped: List[str] = []
+    found = set()
+    for key in _named_modules(paths, containers):
+        hit = [m for m in settings.modules_to_save if key.endswith(m)]
+        if not hit or any(key.startswith(w + ".") for w in wrapped):
+            continue
+        found.update(hit)
+        wrapped.append(key)
+        memo: Dict[int, Tensor] = {}
+        for index, path in enumerate(paths):
+            if path != key and not path.startswith(key + "."):
+                continue
+            copied = []
+            for tensor in layer_tensors[index]:
+                tensor.trainable = False
+                if id(tensor) not in memo:
+                    memo[id(tensor)] = Tensor(tensor.shape, True, "copy", index, tensor.name)
+                    tensors.append(memo[id(tensor)])
+                copied.append(memo[id(tensor)])
+            copies[index] = copied
+    missing = [m for m in settings.modules_to_save if m not in found]
+    if missing:
+        findings.append(Finding("PL521", f"modules_to_save {_show(missing)} matches no module "
+                                         f"(layer names: {_sample(paths)})", where + ("modules_to_save",)))
+    return FineTune(settings, tensors, layer_tensors, adapted, copies, paths), findings
+
+
+def _named_modules(paths: Sequence[str], containers: Sequence[str]) -> Iterator[str]:
+    """Module names in torch's pre-order: a container before what it holds."""
+    seen = set()
+    ordered = sorted(containers, key=lambda c: c.count("."))
+    children = set(containers)
+    for path in paths:
+        parts = path.split(".")
+        for depth in range(1, len(parts)):
+            prefix = ".".join(parts[:depth])
+            if prefix in children and prefix not in seen:
+                seen.add(prefix)
+                yield prefix
+        yield path
+    for container in ordered:  # containers that hold no layer
+        if container not in seen:
+            yield container
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else "[" + ", ".join(map(str, value)) + "]"
+
+
+def _sample(paths: Sequence[str]) -> str:
+    shown = ", ".join(paths[:6])
+    return shown + (", ..." if len(paths) > 6 else "")

@@ -1,0 +1,111 @@
+"""A LoRA step's memory against torch + peft on the CPU: the tensors the
+forward pass saves for backward (saved_tensors_hooks, byte-exact, fp32 and
+bf16 autocast) and the peak of a whole training step."""
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Tuple
+
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+peft = pytest.importorskip("peft")
+
+from torch_memory import network_saved, run_graph, training_step  # noqa: E402
+
+from paramlint.lint import analyze_document  # noqa: E402
+from paramlint.memory.model import MemoryModel  # noqa: E402
+from paramlint.memory.precision import CPU  # noqa: E402
+from paramlint.memory.simulation import sizes  # noqa: E402
+from paramlint.torch import build  # noqa: E402
+from paramlint.validation.validator import SchemaValidator  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+LLAMA = yaml.safe_load((ROOT / "tests" / "finetune_cases" / "tiny_llama.yaml").read_text())
+BATCH = 3
+
+CNN = {"paramlint": 1, "input": [3, 12, 12], "layers": [
+    {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1, "name": "conv1"},
+    {"type": "ReLU"},
+    {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "stride": 2, "groups": 2, "name": "conv2"},
+    {"type": "Flatten"},
+    {"type": "Linear", "out_features": 10, "name": "fc"}]}
+
+CASES: List[Tuple[str, Mapping[str, Any], Dict[str, Any]]] = [
+    ("llama-qv", LLAMA, dict(r=4, target_modules=["q_proj", "v_proj"])),
+    ("llama-qv-dropout", LLAMA, dict(r=4, target_modules=["q_proj", "v_proj"], lora_dropout=0.1)),
+    ("llama-all-linear", LLAMA, dict(r=2, target_modules="all-linear", lora_dropout=0.05, lora_alpha=16)),
+    ("llama-embed", LLAMA, dict(r=2, target_modules=["embed_tokens", "o_proj"])),
+    ("cnn-conv", CNN, dict(r=2, target_modules=["conv1", "conv2", "fc"], lora_dropout=0.1)),
+]
+
+
+def _config(data: Mapping[str, Any], lora: Dict[str, Any], precision: str) -> Dict[str, Any]:
+    config = copy.deepcopy(dict(data))
+    config["training"] = {"batch_size": BATCH, "precision": precision, "optimizer": "AdamW", "lora": lora}
+    return config
+
+
+def _analysis(config: Mapping[str, Any]) -> Any:
+    findings, analysis = analyze_document(config, None, SchemaValidator())
+    assert analysis is not None and analysis.finetune is not None, findings
+    return analysis
+
+
+def _memory_model(analysis: Any) -> MemoryModel:
+    run = analysis.finetune
+    return MemoryModel(run.shapes, analysis.training, output=run.output, device=CPU, tuning=run.tuning)
+
+
+def _peft_model(data: Mapping[str, Any], lora: Dict[str, Any]) -> Any:
+    torch.manual_seed(0)
+    model = build({k: v for k, v in data.items() if k != "training"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wrapped = peft.get_peft_model(model, peft.LoraConfig(**lora))
+    # the bridge's forward walks its own list of modules: point it at peft's replacements
+    model._steps = [(node, model.get_submodule(model.module_path(node.index)), kwargs)
+                    for node, _, kwargs in model._steps]
+    return model, wrapped
+
+
+def _inputs(data: Mapping[str, Any]) -> List[Any]:
+    torch.manual_seed(1)
+    if "input" in data:
+        return [torch.randn(BATCH, *data["input"])]
+    return [torch.randint(0, 100, (BATCH, *spec["shape"])) for spec in data["inputs"].values()]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16-mixed"])
+@pytest.mark.parametrize("name, data, lora", CASES, ids=[c[0] for c in CASES])
+def test_lora_forward_saves_what_torch_saves(name: str, data: Mapping[str, Any], lora: Dict[str, Any],
+                                             precision: str) -> None:
+    analysis = _analysis(_config(data, lora, precision))
+    model = _memory_model(analysis)
+    size = sizes(model.training, BATCH, 1)
+    ours = sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+    bridge, _ = _peft_model(data, lora)
+    inputs = _inputs(data)
+    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else torch.no_grad()
+    if precision == "fp32":
+        context = warnings.catch_warnings()
+    with context:
+        theirs = sum(network_saved(bridge, inputs).values())
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("name, data, lora", CASES, ids=[c[0] for c in CASES])
+def test_lora_step_peak_matches_torch(name: str, data: Mapping[str, Any], lora: Dict[str, Any]) -> None:
+    analysis = _analysis(_config(data, lora, "fp32"))
+    predicted = _memory_model(analysis).peak(BATCH)
+    bridge, wrapped = _peft_model(data, lora)
+    inputs = _inputs(data)
+    classes = analysis.shapes.output.shape[-1]
+    numel = BATCH * (analysis.shapes.output.numel // classes)
+    target = torch.randint(0, classes, (numel,))
+    optimizer = torch.optim.AdamW([p for p in bridge.parameters() if p.requires_grad], foreach=False)
+    measured = training_step(bridge, inputs, target, optimizer, forward=lambda *xs: run_graph(bridge, *xs)).peak
+    assert predicted == measured
