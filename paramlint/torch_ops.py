@@ -69,7 +69,7 @@ class Buffer(nn.Module):
 
     def __init__(self, shape: Sequence[int], dtype: str = "float32", persistent: bool = True) -> None:
         super().__init__()
-        self.register_buffer("value", torch.zeros(*shape, dtype=getattr(torch, dtype)), persistent=persistent)
+        self.register_buffer("value", torch.zeros(tuple(shape), dtype=getattr(torch, dtype)), persistent=persistent)
 
     def forward(self) -> torch.Tensor:
         return self.value

@@ -294,3 +294,21 @@ def test_an_unknown_gpu_is_a_usage_error_with_a_suggestion(capsys):
     assert "did you mean `A100-40GB` or `A100-80GB`?" in capsys.readouterr().err
     assert cli_main(["--format", "svg", "--gpu", "H100-80gb", "--isolated",
                      str(ROOT / "examples" / "cifar10_cnn.yaml")]) == 0
+
+
+def test_the_serving_chart_is_the_prefill_then_decode_simulation():
+    path = str(ROOT / "examples" / "serving" / "llama3_8b.yaml")
+    report = Linter().lint_file(path)
+    serving = report.analysis.inference
+    prefill, decode = serving.trace()
+    assert prefill.peak == serving.prefill_peak and decode.peak == serving.decode_peak
+    from paramlint.report.charts import serving_timeline
+
+    chart = serving_timeline(report.analysis, max_columns=10**9)  # unthinned: every point drawn
+    assert [c.point.live for c in chart.columns] == [p.live for p in prefill.points + decode.points]
+    assert [phase for phase, _, _ in chart.phases] == ["prefill", "decode"]
+    code, text = _svg_document(["--format", "svg", "--isolated", path])
+    root = ET.fromstring(text)
+    peaks = {e.get("class"): int(e.get("data-peak")) for e in root.iter(f"{SVG}svg") if e.get("data-peak")}
+    document = json.loads(_svg_document(["--format", "json", "--isolated", path])[1])["files"][0]["model"]
+    assert peaks == {"timeline": document["memory"]["peak"], "serving": document["inference"]["peak"]}

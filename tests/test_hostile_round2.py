@@ -571,16 +571,20 @@ def test_a_failed_write_to_stdout_is_one_line_and_exit_2(tmp_path, argv, stdout)
 def test_a_folder_nested_1100_deep_is_pl901_and_the_others_are_linted(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a.yaml").write_text(GOOD)
-    folder = "tree"
+    folders = ["tree"]
     for _ in range(1100):
-        os.mkdir(folder)
-        folder += "/d"
-    reports = lint_paths(["."])
-    assert [(r.path, [d.code for d in r.diagnostics]) for r in reports][0] == ("a.yaml", [])
-    deep = [r for r in reports if r.failed_to_read]
-    assert len(deep) == 1 and deep[0].path.count("/") > MAX_FOLDER_DEPTH
-    status, _, _ = run_main(["."])
-    assert status == 2
+        os.mkdir(folders[-1])
+        folders.append(folders[-1] + "/d")
+    try:
+        reports = lint_paths(["."])
+        assert [(r.path, [d.code for d in r.diagnostics]) for r in reports][0] == ("a.yaml", [])
+        deep = [r for r in reports if r.failed_to_read]
+        assert len(deep) == 1 and deep[0].path.count("/") > MAX_FOLDER_DEPTH
+        status, _, _ = run_main(["."])
+        assert status == 2
+    finally:  # bottom up: pytest's recursive clean-up of old temporary folders cannot go 1,100 deep
+        for folder in reversed(folders[:-1]):
+            os.rmdir(folder)
 
 
 # --- 9. no silently wrong figures ---------------------------------------------------------------------

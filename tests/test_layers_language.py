@@ -1,4 +1,4 @@
-"""Buffer, RotaryEmbedding, ApplyRotary and Experts: shapes, counts and errors, against the torch bridge and against
+"""Buffer (as the importer uses it), RotaryEmbedding, ApplyRotary and Experts: shapes, counts and errors, against the torch bridge and against
 the transformers code each stands for (apply_rotary_pos_emb, MixtralExperts)."""
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from paramlint.model.layers.base import LayerError, TensorSpec, resolve_args
 
 torch = pytest.importorskip("torch")
 
-from paramlint.torch_language import ApplyRotary, Buffer, Experts, RotaryEmbedding  # noqa: E402
+from paramlint.torch_language import ApplyRotary, Experts, RotaryEmbedding  # noqa: E402
+from paramlint.torch_ops import Buffer  # noqa: E402
 
 
 def infer(layer_type, args, *inputs):

@@ -23,7 +23,7 @@ one is still alive.  docs/memory.md has the formulas and the measurements.
 from __future__ import annotations
 
 import copy
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 from ..core.diagnostics import ERROR
 from ..core.record import Record
@@ -33,7 +33,7 @@ from ..model.inference_setup import InferenceSetup
 from ..rules import severity_of
 from .plan import ACTIVATIONS, Storages, plan_forward
 from .precision import CUDA, PRECISION_MODELS, DeviceModel
-from .simulation import simulate
+from .simulation import MemoryTrace, TracePoint, simulate
 from .steps import Timeline, inference_timeline
 
 CAUSAL_ATTENTION = "ScaledDotProductAttention"
@@ -105,11 +105,13 @@ class InferenceEstimate(Record):
     """Serving figures in bytes (per device) and FLOPs (per step, whole batch)."""
 
     __slots__ = ("batch_size", "prompt_tokens", "cached_tokens", "weights", "kv_cache", "kv_per_token",
-                 "prefill_peak", "decode_peak", "prefill_flops", "decode_flops", "overhead", "layers")
+                 "prefill_peak", "decode_peak", "prefill_flops", "decode_flops", "overhead", "layers", "trace")
 
+    # trace: the prefill and the decode step as the simulation walks them (for charts; computed on demand)
     def __init__(self, batch_size: int, prompt_tokens: int, cached_tokens: int, weights: int, kv_cache: int,
                  kv_per_token: int, prefill_peak: int, decode_peak: int, prefill_flops: int, decode_flops: int,
-                 overhead: int = 0, layers: Tuple[CacheLayer, ...] = ()) -> None:
+                 overhead: int = 0, layers: Tuple[CacheLayer, ...] = (),
+                 trace: Optional[Callable[[], Tuple[MemoryTrace, MemoryTrace]]] = None) -> None:
         self.batch_size = batch_size
         self.prompt_tokens = prompt_tokens
         self.cached_tokens = cached_tokens
@@ -122,6 +124,10 @@ class InferenceEstimate(Record):
         self.decode_flops = decode_flops
         self.overhead = overhead
         self.layers = layers
+        self.trace = trace
+
+    def _values(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__[:-1])  # not the callable
 
     @property
     def peak(self) -> int:
@@ -353,8 +359,9 @@ class InferenceModel:
         prompt_shapes, prompt_output = self._at(prompt, setup.logits == "last")
         step_shapes, step_output = self._at(1, False)
         rounding = device.rounding
-        prefill = simulate(prefill_timeline(prompt_shapes, prompt_output, setup, device, prompt), batch, rounding)
-        decode = simulate(decode_timeline(step_shapes, step_output, setup, device, cached), batch, rounding)
+        timelines = (prefill_timeline(prompt_shapes, prompt_output, setup, device, prompt),
+                     decode_timeline(step_shapes, step_output, setup, device, cached))
+        prefill, decode = (simulate(timeline, batch, rounding) for timeline in timelines)
         prefill_flops = (_flops_without_attention(prompt_shapes, cache_layers(prompt_shapes))
                          + _attention_flops(layers, prompt, lambda _: prompt))
         decode_flops = _flops_without_attention(step_shapes, cache_layers(step_shapes)) + _attention_flops(
@@ -366,7 +373,13 @@ class InferenceModel:
             kv_per_token=setup.kv_bytes * sum(layer.per_token for layer in layers),
             prefill_peak=prefill.peak + device.overhead, decode_peak=decode.peak + device.overhead,
             prefill_flops=batch * prefill_flops, decode_flops=batch * decode_flops, overhead=device.overhead,
-            layers=layers)
+            layers=layers, trace=lambda: tuple(_trace(timeline, batch, device) for timeline in timelines))
+
+
+def _trace(timeline: Any, batch: int, device: DeviceModel) -> MemoryTrace:
+    points: List[TracePoint] = []
+    result = simulate(timeline, batch, device.rounding, trace=points)
+    return MemoryTrace(tuple(points), device.overhead, result.peak + device.overhead, result.phase, result.layer)
 
 
 def estimate_inference(data: Mapping[str, Any], shapes: ShapeAnalysis, output: Any, setup: InferenceSetup, *,

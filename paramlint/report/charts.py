@@ -65,11 +65,26 @@ def timeline(analysis: Analysis, *, max_columns: int = 600) -> Optional[Timeline
     if analysis.memory.trace is None:
         return None
     trace: MemoryTrace = analysis.memory.trace()
-    points = trace.points
-    peak_index = _peak_index(points, trace.peak - trace.overhead)
+    return _chart(trace.points, trace.overhead, trace.peak, _where(analysis, trace), max_columns)
+
+
+def serving_timeline(analysis: Analysis, *, max_columns: int = 600) -> Optional[Timeline]:
+    """The prefill then one decode step of the ``inference:`` section, or None without one."""
+    serving = analysis.inference
+    if serving is None or serving.trace is None:
+        return None
+    prefill, decode = serving.trace()
+    points = tuple(p.replace(phase="prefill") for p in prefill.points) + \
+        tuple(p.replace(phase="decode") for p in decode.points)
+    where = "prefill" if prefill.peak >= decode.peak else "decode"
+    return _chart(points, prefill.overhead, max(prefill.peak, decode.peak),
+                  f"{where} (batch {serving.batch_size}, {serving.prompt_tokens:,}-token prompt)", max_columns)
+
+
+def _chart(points: Tuple[TracePoint, ...], overhead: int, peak: int, where: str, max_columns: int) -> Timeline:
+    peak_index = _peak_index(points, peak - overhead)
     kept = _thin(points, peak_index, max_columns)
-    columns = tuple(Column(points[i], stacked(points[i], trace.overhead)) for i in kept)
-    peak_column = kept.index(peak_index)
+    columns = tuple(Column(points[i], stacked(points[i], overhead)) for i in kept)
     phases: List[Tuple[str, int, int]] = []
     for index, column in enumerate(columns):
         phase = column.point.phase
@@ -77,7 +92,7 @@ def timeline(analysis: Analysis, *, max_columns: int = 600) -> Optional[Timeline
             phases[-1] = (phase, phases[-1][1], index)
         else:
             phases.append((phase, index, index))
-    return Timeline(columns, trace.peak, peak_column, _where(analysis, trace), tuple(phases), len(points))
+    return Timeline(columns, peak, kept.index(peak_index), where, tuple(phases), len(points))
 
 
 def _peak_index(points: Sequence[TracePoint], peak: int) -> int:

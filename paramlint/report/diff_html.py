@@ -12,7 +12,7 @@ from typing import List, Sequence, Tuple
 from .. import __version__
 from ..lint import FileReport
 from .html import CSP, STYLE
-from .svg import model_charts
+from .svg import chart_kind, model_charts
 
 DIFF_STYLE = """
 .sides{display:grid;grid-template-columns:1fr 1fr;gap:1.5rem}.sides figure{margin:0}
@@ -43,7 +43,8 @@ def render(names: Tuple[str, str], reports: Sequence[FileReport], totals: Sequen
     lines += ["</tbody></table>", "<h2>Memory</h2>", "<div class=\"sides\">"]
     scale = max(report.analysis.memory.peak for report in reports if report.analysis is not None)
     for side, (name, report) in enumerate(zip(names, reports)):
-        charts = model_charts(report, key=f"side{side}", scale=scale)[:2]  # one y scale for both sides
+        charts = [chart for chart in model_charts(report, key=f"side{side}", scale=scale)  # one y scale for both
+                  if chart_kind(chart) in ("timeline", "breakdown")]
         lines.append(f"<section><h3>{'Old' if side == 0 else 'New'}: <code>{escape(name)}</code></h3>"
                      + "".join(f"<figure>{chart}</figure>" for chart in charts) + "</section>")
     lines += ["</div>", "<h2>Layers</h2>"]

@@ -19,7 +19,7 @@ from ..rules import RULES
 from .charts import parameter_groups
 from .escape import printable
 from .summary import HEADER, layer_rows
-from .svg import model_charts
+from .svg import chart_kind, model_charts
 
 # Nothing runs and nothing is fetched, whatever a config's names contain: the page works with scripts off.
 CSP = ('<meta http-equiv="Content-Security-Policy" '
@@ -146,11 +146,21 @@ def _parameters(analysis: Analysis) -> List[str]:
     return out + ["</div>"]
 
 
+CAPTIONS = {
+    "timeline": "Memory over one training step, by kind; the peak is marked.",
+    "serving": "Memory while serving: the prefill, then one decode step; the peak is marked.",
+    "breakdown": "The training step's peak, by kind.",
+}
+
+
 def _charts(index: int, report: FileReport, gpu: Optional[str]) -> List[str]:
-    charts = model_charts(report, key=f"f{index}", gpu=gpu)[:2]  # the parameters are drawn below, with folding blocks
-    captions = ("Memory over one training step, by kind; the peak is marked.", "The peak, by kind.")
-    return ["<h3>Memory</h3>"] + [f"<figure>{chart}<figcaption>{escape(caption)}</figcaption></figure>"
-                                  for chart, caption in zip(charts, captions)]
+    """The memory charts (the parameters are drawn below, with folding blocks)."""
+    out = ["<h3>Memory</h3>"]
+    for chart in model_charts(report, key=f"f{index}", gpu=gpu):
+        kind = chart_kind(chart)
+        if kind in CAPTIONS:
+            out.append(f"<figure>{chart}<figcaption>{escape(CAPTIONS[kind])}</figcaption></figure>")
+    return out
 
 
 def _file(index: int, report: FileReport, gpu: Optional[str]) -> List[str]:

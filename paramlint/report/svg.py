@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..core.units import format_bytes
 from ..lint import FileReport
 from .escape import printable
-from .charts import LABELS, STACK, ParamGroup, Timeline, breakdown, parameter_groups, timeline
+from .charts import LABELS, STACK, ParamGroup, Timeline, breakdown, parameter_groups, serving_timeline, timeline
 
 COLORS: Dict[str, str] = {
     "overhead": "#8c959f", "parameters": "#0969da", "buffers": "#54aeff", "optimizer_state": "#8250df",
@@ -61,7 +61,8 @@ def _ticks(top: int) -> List[int]:
 
 
 def timeline_svg(chart: Timeline, *, key: str, title: str, capacity: Optional[Tuple[str, int]] = None,
-                 standalone: bool = False, scale: int = 0) -> str:
+                 standalone: bool = False, scale: int = 0, kind: str = "timeline",
+                 caption: str = "forward, loss, backward and optimizer step, in the order they run") -> str:
     """Stacked areas of live bytes by kind over the step's moments, the phases
     as bands, the peak marked with its value and layer, and ``capacity``
     (label, bytes) as a dashed line when it is on the chart's scale.
@@ -81,11 +82,11 @@ def timeline_svg(chart: Timeline, *, key: str, title: str, capacity: Optional[Tu
     def y(v: float) -> float:
         return top + plot_h * (1 - v / y_max)
 
-    desc = (f"Predicted memory over one training step: peak {format_bytes(chart.peak)} at {chart.peak_label}. "
+    desc = (f"{title}: peak {format_bytes(chart.peak)} at {chart.peak_label}. "
             f"{len(columns)} points" + (f" (of {chart.thinned_from})" if chart.thinned_from > len(columns) else "")
             + "; kinds: " + ", ".join(LABELS[n] for n in STACK) + ".")
     parts = [_open(WIDTH, height, key, title, desc, standalone=standalone,
-                   extra=f' class="timeline" data-peak="{chart.peak}"'),
+                   extra=f' class="{kind}" data-peak="{chart.peak}"'),
              f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#ffffff"/>']
     for phase, first, last in chart.phases:  # bands
         x0, x1 = x(first), x(last) if last > first else x(first) + 1
@@ -132,8 +133,7 @@ def timeline_svg(chart: Timeline, *, key: str, title: str, capacity: Optional[Tu
               _text(px_label, max(py - 8, top + 10), label, size=12, anchor=anchor,
                     weight="600", extra=' class="peak-label"'),
               f'<line x1="{left}" x2="{WIDTH - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#57606a"/>',
-              _text(left, height - 44, "forward, loss, backward and optimizer step, in the order they run",
-                    size=10, fill="#656d76")]
+              _text(left, height - 44, caption, size=10, fill="#656d76")]
     parts.append(_legend(left, height - 26, [k for k in STACK if any(c.values[STACK.index(k)] for c in columns)]))
     parts.append("</svg>")
     return "".join(parts)
@@ -216,6 +216,12 @@ def parameters_svg(groups: Sequence[ParamGroup], *, key: str, title: str, standa
     return "".join(out)
 
 
+def chart_kind(chart: str) -> str:
+    """A chart's kind, from its class: ``timeline``, ``serving``, ``breakdown`` or ``parameters``."""
+    head = chart[:chart.index(">")]
+    return head.split(' class="', 1)[1].split('"', 1)[0] if ' class="' in head else ""
+
+
 def capacity_of(report: FileReport, gpu: Optional[str]) -> Optional[Tuple[str, int]]:
     """The line drawn across the timeline: the named GPU's memory, else the config's memory budget."""
     if gpu:
@@ -245,6 +251,12 @@ def model_charts(report: FileReport, *, key: str, standalone: bool = False, gpu:
         charts.append(timeline_svg(chart, key=f"{key}-timeline", standalone=standalone, capacity=capacity, scale=scale,
                                    title=f"{name}: memory over one training step (batch {setup.batch_size}, "
                                          f"{setup.precision})"))
+    serving = serving_timeline(analysis)
+    if serving is not None:
+        charts.append(timeline_svg(serving, key=f"{key}-serving", standalone=standalone, capacity=capacity, kind="serving",
+                                   title=f"{name}: memory while serving (prefill, then one decode step)",
+                                   caption="prefill over the whole prompt, then one decode step; the KV cache "
+                                           "is among the saved activations"))
     parts = breakdown(analysis)
     if parts:
         charts.append(breakdown_svg(parts, key=f"{key}-breakdown", standalone=standalone,
