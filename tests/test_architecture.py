@@ -104,3 +104,17 @@ def test_every_package_is_described():
                       if p.parent != PACKAGE)
     undocumented = [p for p in packages if f"`{p}`" not in text]
     assert not undocumented, f"docs/architecture.md does not describe: {undocumented}"
+
+
+def test_every_package_ships():
+    """A package missing from pyproject.toml's list imports from a checkout but not from an installed wheel."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+                 ["tool"]["setuptools"]["packages"])
+    found = {module_name(p) for p in PACKAGE.rglob("__init__.py")}
+    assert found - listed == set(), "add these packages to pyproject.toml's [tool.setuptools] packages"
