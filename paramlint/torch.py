@@ -35,10 +35,11 @@ from .core.diagnostics import ERROR, Diagnostic, format_config_path
 from .lint import CONFIG_SUFFIXES, analyze_document, locate
 from .model.analysis import LayerInfo
 from .model.graph import Graph, Node, Source, build_graph
+from .model.module_names import copy_number, entry_at, local_label
 from .rules import severity_of
 from .source.loader import LoadError, load_document
-from .torch_ops import OPERATIONS as TENSOR_OPERATIONS
 from .torch_language import LANGUAGE_OPERATIONS
+from .torch_ops import OPERATIONS as TENSOR_OPERATIONS
 from .validation.validator import SchemaValidator
 
 __all__ = ["build", "count_parameters", "ParamlintModel", "OPERATIONS"]
@@ -372,25 +373,6 @@ class _Scope(nn.Module):
         raise RuntimeError("a paramlint scope module is a container; call the model instead")
 
 
-def _entry_at(data: Mapping[str, Any], config_path: Sequence[Any]) -> Mapping[str, Any]:
-    value: Any = data
-    for part in config_path:
-        value = value[part]
-    return value
-
-
-def _local(entry: Mapping[str, Any], config_path: Sequence[Any]) -> str:
-    """The local label the graph builder gives an entry (its name or position)."""
-    return entry["name"] if isinstance(entry.get("name"), str) else format_config_path(tuple(config_path[-2:]))
-
-
-def _copy_of(label: str, prefix: str) -> Optional[int]:
-    """The repeat copy number in a graph label (``conv#2``, ``layers[3] Block #2``)."""
-    rest = label[len(prefix):]
-    digits = rest.rpartition("#")[2]
-    return int(digits) if rest.startswith((" #", "#")) and digits.isdigit() else None
-
-
 class _Namer:
     """Assigns each node a path of module names, creating the containers."""
 
@@ -421,9 +403,9 @@ class _Namer:
         steps = [(frame.use_path, frame.label, f" {frame.block}") for frame in node.frames]
         steps.append((node.config_path, node.label, ""))
         for number, (config_path, label, suffix) in enumerate(steps):
-            entry = _entry_at(self.data, config_path)
+            entry = entry_at(self.data, config_path)
             key = self.child_key(parent, config_path, entry)
-            copy = _copy_of(label, _local(entry, config_path) + suffix)
+            copy = copy_number(label, local_label(entry, config_path) + suffix)
             last = number == len(steps) - 1
             if copy is not None:
                 parent = self.enter(parent, key)

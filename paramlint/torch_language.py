@@ -6,7 +6,7 @@ counts, FLOPs and saved tensors can be compared against torch.
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import torch
 from torch import nn

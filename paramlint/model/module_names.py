@@ -28,18 +28,21 @@ state_dict to to_empty train training type xpu zero_grad
 ROOT_ATTRIBUTES = frozenset({"input_names", "config_name"})
 
 
-def _entry_at(data: Mapping[str, Any], config_path: Sequence[Any]) -> Mapping[str, Any]:
+def entry_at(data: Mapping[str, Any], config_path: Sequence[Any]) -> Mapping[str, Any]:
+    """The config entry at ``config_path``."""
     value: Any = data
     for part in config_path:
         value = value[part]
     return value
 
 
-def _local(entry: Mapping[str, Any], config_path: Sequence[Any]) -> str:
+def local_label(entry: Mapping[str, Any], config_path: Sequence[Any]) -> str:
+    """The local label the graph builder gives an entry (its name or position)."""
     return entry["name"] if isinstance(entry.get("name"), str) else format_config_path(tuple(config_path[-2:]))
 
 
-def _copy_of(label: str, prefix: str) -> Optional[int]:
+def copy_number(label: str, prefix: str) -> Optional[int]:
+    """The repeat copy number in a graph label (``conv#2``, ``layers[3] Block #2``)."""
     rest = label[len(prefix):]
     digits = rest.rpartition("#")[2]
     return int(digits) if rest.startswith((" #", "#")) and digits.isdigit() else None
@@ -87,9 +90,9 @@ def _place(root: _Container, node: Node, data: Mapping[str, Any], containers: Di
     steps = [(frame.use_path, frame.label, f" {frame.block}") for frame in node.frames]
     steps.append((node.config_path, node.label, ""))
     for number, (config_path, label, suffix) in enumerate(steps):
-        entry = _entry_at(data, config_path)
+        entry = entry_at(data, config_path)
         key = parent.key_for(config_path, entry)
-        copy = _copy_of(label, _local(entry, config_path) + suffix)
+        copy = copy_number(label, local_label(entry, config_path) + suffix)
         last = number == len(steps) - 1
         if copy is not None:
             parent = parent.enter(key)

@@ -7,7 +7,7 @@ added, removed or changed.  One self-contained page, like the lint report.
 from __future__ import annotations
 
 from html import escape
-from typing import List, Sequence, Tuple
+from typing import Sequence, Tuple
 
 from .. import __version__
 from ..lint import FileReport

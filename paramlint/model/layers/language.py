@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping, Sequence, Tuple
 
-from .base import DTYPE_BYTES, Arg, LayerDef, LayerError, LayerResult, SavedTensor, TensorSpec, check_inferred
+from .base import Arg, LayerDef, LayerError, LayerResult, SavedTensor, TensorSpec, check_inferred
 
 
 def _infer_rotary(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
