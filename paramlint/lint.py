@@ -14,11 +14,6 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from .core.diagnostics import ERROR, MAX_DIAGNOSTICS, WARNING, ConfigPath, Diagnostic, Finding, format_config_path
 from .core.record import Record
 from .core.runtime import collector_paused
-from .importers.huggingface import SUPPORTED as HF_SUPPORTED
-from .importers.huggingface import convert as convert_huggingface
-from .importers.huggingface import is_huggingface_config, unsupported_note
-from .importers.huggingface.reference import expand as expand_huggingface
-from .importers.ultralytics.front import GeneratedLayers, import_for_lint, trusted, ultralytics_findings
 from .memory.adapters import FineTuneRun, finetune_contributors, plan_finetune
 from .memory.advice import advice
 from .memory.inference import InferenceEstimate
@@ -34,7 +29,7 @@ from .model.unread import unread_layers
 from .rules import RULES
 from .source.loader import LIMITS, Document, LoadError, load_document
 from .source.reader import TooLarge, read_guarded, read_head
-from .importers import FRONT_DOORS
+from .importers import FRONT_DOORS, HUGGINGFACE, ULTRALYTICS
 from .source.sniff import HEAD_BYTES, claim, register
 from .source.suppress import apply_suppressions
 from .tool_config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
@@ -168,7 +163,8 @@ class Linter:
         return report.replace(diagnostics=diagnostics, strict=config.strict)
 
     def _lint(self, text: bytes, path: str, config: ToolConfig) -> FileReport:
-        if claim(text, path) is None:  # no front door claims it: not ours, skipped unread
+        door = claim(text, path)
+        if door is None:  # no front door claims it: not ours, skipped unread
             return FileReport(path, skipped=True)
         try:
             document = load_document(text, path=path)
@@ -176,7 +172,9 @@ class Linter:
             return FileReport(path, diagnostics=(Diagnostic(path, error.line, error.column, error.code,
                                                             error.message),))
         data = document.data
-        huggingface = _huggingface(data, path)
+        # the importers are imported only for their own files (a format-1 run stays as fast to start as before)
+        mapping = isinstance(data, Mapping)
+        huggingface = _huggingface(data, path) if door == HUGGINGFACE or (mapping and "huggingface" in data) else None
         if huggingface is not None:  # a Hugging Face config.json, or a format-1 file with `huggingface:`
             if huggingface.note:
                 return FileReport(path, skipped=True, note=huggingface.note)
@@ -184,8 +182,11 @@ class Linter:
                 own = locate(huggingface.findings, document, path)
                 return FileReport(path, False, tuple(sorted(own + huggingface.external)), None, huggingface.name)
             data = huggingface.data
-        imported = None if huggingface is not None else \
-            import_for_lint(data, document, path=path, scale=self.scale, load=_load_file)
+        imported = None
+        if huggingface is None and (door == ULTRALYTICS or (mapping and "ultralytics" in data)):
+            from .importers.ultralytics.front import import_for_lint
+
+            imported = import_for_lint(data, document, path=path, scale=self.scale, load=_load_file)
         if imported is not None:  # an Ultralytics YOLO YAML: linted as the format-1 data it expands to
             data, document = imported.data or {"paramlint": 1}, imported.document
         if not isinstance(data, Mapping) or "paramlint" not in data:
@@ -193,6 +194,8 @@ class Linter:
         name = data.get("name") if isinstance(data.get("name"), str) else ""
         data, from_defaults = config.with_defaults(data)
         if imported is not None:
+            from .importers.ultralytics.front import GeneratedLayers, trusted, ultralytics_findings
+
             validator = GeneratedLayers() if trusted(imported) and not from_defaults else self.validator
             findings, analysis = ultralytics_findings(
                 imported, data, lambda d: analyze_document(d, imported.document, validator))
@@ -230,8 +233,12 @@ class _Imported(Record):
 
 def _huggingface(data: Any, path: str) -> Optional[_Imported]:
     """A Hugging Face config.json (marker: a top-level ``model_type``), or ``huggingface:`` in a format-1 file."""
+    from .importers.huggingface import SUPPORTED, is_huggingface_config, unsupported_note
+    from .importers.huggingface import convert as convert_huggingface
+    from .importers.huggingface.reference import expand as expand_huggingface
+
     if is_huggingface_config(data):
-        if data["model_type"] not in HF_SUPPORTED:
+        if data["model_type"] not in SUPPORTED:
             return _Imported(None, [], unsupported_note(data["model_type"]))
         conversion = convert_huggingface(data)
         return _Imported(conversion.data, list(conversion.findings), name=conversion.name)
