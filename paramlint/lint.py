@@ -14,26 +14,26 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from .core.diagnostics import ERROR, MAX_DIAGNOSTICS, WARNING, ConfigPath, Diagnostic, Finding, format_config_path
 from .core.record import Record
 from .core.runtime import collector_paused
+from .importers import FRONT_DOORS, HUGGINGFACE, ULTRALYTICS
 from .memory.adapters import FineTuneRun, finetune_contributors, plan_finetune
 from .memory.advice import advice
 from .memory.inference import InferenceEstimate
 from .memory.inference_check import check_inference
 from .memory.model import MemoryEstimate, MemoryModel
+from .memory.precision import PRECISION_MODELS
 from .model.analysis import INT64_MAX, LayerInfo, ShapeAnalysis, analyze_shapes, magnitude
 from .model.budgets import BudgetUse, Figure, budget_uses, check_budgets, top_contributors
 from .model.graph import build_graph
 from .model.layers.base import DTYPE_BYTES, TensorSpec
-from .memory.precision import PRECISION_MODELS
 from .model.training import OPTIMIZERS, TrainingSetup, optimizer_state_values, read_training
 from .model.unread import unread_layers
 from .rules import RULES
 from .source.loader import LIMITS, Document, LoadError, load_document
 from .source.reader import TooLarge, read_guarded, read_head
-from .importers import FRONT_DOORS, HUGGINGFACE, ULTRALYTICS
 from .source.sniff import HEAD_BYTES, claim, register
 from .source.suppress import apply_suppressions
 from .tool_config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
-from .validation.validator import SchemaValidator
+from .validation.validator import GeneratedData, SchemaValidator
 
 for _door, _marker in FRONT_DOORS:  # the importers' files are claimed by their markers, the rest skipped unread
     register(_door, _marker)
@@ -200,7 +200,8 @@ class Linter:
             findings, analysis = ultralytics_findings(
                 imported, data, lambda d: analyze_document(d, imported.document, validator))
         else:
-            findings, analysis = analyze_document(data, document, self.validator)
+            generated = door == HUGGINGFACE and huggingface is not None and not from_defaults  # a config.json
+            findings, analysis = analyze_document(data, document, GeneratedData() if generated else self.validator)
         if huggingface is not None:
             findings = huggingface.findings + findings
         if from_defaults:
