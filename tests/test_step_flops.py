@@ -54,9 +54,6 @@ def _seeded_build(data):
 @pytest.mark.parametrize("case", CASES, ids=[f"{e['type']}-{i}" for i, (e, _) in enumerate(CASES)])
 def test_layer_flops_match_flop_counter(case, first):
     entry, shapes = case
-    if first and entry["type"] == "ScaledDotProductAttention" and len(shapes) == 4:
-        pytest.skip("an attn_mask that needs no gradient (a model input) lets the CPU run its uncounted flash "
-                    "kernel; paramlint takes the mask to be a learned bias (see model/layers/attention.py)")
     data = _config(entry, shapes, first=first)
     ours = _ours(data)
     device = meta_flops.CPU if entry["type"] in DATA_DEPENDENT else meta_flops.META

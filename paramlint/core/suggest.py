@@ -6,10 +6,9 @@ from typing import Iterable
 
 
 # torch names that paramlint spells differently or does not have, and the layer that does the job.  A hint
-# applies only while the name is not a registered type (a real `Chunk` layer silences its hint).
+# applies only while the name is not a registered type (a test checks that no alias names one).
 TYPE_ALIASES = {
     "SyncBatchNorm": "BatchNorm2d",  # the same parameters and statistics on one device
-    "Chunk": "Slice",                # one piece of a torch.chunk
 }
 MAX_WORD = 64  # a longer word gets no suggestion (difflib is quadratic in the lengths)
 MAX_SCANNED = 2000  # candidates looked at, in their order: a network of 100,000 names is not scanned per typo
