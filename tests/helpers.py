@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import textwrap
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from paramlint.lint import FileReport, Linter
 
@@ -23,3 +23,13 @@ def at(text: str, line: int, token: str, code: str) -> Tuple[int, int, str]:
     source = textwrap.dedent(text).splitlines()[line - 1]
     assert token in source, (token, source)
     return line, source.index(token) + 1, code
+
+
+def torchvision_make_divisible(v: float, divisor: int, min_value: Optional[int] = None) -> int:
+    """torchvision.models._utils._make_divisible, as torchvision writes it (the oracle of ``make_divisible``)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v

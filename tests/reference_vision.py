@@ -13,15 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def make_divisible(v: float, divisor: int, min_value: Optional[int] = None) -> int:
-    """torchvision.models._utils._make_divisible."""
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
+from helpers import torchvision_make_divisible  # noqa: E402
 
 
 # ---------------------------------------------------------------------------
@@ -63,7 +55,7 @@ class InvertedResidualV3(nn.Module):
             layers.append(_conv_bn_act(inp, exp, act=activation))
         layers.append(_conv_bn_act(exp, exp, kernel, stride, groups=exp, act=activation))
         if se:
-            layers.append(SqueezeExcitation(exp, make_divisible(exp // 4, 8)))
+            layers.append(SqueezeExcitation(exp, torchvision_make_divisible(exp // 4, 8)))
         layers.append(_conv_bn_act(exp, out, act=None))
         self.block = nn.Sequential(*layers)
 

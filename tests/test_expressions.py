@@ -1,24 +1,13 @@
 """``${...}`` functions: max, min and make_divisible (torchvision's channel rounding)."""
 from __future__ import annotations
 
-from typing import Optional
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import at, codes, lint_yaml
+from helpers import at, codes, lint_yaml, torchvision_make_divisible
 from paramlint.model.expr import ExprError, evaluate
-
-
-def torchvision_make_divisible(v: float, divisor: int, min_value: Optional[int] = None) -> int:
-    """torchvision.models._utils._make_divisible, as torchvision writes it (the oracle)."""
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
 
 
 @pytest.mark.parametrize("text,value", [
