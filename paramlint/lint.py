@@ -214,9 +214,6 @@ class Linter:
         return FileReport(path, False, diagnostics, analysis, name)
 
 
-read_limited = read_guarded  # the name this module had before the reader moved to source.reader
-
-
 class _Imported(Record):
     """A file that another front door turned into format-1 ``data`` (None: ``findings`` stop it;
     ``note``: skipped, with why), with ``external`` diagnostics in a file it references."""
@@ -245,7 +242,7 @@ def _huggingface(data: Any, path: str) -> Optional[_Imported]:
         return _Imported(conversion.data, list(conversion.findings), name=conversion.name)
     if not isinstance(data, Mapping) or "paramlint" not in data or "huggingface" not in data:
         return None
-    expansion = expand_huggingface(data, path=path, read=lambda target: read_limited(target, LIMITS.max_bytes))
+    expansion = expand_huggingface(data, path=path, read=lambda target: read_guarded(target, LIMITS.max_bytes))
     external: Tuple[Diagnostic, ...] = ()
     if expansion.external is not None and expansion.external[1] is not None:
         external = locate(expansion.external[2], expansion.external[1], expansion.external[0])

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Dict
 
@@ -102,10 +101,7 @@ def test_pre_commit_hook(tmp_path, hook_repo, environment):
     _git(target, "add", "-A", env=environment)
 
     passing = _try_repo(target, hook_repo, environment)
-    output = passing.stdout + passing.stderr
-    if passing.returncode != 0 and ("Could not find a version" in output or "ConnectionError" in output
-                                    or "Failed to establish a new connection" in output):
-        pytest.skip(f"pre-commit could not install the hook's dependencies: {output.strip()[-400:]}")
+    output = _output_or_skip(passing)
     assert passing.returncode == 0, output
     assert "Passed" in output
 
@@ -118,6 +114,15 @@ def test_pre_commit_hook(tmp_path, hook_repo, environment):
     # strict = true: the first run passing shows that PL451 (ignored) and PL453 (suppressed) were not reported
     assert "PL451" not in output and "PL453" not in output and "PL601" not in output
     assert "docker-compose.yaml" not in output
+
+
+def _output_or_skip(done: "subprocess.CompletedProcess[str]") -> str:
+    """What pre-commit printed; a skip when it could not install the hook's dependencies (no index reachable)."""
+    output = done.stdout + done.stderr
+    if done.returncode != 0 and ("Could not find a version" in output or "ConnectionError" in output
+                                 or "Failed to establish a new connection" in output):
+        pytest.skip(f"pre-commit could not install the hook's dependencies: {output.strip()[-400:]}")
+    return output
 
 
 def _readme_snippets() -> list:
@@ -157,10 +162,7 @@ def test_readme_snippet_works_as_written(index, tmp_path, hook_repo, environment
     _git(target, "add", "-A", env=environment)
     command = [sys.executable, "-m", "pre_commit", "run", "--all-files", "--color", "never"]
     done = subprocess.run(command, cwd=target, env=environment, capture_output=True, text=True, timeout=540)
-    output = done.stdout + done.stderr
-    if done.returncode != 0 and ("Could not find a version" in output or "ConnectionError" in output
-                                 or "Failed to establish a new connection" in output):
-        pytest.skip(f"pre-commit could not install the hook's dependencies: {output.strip()[-400:]}")
+    output = _output_or_skip(done)
     assert done.returncode == 1, output
     assert "models/broken.yaml:6:33: PL401" in output and "models/good.yaml: ok: 20,714 params" in output
     assert "PL451" not in output
@@ -176,9 +178,6 @@ def test_pre_commit_skips_a_repository_of_other_yaml_and_json(tmp_path, hook_rep
     _git(target, "init", "-q", env=environment)
     _git(target, "add", "-A", env=environment)
     done = _try_repo(target, hook_repo, environment)
-    output = done.stdout + done.stderr
-    if done.returncode != 0 and ("Could not find a version" in output or "ConnectionError" in output
-                                 or "Failed to establish a new connection" in output):
-        pytest.skip(f"pre-commit could not install the hook's dependencies: {output.strip()[-400:]}")
+    output = _output_or_skip(done)
     assert done.returncode == 0, output
     assert "Passed" in output and "PL1" not in output

@@ -9,8 +9,9 @@ import yaml
 
 from ..core.diagnostics import Diagnostic
 from ..importers.huggingface import SUPPORTED, convert, is_huggingface_config, unsupported_note
-from ..lint import locate, read_limited
+from ..lint import locate
 from ..source.loader import LIMITS, LoadError, load_document
+from ..source.reader import read_guarded
 
 
 def to_yaml(data: Dict[str, Any], *, source: str) -> str:
@@ -50,7 +51,7 @@ def convert_command(argv: Sequence[str]) -> int:
     except SystemExit as stop:
         return int(stop.code or 0) and 2
     try:
-        document = load_document(read_limited(args.path, LIMITS.max_bytes), path=args.path)
+        document = load_document(read_guarded(args.path, LIMITS.max_bytes), path=args.path)
     except OSError as error:
         print(f"paramlint convert: error: cannot read {args.path}: {error.strerror or error}", file=sys.stderr)
         return 2
