@@ -58,6 +58,22 @@ def test_unsupported_model_type_is_skipped_with_a_note(tmp_path, capsys):
     assert len([line for line in out.splitlines() if "t5" in line]) == 1
 
 
+def test_a_hostile_model_type_is_shown_short(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "t5" * 100_000}))
+    assert main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "'t5t5" in out and "..." in out and len(out) < 500
+
+
+def test_no_configs_names_every_front_door(tmp_path, capsys):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"editor": {"tabSize": 2}}))
+    assert main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "`paramlint: 1`" in out and "config.json" in out and "`backbone` and `head`" in out
+
+
 @pytest.mark.parametrize("change,key,code", [
     ({"hidden_size": 66}, "hidden_size", "PL402"),                  # 66 / 4 heads, no head_dim
     ({"num_key_value_heads": 3}, "num_key_value_heads", "PL402"),  # 4 heads / 3

@@ -26,4 +26,8 @@ def _ultralytics(data: bytes, is_json: bool) -> bool:
         and has_top_level_key(data, "head", is_json=False)
 
 
+NO_CONFIGS = ("no model configs found (paramlint reads files with a top-level `paramlint: 1`, Hugging Face "
+              "config.json files with a `model_type`, and Ultralytics model YAMLs with `backbone` and `head`)")
+"""What the text and GitHub outputs say when no file passed to paramlint was one of these."""
+
 FRONT_DOORS: List[Tuple[str, Marker]] = [(HUGGINGFACE, _huggingface), (ULTRALYTICS, _ultralytics)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import List, Sequence
 
 from ..core.diagnostics import ERROR
+from ..importers import NO_CONFIGS
 from ..lint import FileReport
 from .escape import log_line, printable
 from .text import verdict
@@ -36,5 +37,5 @@ def render(reports: Sequence[FileReport], **_: object) -> str:
             lines.append(f"::{command} {properties}::{escape_data(d.message)}")
     lines += [log_line(verdict(r)) for r in reports if not r.skipped]
     if not any(not r.skipped for r in reports):
-        lines.append("no model configs found (files need a top-level `paramlint: 1`)")
+        lines.append(NO_CONFIGS)
     return "\n".join(lines) + "\n"

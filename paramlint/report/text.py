@@ -5,6 +5,7 @@ from typing import List, Sequence
 
 from ..core.diagnostics import ERROR
 from ..core.units import format_bytes
+from ..importers import NO_CONFIGS
 from ..lint import FileReport
 from .escape import printable
 from .summary import render_summary
@@ -55,5 +56,5 @@ def render(reports: Sequence[FileReport], *, summary: bool = False, color: bool 
         state = "error" if report.failed else "ok"
         lines.append(_paint(verdict(report), state, color))
     if not lines:
-        lines.append("no model configs found (files need a top-level `paramlint: 1`)")
+        lines.append(NO_CONFIGS)
     return "\n".join(lines) + "\n"

@@ -33,7 +33,8 @@ def is_huggingface_config(data: Any) -> bool:
 
 
 def unsupported_note(model_type: str) -> str:
-    return (f"model_type {model_type!r} is not a Hugging Face family paramlint reads; skipped "
+    shown = repr(model_type) if len(model_type) <= 60 else repr(model_type[:57]) + "..."
+    return (f"model_type {shown} is not a Hugging Face family paramlint reads; skipped "
             f"(supported: {', '.join(SUPPORTED)})")
 
 
