@@ -398,7 +398,7 @@ def test_random_expression_text_is_a_value_or_an_expr_error(text, env):
     else:
         assert isinstance(value, int) and not isinstance(value, bool)
         assert re.search(r"[0-9A-Za-z_]", text)
-    assert time.perf_counter() - start < 0.1
+    assert time.perf_counter() - start < 2.0  # a hang guard: an exponential blow-up takes far longer
 
 
 @fuzz("expressions_in_blocks")

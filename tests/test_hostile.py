@@ -111,7 +111,7 @@ def test_huge_file_is_refused_unread(tmp_path, marked):
         handle.truncate(LIMITS.max_bytes * 100)
     start = time.perf_counter()
     report = Linter().lint_file(str(path))
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < BOUND_SECONDS  # reading 100 limits' worth would take far longer
     if not marked:  # not ours: skipped, whatever its size
         assert report.skipped and not report.diagnostics
         return
