@@ -244,6 +244,46 @@ def test_every_file_paramlint_opens_is_guarded(tmp_path, monkeypatch, kind, plac
     assert "good.yaml:" not in out.replace("good.yaml: ", "") or place in ("config",)
 
 
+LLAMA_JSON = ('{"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 32, '
+              '"intermediate_size": 48, "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 50}')
+
+
+@pytest.mark.parametrize("key", ["huggingface", "ultralytics"])
+@pytest.mark.parametrize("reference", ["/etc/passwd", "../outside/config.json", "link.json", "sub/../../outside/x"])
+def test_a_referenced_file_outside_the_repository_is_refused_unread(tmp_path, monkeypatch, key, reference):
+    """`huggingface:` / `ultralytics:` may name only files inside the folder paramlint runs in (the
+    repository) or the config's own folder: a pull request cannot make it read /etc/passwd or a secret
+    beside the checkout, directly, through ``..`` or through a committed symlink."""
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    repo.mkdir()
+    outside.mkdir()
+    (outside / "config.json").write_text(LLAMA_JSON)
+    (repo / "link.json").symlink_to(outside / "config.json")
+    (repo / "model.yaml").write_text(f"paramlint: 1\n{key}: {reference}\n")
+    monkeypatch.chdir(repo)
+    status, out, _ = run_main(["model.yaml"])
+    assert status == 2  # a file that cannot be read, as for every other guarded read
+    assert re.search(rf"model.yaml:2:{len(key) + 3}: PL901 cannot read .*outside the folder paramlint runs in", out)
+
+
+def test_a_referenced_file_inside_the_repository_is_read(tmp_path, monkeypatch):
+    (tmp_path / "models" / "llama").mkdir(parents=True)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "config.json").write_text(LLAMA_JSON)
+    (tmp_path / "models" / "llama" / "train.yaml").write_text("paramlint: 1\nhuggingface: ../../shared/config.json\n")
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = run_main(["models/llama/train.yaml"])
+    assert status == 0 and "ok:" in out, out
+
+
+@pytest.mark.parametrize("value, shown", [("", "nothing"), ("[1, 2]", "a list"), ("3", "the number 3"),
+                                          ("true", "true"), ("''", "an empty path")])
+def test_a_huggingface_key_of_the_wrong_type_fails(value, shown):
+    report = lint(f"paramlint: 1\nhuggingface: {value}\n")
+    assert [(d.line, d.code) for d in report.diagnostics] == [(2, "PL202")]
+    assert report.diagnostics[0].message.endswith(f"got {shown}")
+
+
 def test_deeply_nested_toml_blames_the_toml_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "good.yaml").write_text(GOOD)

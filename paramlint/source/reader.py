@@ -13,7 +13,7 @@ import errno
 import os
 import stat
 
-__all__ = ["TooLarge", "read_guarded", "read_head"]
+__all__ = ["TooLarge", "read_guarded", "read_head", "referenced_path"]
 
 
 class TooLarge(Exception):
@@ -53,6 +53,24 @@ def _read(path: str, max_bytes: "int | None", budget: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def referenced_path(config_path: str, reference: str) -> str:
+    """The file a config names (``huggingface: ./config.json``), relative to the config's folder.
+
+    A pull request may name any path, so the reference must stay inside the
+    folder paramlint runs in (the repository, under pre-commit and CI) or the
+    config's own folder, symlinks followed: ``/etc/passwd``,
+    ``/proc/self/environ`` or ``../../secrets.json`` are refused unread with an
+    ``OSError`` that says why.
+    """
+    target = os.path.normpath(os.path.join(os.path.dirname(config_path), reference))
+    real = os.path.realpath(target)
+    roots = {os.path.realpath(os.getcwd()), os.path.realpath(os.path.dirname(config_path) or ".")}
+    if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+        raise OSError(errno.EACCES, "it is outside the folder paramlint runs in and the config's own folder "
+                                    "(a config may name only files of its repository)")
+    return target
 
 
 def _check_regular(info: os.stat_result, max_bytes: "int | None") -> None:

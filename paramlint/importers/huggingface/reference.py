@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from ...core.diagnostics import ConfigPath, Finding
 from ...core.record import Record
 from ...source.loader import Document, LoadError, load_document
+from ...source.reader import referenced_path
 from . import convert, is_huggingface_config, unsupported_note
 from .defaults import SUPPORTED
 
@@ -44,9 +45,10 @@ def expand(data: Mapping[str, Any], *, path: str, read: Callable[[str], bytes]) 
                         at_key=True) for key in _GRAPH_KEYS if key in data]
     external: Optional[Tuple[str, Optional[Document], List[Finding]]] = None
     prefix: ConfigPath = ("huggingface",)
-    if isinstance(spec, str):
+    if isinstance(spec, str) and spec:
         target = os.path.normpath(os.path.join(os.path.dirname(path), spec))
         try:
+            target = referenced_path(path, spec)
             document = load_document(read(target), path=target)
         except OSError as error:
             reason = getattr(error, "strerror", None) or str(error)
@@ -60,7 +62,10 @@ def expand(data: Mapping[str, Any], *, path: str, read: Callable[[str], bytes]) 
     elif isinstance(spec, Mapping):
         config = spec
     else:
-        return Expansion(None, findings)  # the schema reports the wrong type
+        shown = {str: "an empty path", type(None): "nothing", bool: f"{spec}".lower(), list: "a list",
+                 int: f"the number {spec}", float: f"the number {spec}"}.get(type(spec), type(spec).__name__)
+        return Expansion(None, findings + [Finding("PL202", "`huggingface` must be the path of a config.json or "
+                                                            f"a mapping of its fields, got {shown}", prefix)])
     if not is_huggingface_config(config):
         return Expansion(None, findings + [Finding("PL203", "the Hugging Face config has no `model_type`",
                                                    ("huggingface",))])

@@ -7,6 +7,7 @@ from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 from ...core.diagnostics import Finding
 from ...source.document import Document, LoadError
+from ...source.reader import referenced_path
 from ...validation.validator import GeneratedData
 from . import Imported, import_ultralytics, looks_like_ultralytics
 from .gflops import ultralytics_gflops
@@ -48,6 +49,7 @@ def _wrapper(data: Mapping[str, Any], document: Document, *, path: str, scale: O
                                                  ("imgsz",))], None)
     model_path = os.path.join(os.path.dirname(path), target)
     try:
+        model_path = referenced_path(path, target)
         model = load(model_path).data
     except OSError as error:
         return Imported(None, document, [Finding("PL901", f"cannot read {model_path}: {error.strerror or error}",
