@@ -110,6 +110,33 @@ def test_sequence_length_above_max_positions(tmp_path):
     assert "max_position_embeddings 32" in report.diagnostics[0].message
 
 
+@pytest.mark.parametrize("inference, field, positions", [
+    ("{prompt_tokens: 40}", "prompt_tokens", 40),
+    ("{prompt_tokens: 20, new_tokens: 14}", "new_tokens", 33),
+    ("{prompt_tokens: 8, context_length: 33}", "context_length", 33),
+])
+def test_serving_context_above_max_positions(inference, field, positions):
+    text = yaml.safe_dump({"paramlint": 1, "huggingface": LLAMA}, sort_keys=False) + f"inference: {inference}\n"
+    report = lint_text(text, path="serve.yaml")
+    (diagnostic,) = report.diagnostics
+    assert (diagnostic.line, diagnostic.code) == (len(text.splitlines()), "PL402")
+    assert text.splitlines()[-1][diagnostic.column - 1:].startswith(str(positions if field != "new_tokens" else 14))
+    assert f"{positions:,} positions is more than the model's max_position_embeddings 32" in diagnostic.message
+
+
+def test_serving_within_max_positions_is_fine():
+    text = yaml.safe_dump({"paramlint": 1, "huggingface": LLAMA}, sort_keys=False)
+    report = lint_text(text + "inference: {prompt_tokens: 20, new_tokens: 13}\n", path="serve.yaml")
+    assert not report.diagnostics and report.analysis.inference.cached_tokens == 32
+
+
+def test_serving_beyond_what_torch_can_allocate_is_pl405():
+    text = yaml.safe_dump({"paramlint": 1, "huggingface": LLAMA}, sort_keys=False)
+    report = lint_text(text + "inference: {batch_size: 100000000000000000, prompt_tokens: 32}\n", path="serve.yaml")
+    assert [d.code for d in report.diagnostics] == ["PL405"]
+    assert "more than torch can allocate" in report.diagnostics[0].message
+
+
 def test_referenced_config_errors_are_reported_in_that_file(tmp_path):
     text = json.dumps(dict(LLAMA, num_key_value_heads=3), indent=2)
     (tmp_path / "config.json").write_text(text)

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..core.diagnostics import Finding
 from ..core.units import format_bytes
-from ..model.analysis import ShapeAnalysis
+from ..model.analysis import INT64_MAX, ShapeAnalysis, magnitude
 from ..model.budgets import Figure
 from ..model.inference_setup import InferenceSetup, read_inference
 from .inference import InferenceError, InferenceEstimate, estimate_inference
@@ -36,6 +36,11 @@ def check_inference(data: Mapping[str, Any], shapes: ShapeAnalysis, output: Any,
         where = ("inference", "prompt_tokens") if "prompt_tokens" in section and "does not accept" in str(error) \
             else ("inference",)
         return None, [Finding("PL503", str(error), where)], {}
+    if estimate.peak > INT64_MAX:
+        return None, [Finding("PL405", f"serving {estimate.batch_size:,} sequences of {estimate.cached_tokens:,} "
+                                       f"cached tokens needs {magnitude(estimate.peak)} bytes at its peak (KV cache "
+                                       f"{magnitude(estimate.kv_cache)}): more than torch can allocate (2^63-1 bytes)",
+                              ("inference", "batch_size") if "batch_size" in section else ("inference",))], {}
     return estimate, [], inference_figures(estimate, setup)
 
 

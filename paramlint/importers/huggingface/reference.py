@@ -38,6 +38,25 @@ def _training(data: Mapping[str, Any]) -> Tuple[Optional[int], bool]:
     return seq, training.get("gradient_checkpointing") is True
 
 
+def _inference_positions(data: Mapping[str, Any]) -> List[Tuple[str, int, str]]:
+    """(field, positions, what) the ``inference:`` section asks the model to hold, largest last."""
+    section = data.get("inference")
+    if not isinstance(section, Mapping):
+        return []
+
+    def count(key: str) -> Optional[int]:
+        value = section.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+    prompt, new, context = count("prompt_tokens"), count("new_tokens"), count("context_length")
+    asked = [("prompt_tokens", prompt, "prompt_tokens")] if prompt else []
+    if context:
+        asked.append(("context_length", context, "context_length"))
+    elif prompt and new:
+        asked.append(("new_tokens", prompt + new - 1, f"prompt_tokens + new_tokens - 1 = {prompt:,} + {new:,} - 1"))
+    return asked
+
+
 def expand(data: Mapping[str, Any], *, path: str, read: Callable[[str], bytes]) -> Expansion:
     """The format-1 data of a file with ``huggingface:``; ``read`` reads the referenced file (bounded)."""
     spec = data["huggingface"]
@@ -82,6 +101,12 @@ def expand(data: Mapping[str, Any], *, path: str, read: Callable[[str], bytes]) 
         findings.append(Finding("PL402", f"sequence_length {seq} is more than the model's "
                                          f"{conversion.positions_field} {conversion.max_positions}",
                                 ("training", "sequence_length")))
+    for field, positions, what in _inference_positions(data):
+        if conversion.max_positions and positions > conversion.max_positions:
+            findings.append(Finding("PL402", f"{what} = {positions:,} positions is more than the model's "
+                                             f"{conversion.positions_field} {conversion.max_positions:,}",
+                                    ("inference", field)))
+            break
     if conversion.data is None or findings or (external is not None and external[2]):
         return Expansion(None, findings, external)
     expanded = {k: v for k, v in data.items() if k != "huggingface"}
