@@ -18,6 +18,7 @@ from .importers import FRONT_DOORS, HUGGINGFACE, ULTRALYTICS
 from .memory.adapters import FineTuneRun, finetune_contributors, plan_finetune
 from .memory.advice import advice
 from .memory.inference import InferenceEstimate
+from .memory.folding import find_fold
 from .memory.inference_check import check_inference
 from .memory.model import MemoryEstimate, MemoryModel
 from .memory.precision import PRECISION_MODELS
@@ -302,8 +303,9 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
         return findings, None
     trainable_shapes = run.finetune.trainable_shapes if run is not None else shapes.trainable_shapes
     state = optimizer_state_values(setup, trainable_shapes)
-    memory_model = MemoryModel(run.shapes if run else shapes, setup, output=run.output if run else graph.output,
-                               tuning=run.tuning if run else None)
+    planned, output = (run.shapes, run.output) if run else (shapes, graph.output)
+    fold = find_fold(planned, output, run.repeats if run else graph.repeats)
+    memory_model = MemoryModel(planned, setup, output=output, tuning=run.tuning if run else None, fold=fold)
     memory = memory_model.estimate()
     figures = _figures(shapes, setup, state, memory, advice(memory_model), run)
     serving, serving_findings, serving_figures = check_inference(data, shapes, graph.output)

@@ -22,7 +22,7 @@ frozen original.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from ..core.diagnostics import Finding
 from ..core.record import Record
@@ -53,6 +53,17 @@ class TuningMemory(Record):
         self.quantized_bytes = quantized_bytes
         self.quantization_stats = quantization_stats
         self.base_bytes = base_bytes
+
+    def renumbered(self, index: Callable[[int], Optional[int]]) -> "TuningMemory":
+        """The same run on a graph whose nodes ``index`` renumbers (None: a node it leaves out)."""
+        def keys(table: Mapping[ParamKey, Any]) -> Dict[ParamKey, Any]:
+            moved = ((index(node), name, value) for (node, name), value in table.items())
+            return {(node, name): value for node, name, value in moved if node is not None}
+
+        dequantized = {index(node): size for node, size in self.dequantized.items()}
+        dequantized.pop(None, None)  # type: ignore[call-overload]
+        return self.replace(param_bytes=keys(self.param_bytes), trainable=keys(self.trainable),
+                            dequantized=dequantized)
 
 
 def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int, ...], r: int,
@@ -119,7 +130,21 @@ def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
                           f"{node.label}.lora_add", node.frames, True))
         renumber[node.index] = len(nodes) - 1
     output = remap(graph.output)
-    return graph.replace(nodes=tuple(nodes), output=output), position
+    repeats = _adapted_repeats(graph, position, len(nodes))
+    return graph.replace(nodes=tuple(nodes), output=output, repeats=repeats), position
+
+
+def _adapted_repeats(graph: Graph, position: Mapping[int, int], total: int) -> Tuple[Any, ...]:
+    """The graph's repeats in the adapted graph: kept where every copy still has the same number of nodes."""
+    kept = []
+    for repeat in graph.repeats:
+        end = repeat.start + repeat.count * repeat.size
+        starts = [position[repeat.start + copy * repeat.size] for copy in range(repeat.count)]
+        starts.append(position[end] if end < len(graph.nodes) else total)
+        sizes = {after - before for before, after in zip(starts, starts[1:])}
+        if len(sizes) == 1:
+            kept.append(repeat.replace(start=starts[0], size=sizes.pop()))
+    return tuple(kept)
 
 
 def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: ShapeAnalysis,
@@ -166,16 +191,18 @@ class FineTuneRun(Record):
     (``finetune``), the quantization, the adapted graph the memory model
     simulates (``shapes``, ``output``) and its per-tensor differences."""
 
-    __slots__ = ("finetune", "quantization", "quantized", "shapes", "output", "tuning")
+    __slots__ = ("finetune", "quantization", "quantized", "shapes", "output", "tuning", "repeats")
 
+    # repeats: the adapted graph's (memory.folding)
     def __init__(self, finetune: FineTune, quantization: Optional[Quantization], quantized: Tuple[int, ...],
-                 shapes: ShapeAnalysis, output: Source, tuning: TuningMemory) -> None:
+                 shapes: ShapeAnalysis, output: Source, tuning: TuningMemory, repeats: Tuple[Any, ...] = ()) -> None:
         self.finetune = finetune
         self.quantization = quantization
         self.quantized = quantized
         self.shapes = shapes
         self.output = output
         self.tuning = tuning
+        self.repeats = repeats
 
 
 def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, lora: Any,
@@ -211,7 +238,7 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
         return None, [Finding("PL521", f"a LoRA branch as peft builds it cannot run on this model: {detail}",
                               ("training", "lora", "target_modules"))]
     tuning = tuning_memory(finetune, position, adapted, quantization, set(quantized), weight_size, base_dtype)
-    return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning), []
+    return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning, new_graph.repeats), []
 
 
 def finetune_contributors(run: FineTuneRun) -> Tuple[Tuple[str, int], ...]:

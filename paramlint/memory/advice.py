@@ -50,7 +50,8 @@ def _advice(model: MemoryModel, budget: int) -> str:
 def _variant(model: MemoryModel, *, checkpoint_blocks: bool = False, **changes: object) -> int:
     setup = model.setup.replace(**changes)  # type: ignore[arg-type]
     other = MemoryModel(model.shapes, setup, output=model.output, device=model.device,
-                        checkpoint_blocks=checkpoint_blocks or model.checkpoint_blocks, tuning=model.tuning)
+                        checkpoint_blocks=checkpoint_blocks or model.checkpoint_blocks, tuning=model.tuning,
+                        fold=model.fold)
     return other.peak(setup.batch_size)
 
 

@@ -14,18 +14,19 @@ Every allocation is rounded up to 512 bytes, and a fixed CUDA overhead
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from ..core.record import Record
 from ..core.runtime import collector_paused
 from ..model.analysis import ShapeAnalysis
 from ..model.graph import Source
 from ..model.training import TrainingSetup
+from .folding import Fold, FoldedTimeline, fold_timeline
 from .plan import CATEGORIES, plan_forward
 from .precision import CUDA, PRECISION_MODELS, DeviceModel
 from .simulation import MemoryTrace, SimResult, TracePoint, layer_bytes, simulate
 from .step_flops import step_flops
-from .steps import Timeline, inference_timeline, training_timeline
+from .steps import Timeline, inference_timeline, optimizer_temporary, training_timeline
 
 
 class MemoryEstimate(Record):
@@ -106,36 +107,68 @@ class MemoryModel:
     estimate."""
 
     def __init__(self, shapes: ShapeAnalysis, setup: TrainingSetup, *, output: Optional[Source] = None,
-                 device: DeviceModel = CUDA, checkpoint_blocks: bool = False, tuning: Optional[Any] = None) -> None:
+                 device: DeviceModel = CUDA, checkpoint_blocks: bool = False, tuning: Optional[Any] = None,
+                 fold: Optional[Fold] = None) -> None:
         self.shapes = shapes
         self.setup = setup
         self.tuning = tuning  # memory.adapters.TuningMemory of a fine-tuning run (shapes are its adapted graph's)
         self.device = device
         self.checkpoint_blocks = checkpoint_blocks
+        self.fold = fold  # memory.folding: a stack of equal blocks, planned as three copies and unrolled
         self.precision = PRECISION_MODELS[setup.precision]
         self.output = output if output is not None else Source(len(shapes.layers) - 1)
         with collector_paused():
-            plan = plan_forward(shapes, self.output, self.precision, device, training=True,
-                                checkpoint_blocks=checkpoint_blocks)
-            self.training: Timeline = training_timeline(plan, shapes, setup, self.precision, device, tuning)
-        self._inference: Optional[Timeline] = None
+            self._training = self._timeline(self._training_timeline, optimizer=True)
+        self._inference: Optional[Union[Timeline, FoldedTimeline]] = None
         self.flops = step_flops(shapes, self.output)
+
+    def _timeline(self, build: Callable[..., Timeline], *, optimizer: bool) -> Union[Timeline, FoldedTimeline]:
+        if self.fold is not None:
+            grads = (lambda sizes: optimizer_temporary(self.setup, self.device, sizes)) if optimizer else None
+            folded = fold_timeline(build, self.shapes, self.output, self.fold, grads)
+            if folded is not None:
+                return folded
+        return build(self.shapes, self.output, None)
+
+    def _training_timeline(self, shapes: ShapeAnalysis, output: Source,
+                           index: Optional[Callable[[int], Optional[int]]]) -> Timeline:
+        tuning = self.tuning if index is None or self.tuning is None else self.tuning.renumbered(index)
+        plan = plan_forward(shapes, output, self.precision, self.device, training=True,
+                            checkpoint_blocks=self.checkpoint_blocks)
+        return training_timeline(plan, shapes, self.setup, self.precision, self.device, tuning)
+
+    def _inference_timeline(self, shapes: ShapeAnalysis, output: Source,
+                            index: Optional[Callable[[int], Optional[int]]]) -> Timeline:
+        tuning = self.tuning if index is None or self.tuning is None else self.tuning.renumbered(index)
+        plan = plan_forward(shapes, output, self.precision, self.device, training=False)
+        return inference_timeline(plan, shapes, self.precision, tuning.param_bytes if tuning is not None else None)
+
+    @property
+    def training(self) -> Timeline:
+        """The training step's timeline, every layer's storages and steps written out."""
+        if isinstance(self._training, FoldedTimeline):
+            self._training = self._training.written_out()
+        return self._training
 
     @property
     def inference(self) -> Timeline:
-        """The eval-mode timeline, built on first use."""
+        """The eval-mode timeline, written out."""
+        walk = self._inference_walk()
+        if isinstance(walk, FoldedTimeline):
+            self._inference = walk = walk.written_out()
+        return walk
+
+    def _inference_walk(self) -> Union[Timeline, FoldedTimeline]:
         if self._inference is None:
             with collector_paused():
-                plan = plan_forward(self.shapes, self.output, self.precision, self.device, training=False)
-                self._inference = inference_timeline(plan, self.shapes, self.precision,
-                                                     self.tuning.param_bytes if self.tuning is not None else None)
+                self._inference = self._timeline(self._inference_timeline, optimizer=False)
         return self._inference
 
     def inference_peak(self, batch: int) -> int:
-        return simulate(self.inference, batch, self.device.rounding).peak + self.device.overhead
+        return _simulate(self._inference_walk(), batch, self.device.rounding).peak + self.device.overhead
 
     def simulate(self, batch: int) -> SimResult:
-        return simulate(self.training, batch, self.device.rounding)
+        return _simulate(self._training, batch, self.device.rounding)
 
     def peak(self, batch: int) -> int:
         return self.simulate(batch).peak + self.device.overhead
@@ -153,9 +186,13 @@ class MemoryModel:
         result = self.simulate(batch)
         parts = dict(zip(CATEGORIES, result.breakdown))
         end = dict(zip(CATEGORIES, result.end_of_forward))
-        layers = layer_bytes(self.training, batch, rounding, len(self.shapes.layers))
-        gradients = sum(-(-self.training.storages.fixed[s] // rounding) * rounding
-                        for s in _gradient_storages(self.training))
+        walk = self._training
+        if isinstance(walk, FoldedTimeline):
+            layers = walk.layer_bytes(batch, rounding, len(self.shapes.layers))
+            gradients = walk.gradient_bytes(rounding)
+        else:
+            layers = layer_bytes(walk, batch, rounding, len(self.shapes.layers))
+            gradients = sum(-(-walk.storages.fixed[s] // rounding) * rounding for s in _gradient_storages(walk))
         return MemoryEstimate(
             params=parts["parameters"], gradients=parts["gradients"], optimizer_state=parts["optimizer_state"],
             activations=parts["activations"], buffers=parts["buffers"], inputs=parts["inputs"],
@@ -166,6 +203,10 @@ class MemoryModel:
             layer_backward_flops=self.flops.layer_backward,
             inference=lambda: self.inference_peak(batch),
             trace=lambda: self.trace(batch))
+
+
+def _simulate(walk: Union[Timeline, FoldedTimeline], batch: int, rounding: int) -> SimResult:
+    return walk.simulate(batch, rounding) if isinstance(walk, FoldedTimeline) else simulate(walk, batch, rounding)
 
 
 def _gradient_storages(timeline: Timeline) -> List[int]:

@@ -66,18 +66,24 @@ class Value:
 
 
 class Storages(Record):
-    """Parallel lists: bytes per sample, fixed bytes, breakdown category, and
+    """Parallel lists: bytes per sample, fixed bytes, breakdown category,
     ``copies``: how many equal storages one entry stands for (a recurrent
-    layer's per-step tensors), each rounded on its own."""
+    layer's per-step tensors), each rounded on its own, and ``owner``: the
+    node being planned when the storage was made (``owner_now`` at the time;
+    -1 for none), which lets memory.folding tell the copies of a repeated
+    block apart."""
 
-    __slots__ = ("per_sample", "fixed", "category", "copies")
+    __slots__ = ("per_sample", "fixed", "category", "copies", "owner", "owner_now")
 
     def __init__(self, per_sample: Optional[List[int]] = None, fixed: Optional[List[int]] = None,
-                 category: Optional[List[int]] = None, copies: Optional[List[int]] = None) -> None:
+                 category: Optional[List[int]] = None, copies: Optional[List[int]] = None,
+                 owner: Optional[List[int]] = None) -> None:
         self.per_sample: List[int] = [] if per_sample is None else per_sample
         self.fixed: List[int] = [] if fixed is None else fixed
         self.category: List[int] = [] if category is None else category
         self.copies: List[int] = [1] * len(self.category) if copies is None else copies
+        self.owner: List[int] = [-1] * len(self.category) if owner is None else owner
+        self.owner_now = -1
 
     def new(self, numel: int, dtype: str, batched: bool, category: int, copies: int = 1) -> int:
         size = numel * dtype_bytes(dtype)
@@ -85,6 +91,7 @@ class Storages(Record):
         self.fixed.append(0 if batched else size)
         self.category.append(category)
         self.copies.append(copies)
+        self.owner.append(self.owner_now)
         return len(self.category) - 1
 
     def new_fixed(self, size: int, category: int) -> int:
@@ -92,6 +99,7 @@ class Storages(Record):
         self.fixed.append(size)
         self.category.append(category)
         self.copies.append(1)
+        self.owner.append(self.owner_now)
         return len(self.category) - 1
 
 
@@ -220,7 +228,9 @@ class _Planner:
             self.values[(-1 - position, 0)] = Value(storage, spec, dtype, False, identity(spec.rank))
         input_storages = [self.values[(-1 - p, 0)].storage for p in range(len(self.input_names))]
         for info in self.shapes.layers:
+            self.storages.owner_now = info.node.index
             self.layers.append(self._layer(info))
+        self.storages.owner_now = -1
         out_key = value_key(output, self.input_names)
         pinned = list(input_storages) + [self.values[out_key].storage]
         if self.storages.category[pinned[-1]] == TRANSIENT:

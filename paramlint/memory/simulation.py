@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple
 
 from ..core.record import Record
-from .plan import CATEGORIES
+from .plan import CATEGORIES, Storages
 from .steps import Timeline
 
 
@@ -73,7 +73,11 @@ class MemoryTrace(Record):
 
 
 def sizes(timeline: Timeline, batch: int, rounding: int) -> List[int]:
-    storages = timeline.storages
+    return storage_sizes(timeline.storages, batch, rounding)
+
+
+def storage_sizes(storages: Storages, batch: int, rounding: int) -> List[int]:
+    """Each storage's bytes at ``batch``, rounded to the allocator's granularity."""
     out = []
     for per_sample, fixed, copies in zip(storages.per_sample, storages.fixed, storages.copies):
         size = per_sample * batch + fixed

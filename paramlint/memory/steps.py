@@ -62,16 +62,18 @@ LOSSES: Dict[str, Tuple[str, bool, int, bool]] = {
 
 
 class Timeline(Record):
-    __slots__ = ("storages", "steps", "persistent", "layer_saved")
+    __slots__ = ("storages", "steps", "persistent", "layer_saved", "grads")
 
     # persistent: alive from the start of the step
     # layer_saved: layer -> storages it keeps first
+    # grads: the parameters' gradients the optimizer steps on (its temporaries scale with them)
     def __init__(self, storages: Storages, steps: List[Step], persistent: List[int],
-                 layer_saved: Optional[Dict[int, List[int]]] = None) -> None:
+                 layer_saved: Optional[Dict[int, List[int]]] = None, grads: Optional[List[int]] = None) -> None:
         self.storages = storages
         self.steps = steps
         self.persistent = persistent
         self.layer_saved: Dict[int, List[int]] = {} if layer_saved is None else layer_saved
+        self.grads: List[int] = [] if grads is None else grads
 
 
 class ParamTensor(Record):
@@ -144,6 +146,7 @@ class _Emitter:
         trainable_shapes = []
         overrides = self.tuning.param_bytes if self.tuning is not None else {}
         for tensor in self.params:
+            storages.owner_now = tensor.key[0]
             size = overrides.get(tensor.key, tensor.numel * weight)
             alive.append(storages.new_fixed(self.sharded(size, zero3), PARAMETERS))
             if not tensor.trainable:
@@ -157,13 +160,16 @@ class _Emitter:
                 alive.append(storages.new_fixed(self.sharded(size, ("zero1", "zero2", "zero3")), STATE))
             if impl == "fused" or self.device.name == "cpu":  # 0-d state lives on the CPU otherwise
                 alive += [storages.new_fixed(4, STATE) for _ in range(OPTIMIZERS[self.setup.optimizer].step_scalar)]
+        storages.owner_now = -1
         alive += [storages.new_fixed(size, STATE) for size in shared_state_bytes(self.setup, trainable_shapes)]
         if self.tuning is not None:  # modules_to_save: the frozen originals
             alive += [storages.new_fixed(size, PARAMETERS) for size in self.tuning.extra_frozen]
         for info in self.shapes.layers:
+            storages.owner_now = info.node.index
             for shape, dtype in info.result.buffers.values():
                 buffer_dtype = self.precision.activation_dtype(dtype) if dtype == "float32" else dtype
                 alive.append(storages.new_fixed(math.prod(shape) * dtype_bytes(buffer_dtype), BUFFERS))
+        storages.owner_now = -1
         return alive
 
     def _adafactor_state(self, tensor: "ParamTensor") -> List[int]:
@@ -175,8 +181,10 @@ class _Emitter:
 
     def forward(self) -> None:
         for index, layer in enumerate(self.plan.layers):
+            self.storages.owner_now = index
             gathered = self._gathered(index)
             self.step(layer.allocs + gathered, layer.frees + gathered, "forward", index)
+        self.storages.owner_now = -1
 
     def _gathered(self, index: int) -> List[int]:
         """ZeRO-3 gathers a layer's full parameters around its forward and its backward."""
@@ -229,6 +237,7 @@ class _Emitter:
             release.setdefault(layer, []).append(storage)
         pinned = set(self.plan.pinned)
         for index in range(len(self.plan.layers) - 1, -1, -1):
+            self.storages.owner_now = index
             layer = self.plan.layers[index]
             region = self.plan.regions.get(index)
             if region is not None and region[1] == index:
@@ -240,6 +249,7 @@ class _Emitter:
                 self._layer_backward(index, released)
             elif released:
                 self.step((), released, "backward", index)
+        self.storages.owner_now = -1
 
     def _layer_backward(self, index: int, released: List[int]) -> None:
         """The layer's autograd node, then (under autocast) the nodes of its
@@ -380,18 +390,21 @@ class _Emitter:
     # -- optimizer ------------------------------------------------------------------------
 
     def optimizer(self) -> None:
-        impl = optimizer_impl(self.setup, self.device.default_impl)
-        k_sum, k_max = step_temporaries(self.setup, impl)
-        sizes = [self.storages.fixed[g] for g in self.grads.values()]
-        rounding = self.device.rounding
-        rounded = [-(-s // rounding) * rounding for s in sizes]
-        total, largest = sum(rounded), max(rounded, default=0)
-        temp = int(k_sum * total + k_max * largest)
+        temp = optimizer_temporary(self.setup, self.device, [self.storages.fixed[g] for g in self.grads.values()])
         if temp:
             storage = self.storages.new_fixed(temp, TRANSIENT)
             self.step([storage], [storage], "optimizer", -1)
         else:
             self.step((), (), "optimizer", -1)
+
+
+def optimizer_temporary(setup: TrainingSetup, device: DeviceModel, grad_sizes: Sequence[int]) -> int:
+    """Bytes of ``optimizer.step()``'s temporaries over gradients of these sizes (foreach: a few
+    multiples of all of them; for-loop: of the largest)."""
+    k_sum, k_max = step_temporaries(setup, optimizer_impl(setup, device.default_impl))
+    rounding = device.rounding
+    rounded = [-(-size // rounding) * rounding for size in grad_sizes]
+    return int(k_sum * sum(rounded) + k_max * max(rounded, default=0))
 
 
 def training_timeline(plan: ForwardPlan, shapes: ShapeAnalysis, setup: TrainingSetup, precision: Precision,
@@ -405,7 +418,7 @@ def training_timeline(plan: ForwardPlan, shapes: ShapeAnalysis, setup: TrainingS
     persistent = persistent + [plan.input_storages[-1]]
     emitter.backward(grad)
     emitter.optimizer()
-    return Timeline(plan.storages, emitter.steps, persistent, _layer_saved(plan))
+    return Timeline(plan.storages, emitter.steps, persistent, _layer_saved(plan), list(emitter.grads.values()))
 
 
 def inference_timeline(plan: ForwardPlan, shapes: ShapeAnalysis, precision: Precision,
@@ -416,12 +429,15 @@ def inference_timeline(plan: ForwardPlan, shapes: ShapeAnalysis, precision: Prec
     persistent = list(plan.input_storages)
     weight = precision.weight_bytes
     for tensor in param_tensors(shapes):
+        storages.owner_now = tensor.key[0]
         size = (param_bytes or {}).get(tensor.key, tensor.numel * weight)
         persistent.append(storages.new_fixed(size, PARAMETERS))
     for info in shapes.layers:
+        storages.owner_now = info.node.index
         for shape, dtype in info.result.buffers.values():
             buffer_dtype = precision.activation_dtype(dtype) if dtype == "float32" else dtype
             persistent.append(storages.new_fixed(math.prod(shape) * dtype_bytes(buffer_dtype), BUFFERS))
+    storages.owner_now = -1
     steps: List[Step] = []
     for index, layer in enumerate(plan.layers):
         steps.append(((), tuple(layer.allocs), tuple(layer.frees), "inference", index))

@@ -90,15 +90,29 @@ class Node(Record):
         return " > ".join([f.label for f in self.frames] + [self.label])
 
 
-class Graph(Record):
-    __slots__ = ("inputs", "input_paths", "nodes", "output")
+class Repeat(Record):
+    """``repeat: count`` expanded into ``count`` runs of ``size`` consecutive nodes from ``start``
+    (one run per copy; recorded when every copy has the same number of nodes)."""
 
+    __slots__ = ("start", "size", "count")
+
+    def __init__(self, start: int, size: int, count: int) -> None:
+        self.start = start
+        self.size = size
+        self.count = count
+
+
+class Graph(Record):
+    __slots__ = ("inputs", "input_paths", "nodes", "output", "repeats")
+
+    # repeats: where `repeat:` laid out copies (memory.folding analyses a long stack of equal copies once)
     def __init__(self, inputs: Dict[str, TensorSpec], input_paths: Dict[str, ConfigPath], nodes: Tuple[Node, ...],
-                 output: Source) -> None:
+                 output: Source, repeats: Tuple[Repeat, ...] = ()) -> None:
         self.inputs = inputs
         self.input_paths = input_paths
         self.nodes = nodes
         self.output = output
+        self.repeats = repeats
 
 
 class _Abort(Exception):
@@ -141,6 +155,7 @@ class _Builder:
         self.expanded = 0  # layers so far, sub-layers included (see SUBLAYER_ARGS)
         self.block_names: Dict[str, Dict[str, int]] = {}  # block -> names declared in its layers, computed once
         self.failed_blocks: Set[str] = set()  # blocks whose expansion reported an error: not expanded again
+        self.repeats: List[Repeat] = []
 
     def error(self, code: str, message: str, path: ConfigPath, *, at_key: bool = False) -> None:
         self.findings.append(Finding(code, message, path, at_key=at_key))
@@ -263,11 +278,17 @@ class _Builder:
         # layer's attention memory, rotary tables), as a stack of such layers is called.
         shared = sources[1:] if make == self.expand_block and len(self.blocks[layer_type].get("inputs") or ()) > 1 \
             else ()
+        first = len(self.nodes)
+        sizes = set()
         for copy in range(repeat):
+            before = len(self.nodes)
             out = make(entry, local, copy + 1 if repeat > 1 else None, path, scope, sources, env, frames, trainable)
             if out is BROKEN:
                 return BROKEN
+            sizes.add(len(self.nodes) - before)
             sources = (out,) + shared
+        if repeat > 1 and len(sizes) == 1 and 0 not in sizes:
+            self.repeats.append(Repeat(first, sizes.pop(), repeat))
         return sources[0]
 
     def make_node(self, entry: Mapping[str, Any], local: str, copy: Optional[int], path: ConfigPath, scope: _Scope,
@@ -438,4 +459,4 @@ def build_graph(data: Mapping[str, Any]) -> Tuple[Optional[Graph], List[Finding]
         return None, builder.findings
     if builder.findings or last[0] is BROKEN:
         return None, builder.findings
-    return Graph(inputs, input_paths, tuple(builder.nodes), last[0]), builder.findings
+    return Graph(inputs, input_paths, tuple(builder.nodes), last[0], tuple(builder.repeats)), builder.findings
