@@ -285,7 +285,12 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
         return findings, None
     lines = {}
     if document is not None:
-        lines = {node.index: position_of(document, node.config_path)[0] for node in graph.nodes}
+        line_of: Dict[Any, int] = {}  # the copies of a repeat share their config paths
+        for node in graph.nodes:
+            line = line_of.get(node.config_path)
+            if line is None:
+                line = line_of[node.config_path] = position_of(document, node.config_path)[0]
+            lines[node.index] = line
     shapes, shape_findings = analyze_shapes(graph, lines)
     findings.extend(shape_findings)
     if shapes is None:
@@ -304,7 +309,7 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
     trainable_shapes = run.finetune.trainable_shapes if run is not None else shapes.trainable_shapes
     state = optimizer_state_values(setup, trainable_shapes)
     planned, output = (run.shapes, run.output) if run else (shapes, graph.output)
-    fold = find_fold(planned, output, run.repeats if run else graph.repeats)
+    fold = find_fold(planned, output)
     memory_model = MemoryModel(planned, setup, output=output, tuning=run.tuning if run else None, fold=fold)
     memory = memory_model.estimate()
     figures = _figures(shapes, setup, state, memory, advice(memory_model), run)

@@ -30,7 +30,7 @@ def _models(data: Dict[str, Any]) -> Tuple[MemoryModel, MemoryModel]:
     run = analysis.finetune
     shapes, output = (run.shapes, run.output) if run else (analysis.shapes, graph.output)
     tuning = run.tuning if run else None
-    fold = find_fold(shapes, output, run.repeats if run else graph.repeats)
+    fold = find_fold(shapes, output)
     folded = MemoryModel(shapes, analysis.training, output=output, tuning=tuning, fold=fold)
     full = MemoryModel(shapes, analysis.training, output=output, tuning=tuning)
     return folded, full
@@ -191,7 +191,7 @@ def _fold_of(data: Dict[str, Any]) -> Any:
     findings, analysis = analyze_document(data, None, SchemaValidator())
     assert analysis is not None, findings
     graph, _ = build_graph(data)
-    return find_fold(analysis.shapes, graph.output, graph.repeats)
+    return find_fold(analysis.shapes, graph.output)
 
 
 def test_equal_copies_fold():

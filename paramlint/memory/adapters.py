@@ -191,18 +191,16 @@ class FineTuneRun(Record):
     (``finetune``), the quantization, the adapted graph the memory model
     simulates (``shapes``, ``output``) and its per-tensor differences."""
 
-    __slots__ = ("finetune", "quantization", "quantized", "shapes", "output", "tuning", "repeats")
+    __slots__ = ("finetune", "quantization", "quantized", "shapes", "output", "tuning")
 
-    # repeats: the adapted graph's (memory.folding)
     def __init__(self, finetune: FineTune, quantization: Optional[Quantization], quantized: Tuple[int, ...],
-                 shapes: ShapeAnalysis, output: Source, tuning: TuningMemory, repeats: Tuple[Any, ...] = ()) -> None:
+                 shapes: ShapeAnalysis, output: Source, tuning: TuningMemory) -> None:
         self.finetune = finetune
         self.quantization = quantization
         self.quantized = quantized
         self.shapes = shapes
         self.output = output
         self.tuning = tuning
-        self.repeats = repeats
 
 
 def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, lora: Any,
@@ -238,7 +236,7 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
         return None, [Finding("PL521", f"a LoRA branch as peft builds it cannot run on this model: {detail}",
                               ("training", "lora", "target_modules"))]
     tuning = tuning_memory(finetune, position, adapted, quantization, set(quantized), weight_size, base_dtype)
-    return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning, new_graph.repeats), []
+    return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning), []
 
 
 def finetune_contributors(run: FineTuneRun) -> Tuple[Tuple[str, int], ...]:

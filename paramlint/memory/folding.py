@@ -14,8 +14,9 @@ storage moved to the neighbour of that copy, global steps (parameters, the
 loss, autocast's cache, the optimizer) given every copy's storages.
 
 Nothing here is assumed.  :func:`find_fold` folds only copies that are equal
-node by node (type, arguments, input shapes, wiring relative to the copy)
-and that the layers after the stack read only through the last copy.  The
+node by node (type, arguments, input shapes, wiring relative to the copy:
+model.copies, checked during the shape analysis) and that the layers after
+the stack read only through the last copy.  The
 unrolling is then checked where it can be compared: the timeline of four
 copies, planned in full, must equal three copies unrolled to four, storage
 for storage and step for step (up to naming).  Anything that is not
@@ -65,57 +66,24 @@ class Fold(Record):
         return index
 
 
-def find_fold(shapes: ShapeAnalysis, output: Source, repeats: Sequence[Repeat]) -> Optional[Fold]:
-    """The repeat worth folding whose copies are equal, or None."""
-    candidates = sorted((r for r in repeats if r.count >= MIN_COPIES), key=lambda r: -(r.count * r.size))
-    for repeat in candidates:
-        if _periodic(shapes.layers, output, repeat):
+def find_fold(shapes: ShapeAnalysis, output: Source) -> Optional[Fold]:
+    """The largest stack of equal copies (``shapes.equal_copies``, checked layer by layer by the shape
+    analysis) that the layers after it read through its last copy only, or None."""
+    for repeat in sorted(shapes.equal_copies, key=lambda r: -(r.count * r.size)):
+        if repeat.count >= MIN_COPIES and _read_through_last_copy(shapes.layers, output, repeat):
             return Fold(repeat.start, repeat.size, repeat.count)
     return None
 
 
-def _periodic(layers: Sequence[LayerInfo], output: Source, repeat: Repeat) -> bool:
-    """Copies 2 .. count-1 are copy 1 again: node by node the same type, arguments, trainability,
-    checkpointing and wiring (relative to the copy), and the same shapes coming in from outside the
-    copy (inside it, equal layers on equal inputs make equal shapes)."""
-    start, size, count = repeat.start, repeat.size, repeat.count
-    end = start + count * size
-    if end > len(layers):
-        return False
-    middle = start + size
-    reference = layers[middle:middle + size]
-    for copy in range(2, count):
-        base = start + copy * size
-        for ours, theirs in zip(layers[base:base + size], reference):
-            a, b = ours.node, theirs.node
-            if a.type != b.type or a.trainable != b.trainable or a.checkpoint != b.checkpoint or a.args != b.args \
-                    or len(a.sources) != len(b.sources) or len(a.frames) != len(b.frames):
-                return False
-            for x, y, spec_a, spec_b in zip(a.sources, b.sources, ours.inputs, theirs.inputs):
-                if not _same_wiring(x, y, base, middle, start, size):
-                    return False
-                if (x.node is None or x.node < base) and spec_a != spec_b:
-                    return False
-            if (a.shares is None) != (b.shares is None) or (a.shares is not None and not _same_wiring(
-                    Source(a.shares), Source(b.shares), base, middle, start, size)):
-                return False
-            if any(f.checkpoint != g.checkpoint for f, g in zip(a.frames, b.frames)):
-                return False
-    last = end - size
-    for info in layers[end:]:  # the layers after the stack read it through its last copy only
+def _read_through_last_copy(layers: Sequence[LayerInfo], output: Source, repeat: Repeat) -> bool:
+    end = repeat.start + repeat.count * repeat.size
+    last = end - repeat.size
+    for info in layers[end:]:
         node = info.node
         refs = [s.node for s in node.sources if s.node is not None] + ([node.shares] if node.shares is not None else [])
-        if any(start <= ref < last for ref in refs):
+        if any(repeat.start <= ref < last for ref in refs):
             return False
-    return output.node is None or not start <= output.node < last
-
-
-def _same_wiring(ours: Source, theirs: Source, base: int, middle: int, start: int, size: int) -> bool:
-    """Equal sources, relative to their copy when inside the stack (own copy or the one before)."""
-    if ours.node is None or theirs.node is None or ours.node < start or theirs.node < start:
-        return ours == theirs
-    offset = ours.node - base
-    return -size <= offset < size and offset == theirs.node - middle and ours.output == theirs.output
+    return output.node is None or not repeat.start <= output.node < last
 
 
 def folded_shapes(shapes: ShapeAnalysis, output: Source, fold: Fold, copies: int) -> Tuple[ShapeAnalysis, Source]:

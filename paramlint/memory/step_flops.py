@@ -52,6 +52,7 @@ def step_flops(shapes: ShapeAnalysis, output: Optional[Source] = None) -> StepFl
     useful = useful_layers(shapes, output)
     needs: dict = {}
     backward: List[int] = []
+    known: dict = {}  # the copies of a repeat share their analysis (model.copies): one count for all of them
     for info in shapes.layers:
         node = info.node
         trainable = node.trainable and bool(info.result.params)
@@ -59,7 +60,14 @@ def step_flops(shapes: ShapeAnalysis, output: Optional[Source] = None) -> StepFl
         out_needs = trainable or any(inputs)
         for index in range(len(info.result.outputs)):
             needs[(node.index, index)] = out_needs
-        backward.append(layer_backward(info, inputs, trainable) if useful[node.index] and out_needs else 0)
+        if not (useful[node.index] and out_needs):
+            backward.append(0)
+            continue
+        key = (id(info.result), node.type, trainable, tuple(inputs))
+        flops = known.get(key)
+        if flops is None:
+            flops = known[key] = layer_backward(info, inputs, trainable)
+        backward.append(flops)
     forward = tuple(info.result.flops for info in shapes.layers)
     return StepFlops(sum(forward), sum(backward), forward, tuple(backward))
 

@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..core.diagnostics import ERROR, Finding
 from ..core.record import Record
 from ..rules import severity_of
-from .graph import Graph, Node, Source
+from .copies import copy_references, equal_copies, same_layer
+from .graph import Graph, Node, Repeat, Source
 from .layers import REGISTRY
 from .layers.base import (
     DTYPE_BYTES,
@@ -56,11 +57,14 @@ class LayerInfo(Record):
 
 
 class ShapeAnalysis(Record):
-    __slots__ = ("inputs", "layers", "output", "params", "trainable_params", "buffers", "flops", "trainable_shapes")
+    __slots__ = ("inputs", "layers", "output", "params", "trainable_params", "buffers", "flops", "trainable_shapes",
+                 "equal_copies")
 
     # trainable_shapes: for optimizer state
+    # equal_copies: repeats whose copies 2 and on are copy 1 again, layer for layer (model.copies)
     def __init__(self, inputs: Dict[str, TensorSpec], layers: Tuple[LayerInfo, ...], output: TensorSpec, params: int,
-                 trainable_params: int, buffers: int, flops: int, trainable_shapes: Tuple[Shape, ...] = ()) -> None:
+                 trainable_params: int, buffers: int, flops: int, trainable_shapes: Tuple[Shape, ...] = (),
+                 equal_copies: Tuple[Repeat, ...] = ()) -> None:
         self.inputs = inputs
         self.layers = layers
         self.output = output
@@ -69,6 +73,7 @@ class ShapeAnalysis(Record):
         self.buffers = buffers
         self.flops = flops
         self.trainable_shapes = trainable_shapes
+        self.equal_copies = equal_copies
 
     @property
     def non_trainable_params(self) -> int:
@@ -154,7 +159,26 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
     infos: Dict[int, LayerInfo] = {}
     params = trainable = buffers = flops = 0
     trainable_shapes: List[Shape] = []
+    references = copy_references(graph.repeats, len(graph.nodes))
+    reused: Dict[int, bool] = {}
     for node in graph.nodes:
+        reference = references.get(node.index)
+        if reference is not None:
+            info = _reuse(node, reference, graph, infos)
+            if info is not None:
+                reused[node.index] = True
+                infos[node.index] = info
+                result = info.result
+                for warning in result.warnings:
+                    findings.append(Finding(warning.code, warning.message + layer_context(node),
+                                            _locate(node, warning.arg)))
+                if node.trainable:
+                    trainable_shapes.extend(result.params.values())
+                params += info.params
+                trainable += info.trainable_params
+                buffers += info.buffers
+                flops += result.flops
+                continue
         layer = REGISTRY[node.type]
         oversized = _oversized_args(node)
         if oversized is not None:
@@ -207,7 +231,23 @@ def analyze_shapes(graph: Graph, lines: Dict[int, int]) -> Tuple[Optional[ShapeA
     if output is None:
         return None, findings
     return ShapeAnalysis(graph.inputs, tuple(infos[n.index] for n in graph.nodes), output, params, trainable,
-                         buffers, flops, tuple(trainable_shapes)), findings
+                         buffers, flops, tuple(trainable_shapes),
+                         equal_copies(graph.repeats, references, reused)), findings
+
+
+def _reuse(node: Node, reference: Tuple[int, int, int, Repeat], graph: Graph,
+           infos: Dict[int, LayerInfo]) -> Optional[LayerInfo]:
+    """The copy-1 counterpart's analysis for ``node``, when it is that layer again on the same inputs."""
+    theirs = infos.get(reference[0])
+    if theirs is None or node.shares is not None or not same_layer(node, theirs.node, reference):
+        return None
+    try:
+        inputs = tuple(_tensor_of(s, graph, infos) for s in node.sources)
+    except LayerError:
+        return None
+    if inputs != theirs.inputs:  # identical objects inside the copy: only its inputs from outside compare
+        return None
+    return LayerInfo(node, theirs.result, inputs, theirs.params, theirs.trainable_params, theirs.buffers)
 
 
 def magnitude(value: int) -> str:

@@ -1,0 +1,110 @@
+"""The copies of a repeat are analysed once (model.copies): the shape analysis with reuse equals the one
+that infers every layer, findings included, on the examples, random block graphs and stacks whose copies
+differ; and only stacks of equal copies are listed as such."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+
+from paramlint.model import graph as graph_module
+from paramlint.model.analysis import analyze_shapes
+from paramlint.model.graph import build_graph
+from strategies import block_graphs
+from test_folding import stacks
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = int(os.environ.get("PARAMLINT_FOLD_EXAMPLES", "60"))
+
+
+def _both(data: Dict[str, Any]) -> Any:
+    graph, _ = build_graph(data)
+    if graph is None:
+        return None
+    reused = analyze_shapes(graph, {})
+    inferred = analyze_shapes(graph.replace(repeats=()), {})
+    assert reused[1] == inferred[1]  # the same findings, in the same order
+    if inferred[0] is None:
+        assert reused[0] is None
+        return None
+    assert reused[0].replace(equal_copies=()) == inferred[0]
+    return reused[0]
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("*.yaml")))
+def test_examples_analyse_alike(path):
+    data = yaml.safe_load((ROOT / path).read_text())
+    if isinstance(data, dict) and "layers" in data:
+        _both(data)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(block_graphs())
+def test_random_block_graphs_analyse_alike(data):
+    _both(data)
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stacks())
+def test_random_stacks_analyse_alike_and_are_equal_copies(data):
+    analysis = _both({k: v for k, v in data.items() if k != "training"})
+    assert analysis is not None and [r.count for r in analysis.equal_copies] == [data["layers"][1]["repeat"]]
+
+
+def test_copies_that_change_shape_are_inferred_and_not_equal():
+    blocks = {"B": {"layers": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1, "stride": 2}]}}
+    data = {"paramlint": 1, "input": [4, 600, 600], "blocks": blocks, "layers": [{"type": "B", "repeat": 9}]}
+    analysis = _both(data)
+    assert analysis.equal_copies == ()
+    assert [info.output.shape[-1] for info in analysis.layers] == [300, 150, 75, 38, 19, 10, 5, 3, 2]
+
+
+def test_a_warning_in_a_copy_is_reported_for_every_copy():
+    blocks = {"B": {"layers": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+                               {"type": "LayerNorm"}]}}
+    data = {"paramlint": 1, "input": [4, 8, 8], "blocks": blocks, "layers": [{"type": "B", "repeat": 5}]}
+    graph, _ = build_graph(data)
+    analysis, findings = analyze_shapes(graph, {})
+    assert len([f for f in findings if f.code == "PL453"]) == 5
+    assert len({f.message for f in findings}) == 5  # each names its own copy
+    assert analysis.equal_copies and analysis.equal_copies[0].count == 5
+
+
+def _expanded_without_cloning(data: Dict[str, Any]) -> Any:
+    original = graph_module._Builder._cloned
+    graph_module._Builder._cloned = lambda self, *args: None  # never equal: every copy expanded
+    try:
+        return build_graph(data)
+    finally:
+        graph_module._Builder._cloned = original
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stacks())
+def test_cloned_copies_are_the_expanded_ones(data):
+    """Copies 4 and on are written from copy 3, one copy along: node for node what expanding gives."""
+    assert build_graph(data) == _expanded_without_cloning(data)
+
+
+@pytest.mark.parametrize("path", ["examples/huggingface/llama-3-70b/config.json", "examples/gpt2_small.yaml",
+                                  "examples/finetune/llama2_70b_qlora.yaml"])
+def test_cloned_examples_are_the_expanded_ones(path):
+    from paramlint.importers.huggingface import convert
+
+    text = (ROOT / path).read_text()
+    data = convert(json.loads(text)).data if path.endswith(".json") else yaml.safe_load(text)
+    graph, findings = build_graph(data)
+    assert graph is not None and (graph, findings) == _expanded_without_cloning(data)
+
+
+def test_a_repeat_past_the_node_limit_still_stops_at_it():
+    blocks = {"B": {"layers": [{"type": "Linear", "out_features": 4}, {"type": "ReLU"}]}}
+    data = {"paramlint": 1, "input": [4], "blocks": blocks, "layers": [{"type": "B", "repeat": 60_000}]}
+    assert build_graph(data) == _expanded_without_cloning(data)
+    graph, findings = build_graph(data)
+    assert graph is None and [f.code for f in findings] == ["PL103"]
