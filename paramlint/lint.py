@@ -24,7 +24,7 @@ from .memory.model import MemoryEstimate, MemoryModel
 from .memory.precision import PRECISION_MODELS
 from .model.analysis import INT64_MAX, LayerInfo, ShapeAnalysis, analyze_shapes, magnitude
 from .model.budgets import BudgetUse, Figure, budget_uses, check_budgets, top_contributors
-from .model.graph import build_graph
+from .model.graph import Source, build_graph
 from .model.layers.base import DTYPE_BYTES, TensorSpec
 from .model.training import OPTIMIZERS, TrainingSetup, optimizer_state_values, read_training
 from .model.unread import unread_layers
@@ -47,15 +47,16 @@ class Analysis(Record):
     """Everything paramlint computed about one model."""
 
     __slots__ = ("shapes", "training", "optimizer_state", "memory", "budgets", "lines", "inference", "front",
-                 "finetune")
+                 "finetune", "output")
 
     # inference: the serving figures, when the config has a usable `inference:` section
     # front: figures of the file's own convention (an Ultralytics import: model.info()'s layers and GFLOPs)
     # finetune: memory.adapters.FineTuneRun when training.lora is set
+    # output: the graph's output (what the loss reads), None for the last layer
     def __init__(self, shapes: ShapeAnalysis, training: TrainingSetup, optimizer_state: int, memory: MemoryEstimate,
                  budgets: Tuple[BudgetUse, ...] = (), lines: Optional[Mapping[int, int]] = None,
                  inference: Optional[InferenceEstimate] = None, front: Optional[Mapping[str, Any]] = None,
-                 finetune: Optional[FineTuneRun] = None) -> None:
+                 finetune: Optional[FineTuneRun] = None, output: Optional[Source] = None) -> None:
         self.front: Mapping[str, Any] = {} if front is None else front
         self.shapes = shapes
         self.training = training
@@ -65,6 +66,7 @@ class Analysis(Record):
         self.lines: Mapping[int, int] = {} if lines is None else lines
         self.inference = inference
         self.finetune = finetune
+        self.output = output if output is not None else Source(len(shapes.layers) - 1)
 
     @property
     def params(self) -> int:
@@ -319,7 +321,7 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
     budgets = data.get("budgets") or {}
     findings.extend(check_budgets(budgets, figures))
     analysis = Analysis(shapes, setup, state, memory, tuple(budget_uses(budgets, figures)), lines, serving,
-                        finetune=run)
+                        finetune=run, output=graph.output)
     return findings, analysis
 
 

@@ -193,3 +193,46 @@ def test_convert_round_trips(path, tmp_path, capsys):
 def test_examples_count_as_published():
     report = lint_text((ROOT / "examples/huggingface/llama-2-7b/config.json").read_text(), path="config.json")
     assert report.analysis.params == 6_738_415_616
+
+
+# -- paramlint fit on Hugging Face models ------------------------------------------------------------
+
+def _fit(argv):
+    import io
+
+    from paramlint.commands.fit import main as fit_main
+
+    out, err = io.StringIO(), io.StringIO()
+    return fit_main(list(argv), stdout=out, stderr=err), out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_fit_searches_the_batch_of_a_huggingface_model(tmp_path, wrapped):
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA))
+    path = tmp_path / "config.json"
+    if wrapped:
+        path = tmp_path / "train.yaml"
+        path.write_text("paramlint: 1\nhuggingface: ./config.json\ntraining: {sequence_length: 16, optimizer: AdamW}\n")
+    status, out, err = _fit([str(path), "--memory", "80 MiB", "--format", "json"])
+    assert status == 0, err
+    found = json.loads(out)
+    assert found["batch_size"] >= 1 and found["peak"] <= found["budget"] < found["peak_at_next_batch"]
+
+
+def test_fit_searches_the_sequence_length_up_to_max_positions(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA))
+    path = tmp_path / "train.yaml"
+    path.write_text("paramlint: 1\nhuggingface: ./config.json\ntraining: {batch_size: 2, optimizer: AdamW}\n")
+    status, out, err = _fit([str(path), "--memory", "100 GiB", "--sequence-length", "--format", "json"])
+    assert status == 0, err
+    assert json.loads(out)["sequence_length"] == LLAMA["max_position_embeddings"]  # everything fits: capped
+
+    def peak(length: int) -> int:
+        text = path.read_text().replace("batch_size: 2", f"batch_size: 2, sequence_length: {length}")
+        return lint_text(text, path=str(path)).analysis.memory.peak
+
+    budget = (peak(8) + peak(24)) // 2
+    status, out, err = _fit([str(path), "--memory", f"{budget} B", "--sequence-length", "--format", "json"])
+    found = json.loads(out)
+    assert status == 0 and 8 <= found["sequence_length"] < 24, (out, err)
+    assert peak(found["sequence_length"]) == found["peak"] <= budget < peak(found["sequence_length"] + 1)

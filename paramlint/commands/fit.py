@@ -68,19 +68,13 @@ def _device(args: argparse.Namespace) -> DeviceModel:
 def _load(path: str):
     """(analysis, graph output, error lines, exit status when there is no analysis) for a config file."""
     from ..lint import Linter
-    from ..model.graph import build_graph
 
     report = Linter().lint_file(path)
     if report.analysis is None or report.errors:
         lines = [f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}" for d in report.diagnostics]
         status = 2 if report.skipped or report.failed_to_read else 1  # errors in the config: 1, as lint exits
         return None, None, lines or [f"{path}: not a paramlint config (no `paramlint: 1`)"], status
-    from ..source.loader import LIMITS, load_document
-    from ..source.reader import read_guarded
-
-    data = load_document(read_guarded(path, LIMITS.max_bytes), path=path).data
-    graph, _ = build_graph(data)
-    return report.analysis, graph.output, [], 0
+    return report.analysis, report.analysis.output, [], 0
 
 
 def main(argv: Optional[Sequence[str]] = None, *, stdout: Optional[TextIO] = None,
@@ -113,11 +107,13 @@ def main(argv: Optional[Sequence[str]] = None, *, stdout: Optional[TextIO] = Non
         return fit_inference(args, analysis, output, budget, budget_text, device, stdout, stderr)
     if args.sequence_length:
         return _sequence(args, budget, budget_text, device, stdout, stderr)
+    from ..memory.folding import find_fold
     from ..memory.model import MemoryModel
 
     run = analysis.finetune
-    model = MemoryModel(run.shapes if run else analysis.shapes, analysis.training,
-                        output=run.output if run else output, device=device, tuning=run.tuning if run else None)
+    shapes, planned_output = (run.shapes, run.output) if run else (analysis.shapes, output)
+    model = MemoryModel(shapes, analysis.training, output=planned_output, device=device,
+                        tuning=run.tuning if run else None, fold=find_fold(shapes, planned_output))
     batch, peak = largest_batch(model.peak, budget)
     estimate = model.estimate(max(batch, 1))
     above = model.peak(batch + 1) if batch else None
@@ -132,12 +128,12 @@ def main(argv: Optional[Sequence[str]] = None, *, stdout: Optional[TextIO] = Non
 
 def _sequence(args: argparse.Namespace, budget: int, budget_text: str, device: DeviceModel, stdout: TextIO,
               stderr: TextIO) -> int:
-    from ..source.loader import load_document
+    from ..source.loader import LIMITS, load_document
+    from ..source.reader import read_guarded
     from .fit_sequence import longest_sequence
 
-    with open(args.config, "rb") as handle:
-        data = load_document(handle.read(), path=args.config).data
-    length, peak, analysis, note = longest_sequence(data, budget, device)
+    data = load_document(read_guarded(args.config, LIMITS.max_bytes), path=args.config).data
+    length, peak, analysis, note = longest_sequence(data, budget, device, path=args.config)
     if note:
         print(f"paramlint fit: {args.config}: {note}", file=stderr)
         return 2

@@ -11,7 +11,7 @@ searched; it gets a clear message instead.
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..memory.precision import DeviceModel
 from ..memory.search import largest_batch
@@ -38,29 +38,61 @@ def with_length(data: Mapping[str, Any], names: List[str], length: int) -> Dict[
     return changed
 
 
-def longest_sequence(data: Mapping[str, Any], budget: int, device: DeviceModel
+def longest_sequence(data: Any, budget: int, device: DeviceModel, *, path: str = ""
                      ) -> Tuple[Optional[int], int, Optional[Any], str]:
     """(longest length that fits or None, its peak, its analysis, a note when no search is possible)."""
     from ..lint import analyze_document
+    from ..memory.folding import find_fold
     from ..memory.model import MemoryModel
     from ..validation.validator import SchemaValidator
 
-    names = token_inputs(data)
-    if not names:
+    at_length = _length_setter(data, path)
+    if at_length is None:
         return None, 0, None, ("no token input whose length can vary (a 1-d integer input such as "
-                               "`tokens: {shape: [L], dtype: int64}`): --sequence-length has nothing to search")
+                               "`tokens: {shape: [L], dtype: int64}`, or a Hugging Face model): "
+                               "--sequence-length has nothing to search")
     validator = SchemaValidator()
     analyses: Dict[int, Any] = {}
 
     def peak_at(length: int) -> int:
-        _, analysis = analyze_document(with_length(data, names, length), None, validator)
+        changed = at_length(length)
+        if changed is None:  # past what the model takes (a Hugging Face model's max_position_embeddings)
+            return INFEASIBLE
+        _, analysis = analyze_document(changed, None, validator)
         if analysis is None:
             return INFEASIBLE
         analyses[length] = analysis
         run = analysis.finetune
-        model = MemoryModel(run.shapes if run else analysis.shapes, analysis.training,
-                            output=run.output if run else None, device=device, tuning=run.tuning if run else None)
+        shapes, output = (run.shapes, run.output) if run else (analysis.shapes, analysis.output)
+        model = MemoryModel(shapes, analysis.training, output=output, device=device,
+                            tuning=run.tuning if run else None, fold=find_fold(shapes, output))
         return model.peak(analysis.training.batch_size)
 
     length, peak = largest_batch(peak_at, budget, limit=MAX_LENGTH)
     return length, peak, analyses.get(length), ""
+
+
+def _length_setter(data: Any, path: str) -> Optional[Callable[[int], Optional[Mapping[str, Any]]]]:
+    """length -> the format-1 data at that length (None past what the model takes); None: nothing to vary.
+
+    A format-1 config gets its token inputs rewritten; a Hugging Face model (a config.json, or a file with
+    ``huggingface:``) its ``training.sequence_length``, expanded again as the linter expands it."""
+    from ..importers.huggingface import is_huggingface_config
+
+    if not isinstance(data, Mapping):
+        return None
+    if is_huggingface_config(data):
+        data = {"paramlint": 1, "huggingface": dict(data)}
+    if "huggingface" not in data or "paramlint" not in data:
+        names = token_inputs(data)
+        return (lambda length: with_length(data, names, length)) if names else None
+    from ..importers.huggingface.reference import expand
+    from ..source.loader import LIMITS
+    from ..source.reader import read_guarded
+
+    def at(length: int) -> Optional[Mapping[str, Any]]:
+        changed = dict(data)
+        changed["training"] = dict(changed.get("training") or {}, sequence_length=length)
+        return expand(changed, path=path, read=lambda target: read_guarded(target, LIMITS.max_bytes)).data
+
+    return at
