@@ -149,3 +149,12 @@ def test_fit_sequence_length_needs_a_token_input(tmp_path: Path) -> None:
     assert fit_main([str(ROOT / "examples" / "resnet18.yaml"), "--gpu", "T4", "--sequence-length"],
                     stdout=io.StringIO(), stderr=err) == 2
     assert "no token input whose length can vary" in err.getvalue()
+
+
+def test_fit_sequence_length_of_a_model_that_pins_it(tmp_path: Path) -> None:
+    """GPT-2 with learned positions [1024, 768] takes 1 token (broadcast) and 1,024, nothing between: the
+    search would stop at 1; it says the length is fixed instead."""
+    out, err = io.StringIO(), io.StringIO()
+    assert fit_main([str(ROOT / "examples" / "gpt2_small.yaml"), "--gpu", "A100-80GB", "--sequence-length"],
+                    stdout=out, stderr=err) == 2
+    assert "takes 1,024 tokens and not every shorter length" in err.getvalue()

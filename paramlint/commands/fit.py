@@ -145,7 +145,7 @@ def _sequence(args: argparse.Namespace, budget: int, budget_text: str, device: D
         stdout.write(json.dumps(document, indent=2) + "\n")
     elif length:
         stdout.write(f"{args.config}: the longest sequence that fits {budget_text} at batch size {batch} is "
-                     f"{length:,} tokens (peak {format_bytes(peak)})\n")
+                     f"{length:,} token{'s' if length > 1 else ''} (peak {format_bytes(peak)})\n")
     else:
         stdout.write(f"{args.config}: not even 1 token fits {budget_text} (peak {format_bytes(peak)})\n")
     return 0 if length else 1

@@ -69,7 +69,22 @@ def longest_sequence(data: Any, budget: int, device: DeviceModel, *, path: str =
         return model.peak(analysis.training.batch_size)
 
     length, peak = largest_batch(peak_at, budget, limit=MAX_LENGTH)
+    written = _written_length(data)
+    if written is not None and (length or 0) < written and peak_at((length or 0) + 1) == INFEASIBLE \
+            and peak_at(written) != INFEASIBLE:
+        # the search stopped at a length the model cannot take, below one it can: the model pins the length
+        return None, 0, None, (f"the model takes {written:,} tokens and not every shorter length (a layer such "
+                               f"as learned positions fixes it): --sequence-length cannot vary it")
     return length, peak, analyses.get(length), ""
+
+
+def _written_length(data: Any) -> Optional[int]:
+    """The length a format-1 config writes for its first token input."""
+    names = token_inputs(data) if isinstance(data, Mapping) and "huggingface" not in data else []
+    if not names:
+        return None
+    length = data["inputs"][names[0]]["shape"][0]
+    return length if isinstance(length, int) and not isinstance(length, bool) and length > 0 else None
 
 
 def _length_setter(data: Any, path: str) -> Optional[Callable[[int], Optional[Mapping[str, Any]]]]:
