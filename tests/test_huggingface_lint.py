@@ -80,7 +80,7 @@ def test_no_configs_names_every_front_door(tmp_path, capsys):
     ({"vocab_size": 0}, "vocab_size", "PL202"),
     ({"intermediate_size": -5}, "intermediate_size", "PL202"),
     ({"num_hidden_layers": "32"}, "num_hidden_layers", "PL202"),
-    ({"architectures": ["LlamaForTokenClassification"]}, "architectures", "PL205"),
+    ({"architectures": ["LlamaForMultipleChoice"]}, "architectures", "PL205"),  # no such head in transformers
 ])
 def test_config_mistakes_at_the_field(change, key, code):
     text, found = _diagnostics(dict(LLAMA, **change))
@@ -88,6 +88,46 @@ def test_config_mistakes_at_the_field(change, key, code):
     if key == "architectures":  # the class name, on the line after the bracket
         line, column = line + 1, 5
     assert found == [(line, column, code)]
+
+
+def test_an_unsupported_class_lists_the_supported_ones():
+    """BertForMultipleChoice is a transformers class of a supported family that paramlint does not build."""
+    config = {"model_type": "bert", "architectures": ["BertForMultipleChoice"], "hidden_size": 8,
+              "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}
+    text = json.dumps(config, indent=2)
+    report = lint_text(text, path="config.json")
+    (diagnostic,) = report.diagnostics
+    assert (diagnostic.line, diagnostic.column, diagnostic.code) == (4, 5, "PL205")  # the class name
+    assert diagnostic.message.endswith(
+        "(supported classes: BertModel, BertForMaskedLM, BertForSequenceClassification, BertForTokenClassification, "
+        "BertForQuestionAnswering, BertForPreTraining, BertForNextSentencePrediction, BertLMHeadModel)")
+    gemma = json.dumps(dict(config, model_type="gemma", architectures=["GemmaForQuestionAnswering"], vocab_size=10))
+    (diagnostic,) = lint_text(gemma, path="config.json").diagnostics
+    assert diagnostic.code == "PL205" and "GemmaForTokenClassification)" in diagnostic.message
+
+
+def test_bert_heads_lint_clean():
+    """The embeddings' buffers, an untied MLM head's unused predictions.bias and BertForPreTraining's
+    next-sentence logits are left unread on purpose: no PL455 for them (or for anything)."""
+    base = {"model_type": "bert", "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "vocab_size": 20, "tie_word_embeddings": False}
+    for cls in ("BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForTokenClassification"):
+        config = dict(base, architectures=[cls])
+        assert lint_text(json.dumps(config), path="config.json").diagnostics == (), cls
+        inline = json.dumps({"paramlint": 1, "huggingface": config, "training": {"sequence_length": 4}})
+        assert lint_text(inline, path="model.json").diagnostics == (), cls
+
+
+def test_only_the_layers_left_unread_on_purpose_are_quiet():
+    from paramlint.importers.huggingface import convert
+
+    config = {"model_type": "bert", "architectures": ["BertForPreTraining"], "hidden_size": 8,
+              "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 20}
+    for tied, extra in ((True, set()), (False, {"predictions_bias"})):
+        conversion = convert(dict(config, tie_word_embeddings=tied))
+        names = {conversion.data["layers"][i]["name"] for _, i in conversion.unread}
+        assert names == {"position_ids", "token_type_ids", "seq_relationship"} | extra
+    assert convert(dict(config, model_type="llama", architectures=["LlamaForCausalLM"])).unread == frozenset()
 
 
 def test_divisibility_message_has_the_arithmetic():

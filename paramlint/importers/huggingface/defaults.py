@@ -59,9 +59,14 @@ REQUIRED: Dict[str, Tuple[str, ...]] = {
 # The class prefix of each family in transformers, and the heads paramlint builds.
 CLASS_PREFIX = {"llama": "Llama", "mistral": "Mistral", "mixtral": "Mixtral", "qwen2": "Qwen2", "qwen3": "Qwen3",
                 "gemma": "Gemma", "gemma2": "Gemma2", "phi3": "Phi3", "gpt2": "GPT2", "bert": "Bert", "vit": "ViT"}
-_DECODER_HEADS = ("Model", "ForCausalLM", "ForSequenceClassification")
-HEADS = {**{family: _DECODER_HEADS for family in REQUIRED},
-         "gpt2": ("Model", "LMHeadModel", "ForSequenceClassification"),
-         "bert": ("Model", "ForMaskedLM", "ForSequenceClassification"),
+# transformers 5.25 has no ...ForQuestionAnswering for gemma, gemma2 and phi3.
+_DECODER_HEADS = ("Model", "ForCausalLM", "ForSequenceClassification", "ForTokenClassification")
+_WITH_QA = ("llama", "mistral", "mixtral", "qwen2", "qwen3")
+HEADS = {**{family: _DECODER_HEADS + (("ForQuestionAnswering",) if family in _WITH_QA else ())
+            for family in REQUIRED},
+         "gpt2": ("Model", "LMHeadModel", "ForSequenceClassification", "ForTokenClassification",
+                  "ForQuestionAnswering"),
+         "bert": ("Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                  "ForQuestionAnswering", "ForPreTraining", "ForNextSentencePrediction", "LMHeadModel"),
          "vit": ("Model", "ForImageClassification")}
 SUPPORTED = tuple(DEFAULTS)

@@ -1,4 +1,5 @@
-"""GPT-2 (``GPT2Model``, ``GPT2LMHeadModel``, ``GPT2ForSequenceClassification``) as format-1 data.
+"""GPT-2 (``GPT2Model``, ``GPT2LMHeadModel``, ``GPT2ForSequenceClassification``,
+``GPT2ForTokenClassification``, ``GPT2ForQuestionAnswering``) as format-1 data.
 
 transformers' ``Conv1D`` is a Linear with a transposed weight: the same
 count and FLOPs, so it is written as ``Linear`` under its own name.
@@ -9,6 +10,7 @@ from typing import Any, Dict, List
 
 from .decoder import activation
 from .fields import Fields
+from .heads import generic_classifier_dropout, question_answering, token_classification
 
 Entry = Dict[str, Any]
 
@@ -67,6 +69,10 @@ def build_gpt2(fields: Fields, head: str, sequence_length: int, checkpointing: b
     elif head == "ForSequenceClassification":
         layers += [{"type": "Linear", "out_features": f.num_labels(), "bias": False, "name": "score"},
                    {"type": "Select", "dim": 1, "index": -1, "name": "pooled_logits"}]
+    elif head == "ForTokenClassification":
+        layers += token_classification(f, dropout=generic_classifier_dropout(f), bias=True, name="classifier")
+    elif head == "ForQuestionAnswering":
+        layers += question_answering()
     return {"inputs": {"input_ids": {"shape": [sequence_length], "dtype": "int64"}},
             "blocks": {"GPT2Attention": {"layers": attention}, "GPT2MLP": {"layers": mlp},
                        "GPT2Block": {"layers": block}},
