@@ -1,0 +1,48 @@
+"""Training memory of the task heads: what each head adds to the tensors autograd saves equals what it
+adds in transformers (saved_tensors_hooks, fp32, CPU, batch 3; see test_huggingface_memory.py).
+
+The decoders are byte-exact with every head.  GPT-2's and BERT's bodies differ from transformers by a
+fixed amount that does not depend on the head (their eager parts that paramlint does not model yet), so
+each head is checked as the difference from its family's base model.  BertForPreTraining has two outputs
+and paramlint's graph one (the MLM logits): its next-sentence ``seq_relationship`` gets no gradient in
+paramlint, so the input it saves (the pooled ``[batch, hidden]``) is the one known difference.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import pytest
+
+from test_huggingface_memory import BATCH, FAMILIES, ours, theirs
+
+GPT2 = {"model_type": "gpt2", "n_embd": 32, "n_layer": 2, "n_head": 4, "vocab_size": 50, "n_positions": 16}
+BERT = {"model_type": "bert", "hidden_size": 32, "intermediate_size": 40, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "vocab_size": 50, "classifier_dropout": 0.2}
+
+
+def _gap(config: Dict[str, Any], cls: str) -> int:
+    config = dict(config, architectures=[cls])
+    return theirs(config, "fp32", False) - ours(config, "fp32", False)
+
+
+@pytest.mark.parametrize("cls", ["LlamaForTokenClassification", "LlamaForQuestionAnswering"])
+def test_decoder_heads_save_what_transformers_saves(cls):
+    assert _gap(FAMILIES["llama"], cls) == 0
+
+
+@pytest.mark.parametrize("cls", ["Qwen3ForTokenClassification", "Qwen3ForQuestionAnswering"])
+def test_qwen3_heads(cls):
+    assert _gap(FAMILIES["qwen3"], cls) == 0
+
+
+@pytest.mark.parametrize("config,base,cls,extra", [
+    (GPT2, "GPT2Model", "GPT2ForTokenClassification", 0),
+    (GPT2, "GPT2Model", "GPT2ForQuestionAnswering", 0),
+    (BERT, "BertModel", "BertForTokenClassification", 0),
+    (BERT, "BertModel", "BertForQuestionAnswering", 0),
+    (BERT, "BertModel", "BertForNextSentencePrediction", 0),
+    (BERT, "BertModel", "BertLMHeadModel", 0),
+    (BERT, "BertModel", "BertForPreTraining", BATCH * BERT["hidden_size"] * 4),
+])
+def test_gpt2_and_bert_heads_add_what_transformers_adds(config, base, cls, extra):
+    assert _gap(config, cls) - _gap(config, base) == extra
