@@ -201,8 +201,12 @@ def test_convert_round_trips(path, tmp_path, capsys):
     assert original.analysis.params == again.analysis.params
     assert original.analysis.flops == again.analysis.flops
     assert original.analysis.shapes.buffers == again.analysis.shapes.buffers
+    assert original.diagnostics == () and again.diagnostics == ()  # what is unread on purpose stays quiet
 
 
 def test_examples_count_as_published():
     report = lint_text((ROOT / "examples/huggingface/llama-2-7b/config.json").read_text(), path="config.json")
     assert report.analysis.params == 6_738_415_616
+    report = lint_text((ROOT / "examples/huggingface/bert-base-ner/config.json").read_text(), path="config.json")
+    assert report.analysis.params == 107_726_601
+    assert report.analysis.shapes.output.shape == (512, 9)  # a label per token
