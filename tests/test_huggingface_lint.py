@@ -118,6 +118,21 @@ def test_bert_heads_lint_clean():
         assert lint_text(inline, path="model.json").diagnostics == (), cls
 
 
+def test_bert_as_a_decoder():
+    """is_decoder: BertLayer's self-attention is causal; cross-attention (an encoder-decoder's) is not built."""
+    from paramlint.importers.huggingface import convert
+
+    config = {"model_type": "bert", "architectures": ["BertLMHeadModel"], "hidden_size": 8,
+              "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 20}
+    for is_decoder in (False, True):
+        attention = convert(dict(config, is_decoder=is_decoder)).data["blocks"]["BertAttention"]["layers"]
+        sdpa = [layer for layer in attention if layer["type"] == "ScaledDotProductAttention"]
+        assert [layer.get("is_causal", False) for layer in sdpa] == [is_decoder]
+    text = json.dumps(dict(config, is_decoder=True, add_cross_attention=True), indent=2)
+    (diagnostic,) = lint_text(text, path="config.json").diagnostics
+    assert (diagnostic.line, diagnostic.column, diagnostic.code) == _where(text, "add_cross_attention") + ("PL205",)
+
+
 def test_only_the_layers_left_unread_on_purpose_are_quiet():
     from paramlint.importers.huggingface import convert
 
