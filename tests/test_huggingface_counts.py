@@ -87,13 +87,15 @@ for label, (config, prefix) in DECODERS.items():
         CASES.append((f"{label} {prefix}{suffix}", with_head(config, prefix + suffix)))
 CASES += [(f"GPT-2 {cls}", with_head(GPT2, cls)) for cls in (
     "GPT2LMHeadModel", "GPT2Model", "GPT2ForSequenceClassification", "GPT2ForTokenClassification",
-    "GPT2ForQuestionAnswering")]
+    "GPT2ForQuestionAnswering", "GPT2DoubleHeadsModel")]
 CASES += [(f"BERT-base {cls}", with_head(BERT_BASE, cls)) for cls in (
     "BertModel", "BertForMaskedLM", "BertForSequenceClassification", "BertForTokenClassification",
     "BertForQuestionAnswering", "BertForPreTraining", "BertForNextSentencePrediction", "BertLMHeadModel")]
 CASES += [("bert-base-NER", BERT_BASE_NER), ("bert-base-cased-squad2", BERT_BASE_SQUAD2),
           ("BERT-base untied BertForPreTraining", with_head(dict(BERT_BASE, tie_word_embeddings=False),
                                                             "BertForPreTraining")),
+          ("GPT-2 GPT2DoubleHeadsModel, summary to hidden, tanh", with_head(dict(
+              GPT2, summary_proj_to_labels=False, summary_activation="tanh"), "GPT2DoubleHeadsModel")),
           ("BERT-base decoder BertLMHeadModel", with_head(dict(BERT_BASE, is_decoder=True), "BertLMHeadModel")),
           ("Qwen2-7B classifier_dropout, no score bias", with_head(dict(QWEN2_7B, classifier_dropout=0.2,
                                                                         token_classification_bias=False),

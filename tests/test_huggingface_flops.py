@@ -48,7 +48,7 @@ WITH_QA = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gpt2")
 HEADS = {family: ["Model", "ForCausalLM", "ForSequenceClassification", "ForTokenClassification"]
          + (["ForQuestionAnswering"] if family in WITH_QA else []) for family in CONFIGS if family != "vit"}
 HEADS["gpt2"] = ["Model", "LMHeadModel", "ForSequenceClassification", "ForTokenClassification",
-                 "ForQuestionAnswering"]
+                 "ForQuestionAnswering", "DoubleHeadsModel"]
 HEADS["bert"] = ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
                  "ForQuestionAnswering", "ForPreTraining", "ForNextSentencePrediction", "LMHeadModel"]
 PREFIX = {"llama": "Llama", "mistral": "Mistral", "mixtral": "Mixtral", "qwen2": "Qwen2", "qwen3": "Qwen3",
@@ -115,6 +115,8 @@ def test_every_head_flops_equal_flop_counter(family, cls):
     config = dict(CONFIGS[family], architectures=[cls])
     if family == "bert":  # a dropout of the classifier's own and a causal decoder do not change FLOPs
         config.update(classifier_dropout=0.3, is_decoder=cls == "BertLMHeadModel")
+    if cls == "GPT2DoubleHeadsModel":  # the multiple-choice summary to hidden_size: its Linear is larger
+        config.update(summary_proj_to_labels=False, summary_type="mean", summary_activation="tanh")
     if family == "mixtral":
         assert _ours(config) == _theirs(config, "cpu") + _attention_core(config)
     else:

@@ -7,7 +7,8 @@ The decoders are byte-exact with every head.  GPT-2's and BERT's bodies differ f
 fixed amount that does not depend on the head (their eager parts that paramlint does not model yet), so
 each head is checked as the difference from its family's base model.  BertForPreTraining has two outputs
 and paramlint's graph one (the MLM logits): its next-sentence ``seq_relationship`` gets no gradient in
-paramlint, so the input it saves (the pooled ``[batch, hidden]``) is the one known difference.
+paramlint, so the input it saves (the pooled ``[batch, hidden]``) is the one known difference; likewise
+GPT2DoubleHeadsModel's multiple-choice head beside its LM logits.
 """
 from __future__ import annotations
 
@@ -73,6 +74,9 @@ def test_qwen3_heads(cls):
     (BERT, "BertModel", "BertForNextSentencePrediction", 0),
     (BERT, "BertModel", "BertLMHeadModel", 0),
     (BERT, "BertModel", "BertForPreTraining", BATCH * BERT["hidden_size"] * 4),
+    # the multiple-choice branch: cls_index's gather index (int64 [batch, 1, hidden]), the dropout's mask and
+    # the Linear's input (float32 [batch, hidden] each on the CPU)
+    (GPT2, "GPT2LMHeadModel", "GPT2DoubleHeadsModel", BATCH * GPT2["n_embd"] * (8 + 4 + 4)),
 ])
 def test_gpt2_and_bert_heads_add_what_transformers_adds(config, base, cls, extra):
     assert _gap(config, cls) - _gap(config, base) == extra

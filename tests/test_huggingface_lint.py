@@ -143,6 +143,20 @@ def test_only_the_layers_left_unread_on_purpose_are_quiet():
         names = {conversion.data["layers"][i]["name"] for _, i in conversion.unread}
         assert names == {"position_ids", "token_type_ids", "seq_relationship"} | extra
     assert convert(dict(config, model_type="llama", architectures=["LlamaForCausalLM"])).unread == frozenset()
+    gpt2 = {"model_type": "gpt2", "architectures": ["GPT2DoubleHeadsModel"], "n_embd": 8, "n_layer": 1, "n_head": 2}
+    for summary in ({}, {"summary_use_proj": False, "summary_first_dropout": 0}):
+        conversion = convert(dict(gpt2, **summary))
+        assert {conversion.data["layers"][i]["name"] for _, i in conversion.unread} == {"mc_logits"}
+        assert lint_text(json.dumps(dict(gpt2, **summary)), path="config.json").diagnostics == ()
+
+
+def test_gpt2_summary_type_attn_is_not_built():
+    """transformers' GPT2SequenceSummary raises NotImplementedError for it."""
+    config = {"model_type": "gpt2", "architectures": ["GPT2DoubleHeadsModel"], "n_embd": 8, "n_layer": 1,
+              "n_head": 2, "summary_type": "attn"}
+    text = json.dumps(config, indent=2)
+    (diagnostic,) = lint_text(text, path="config.json").diagnostics
+    assert (diagnostic.line, diagnostic.column, diagnostic.code) == _where(text, "summary_type") + ("PL205",)
 
 
 def test_divisibility_message_has_the_arithmetic():

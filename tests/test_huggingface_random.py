@@ -78,10 +78,13 @@ def other_configs(draw: Any) -> Dict[str, Any]:
                                   "n_layer": draw(st.integers(1, 3)), "vocab_size": draw(st.integers(1, 300)),
                                   "architectures": [draw(st.sampled_from(
                                       ["GPT2Model", "GPT2LMHeadModel", "GPT2ForSequenceClassification",
-                                       "GPT2ForTokenClassification", "GPT2ForQuestionAnswering"]))]}
+                                       "GPT2ForTokenClassification", "GPT2ForQuestionAnswering",
+                                       "GPT2DoubleHeadsModel"]))]}
         _maybe(draw, config, "n_inner", st.integers(1, 64))
         _maybe(draw, config, "n_positions", st.integers(8, 64))
         _maybe(draw, config, "tie_word_embeddings", st.booleans())
+        _maybe(draw, config, "summary_use_proj", st.booleans())
+        _maybe(draw, config, "summary_proj_to_labels", st.booleans())
     else:
         config = {"model_type": family, "hidden_size": hidden, "num_attention_heads": heads,
                   "num_hidden_layers": draw(st.integers(1, 3)), "intermediate_size": draw(st.integers(1, 64))}

@@ -14,10 +14,12 @@ from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
 from ...core.diagnostics import ConfigPath, Finding
 from ...core.record import Record
-from .bert import UNREAD, build_bert
+from .bert import UNREAD as BERT_UNREAD
+from .bert import build_bert
 from .decoder import build_decoder
 from .defaults import CLASS_PREFIX, HEADS, SUPPORTED
 from .fields import Fields
+from .gpt2 import UNREAD as GPT2_UNREAD
 from .gpt2 import build_gpt2
 from .vit import build_vit
 
@@ -109,7 +111,7 @@ def convert(config: Mapping[str, Any], *, prefix: ConfigPath = (), sequence_leng
     if fields.findings:
         return Conversion(None, tuple(fields.findings))
     name = config.get("_name_or_path") or (config.get("architectures") or [family])[0]
-    unread = frozenset(("layers", i) for i, entry in enumerate(data["layers"])
-                       if family == "bert" and entry["name"] in UNREAD)
+    quiet = {"bert": BERT_UNREAD, "gpt2": GPT2_UNREAD}.get(family, ())
+    unread = frozenset(("layers", i) for i, entry in enumerate(data["layers"]) if entry["name"] in quiet)
     return Conversion(dict({"paramlint": 1, "name": str(name)}, **data), (), str(name), max_positions,
                       positions_field, unread)
