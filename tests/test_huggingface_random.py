@@ -1,6 +1,7 @@
 """Random small Hugging Face configs: paramlint's parameter and buffer counts equal transformers'
 on the meta device (hypothesis: sizes, heads, key/value heads, head_dim, ties, biases, experts,
-sliding windows, heads of every class, the token classifier's bias and dropout; fields left out to take transformers' defaults)."""
+sliding windows, heads of every class, the token classifier's bias and dropout, GPT-2's multiple-choice
+summary; fields left out to take transformers' defaults)."""
 from __future__ import annotations
 
 from typing import Any, Dict
