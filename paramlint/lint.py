@@ -9,8 +9,7 @@ import errno
 import heapq
 import os
 from pathlib import Path
-from typing import (Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple,
-                    Union)
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .core.diagnostics import ERROR, MAX_DIAGNOSTICS, WARNING, ConfigPath, Diagnostic, Finding, format_config_path
 from .core.record import Record
@@ -223,7 +222,7 @@ class _Imported(Record):
     __slots__ = ("data", "findings", "note", "external", "name", "unread")
 
     def __init__(self, data: Optional[Mapping[str, Any]], findings: List[Finding], note: str = "",
-                 external: Tuple[Diagnostic, ...] = (), name: str = "", unread: FrozenSet[ConfigPath] = frozenset()
+                 external: Tuple[Diagnostic, ...] = (), name: str = "", unread: frozenset[ConfigPath] = frozenset()
                  ) -> None:
         self.data = data
         self.findings = findings
