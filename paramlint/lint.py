@@ -205,8 +205,9 @@ class Linter:
         else:
             generated = door == HUGGINGFACE and huggingface is not None and not from_defaults  # a config.json
             findings, analysis = analyze_document(data, document, GeneratedData() if generated else self.validator)
-        if huggingface is not None:
-            findings = huggingface.findings + findings
+        if huggingface is not None:  # without PL455 for what the importer leaves unread on purpose
+            findings = huggingface.findings + [f for f in findings
+                                               if f.code != "PL455" or tuple(f.config_path) not in huggingface.unread]
         if from_defaults:
             findings = [_mark_default(f, from_defaults, config) for f in findings]
         findings, comment_diagnostics = apply_suppressions(
@@ -221,15 +222,17 @@ class _Imported(Record):
     """A file that another front door turned into format-1 ``data`` (None: ``findings`` stop it;
     ``note``: skipped, with why), with ``external`` diagnostics in a file it references."""
 
-    __slots__ = ("data", "findings", "note", "external", "name")
+    __slots__ = ("data", "findings", "note", "external", "name", "unread")
 
     def __init__(self, data: Optional[Mapping[str, Any]], findings: List[Finding], note: str = "",
-                 external: Tuple[Diagnostic, ...] = (), name: str = "") -> None:
+                 external: Tuple[Diagnostic, ...] = (), name: str = "", unread: frozenset[ConfigPath] = frozenset()
+                 ) -> None:
         self.data = data
         self.findings = findings
         self.note = note
         self.external = external
         self.name = name
+        self.unread = unread  # paths of layers the importer leaves unread on purpose: no PL455 there
 
 
 def _huggingface(data: Any, path: str) -> Optional[_Imported]:
@@ -242,14 +245,15 @@ def _huggingface(data: Any, path: str) -> Optional[_Imported]:
         if data["model_type"] not in SUPPORTED:
             return _Imported(None, [], unsupported_note(data["model_type"]))
         conversion = convert_huggingface(data)
-        return _Imported(conversion.data, list(conversion.findings), name=conversion.name)
+        return _Imported(conversion.data, list(conversion.findings), name=conversion.name,
+                         unread=conversion.unread)
     if not isinstance(data, Mapping) or "paramlint" not in data or "huggingface" not in data:
         return None
     expansion = expand_huggingface(data, path=path, read=lambda target: read_guarded(target, LIMITS.max_bytes))
     external: Tuple[Diagnostic, ...] = ()
     if expansion.external is not None and expansion.external[1] is not None:
         external = locate(expansion.external[2], expansion.external[1], expansion.external[0])
-    return _Imported(expansion.data, expansion.findings, external=external)
+    return _Imported(expansion.data, expansion.findings, external=external, unread=expansion.unread)
 
 
 def _load_file(path: str) -> Document:

@@ -71,14 +71,35 @@ DECODERS = {"Llama-2-7B": (LLAMA_2_7B, "Llama"), "Llama-3-8B": (LLAMA_3_8B, "Lla
             "Qwen2-7B": (QWEN2_7B, "Qwen2"), "Qwen3-8B": (QWEN3_8B, "Qwen3"), "Gemma-7B": (GEMMA_7B, "Gemma"),
             "Gemma-2-9B": (GEMMA_2_9B, "Gemma2"), "Phi-3-mini": (PHI_3_MINI, "Phi3")}
 
+# dslim/bert-base-NER (bert-base-cased fine-tuned on CoNLL-2003, 9 labels) and deepset/bert-base-cased-squad2.
+BERT_BASE_NER = dict(BERT_BASE, vocab_size=28996, pad_token_id=0, id2label=dict(enumerate(
+    ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"])),
+    architectures=["BertForTokenClassification"])
+BERT_BASE_SQUAD2 = dict(BERT_BASE, vocab_size=28996, pad_token_id=0, architectures=["BertForQuestionAnswering"])
+
+# transformers 5.25 has ...ForQuestionAnswering for these decoder families only (not gemma, gemma2, phi3).
+WITH_QA = ("Llama", "Mistral", "Mixtral", "Qwen2", "Qwen3")
 CASES: List[Tuple[str, Dict[str, Any]]] = []
 for label, (config, prefix) in DECODERS.items():
-    for suffix in ("ForCausalLM", "Model", "ForSequenceClassification"):
+    suffixes = ["ForCausalLM", "Model", "ForSequenceClassification", "ForTokenClassification"]
+    suffixes += ["ForQuestionAnswering"] if prefix in WITH_QA else []
+    for suffix in suffixes:
         CASES.append((f"{label} {prefix}{suffix}", with_head(config, prefix + suffix)))
-CASES += [(f"GPT-2 {cls}", with_head(GPT2, cls)) for cls in ("GPT2LMHeadModel", "GPT2Model",
-                                                             "GPT2ForSequenceClassification")]
-CASES += [(f"BERT-base {cls}", with_head(BERT_BASE, cls)) for cls in ("BertModel", "BertForMaskedLM",
-                                                                      "BertForSequenceClassification")]
+CASES += [(f"GPT-2 {cls}", with_head(GPT2, cls)) for cls in (
+    "GPT2LMHeadModel", "GPT2Model", "GPT2ForSequenceClassification", "GPT2ForTokenClassification",
+    "GPT2ForQuestionAnswering", "GPT2DoubleHeadsModel")]
+CASES += [(f"BERT-base {cls}", with_head(BERT_BASE, cls)) for cls in (
+    "BertModel", "BertForMaskedLM", "BertForSequenceClassification", "BertForTokenClassification",
+    "BertForQuestionAnswering", "BertForPreTraining", "BertForNextSentencePrediction", "BertLMHeadModel")]
+CASES += [("bert-base-NER", BERT_BASE_NER), ("bert-base-cased-squad2", BERT_BASE_SQUAD2),
+          ("BERT-base untied BertForPreTraining", with_head(dict(BERT_BASE, tie_word_embeddings=False),
+                                                            "BertForPreTraining")),
+          ("GPT-2 GPT2DoubleHeadsModel, summary to hidden, tanh", with_head(dict(
+              GPT2, summary_proj_to_labels=False, summary_activation="tanh"), "GPT2DoubleHeadsModel")),
+          ("BERT-base decoder BertLMHeadModel", with_head(dict(BERT_BASE, is_decoder=True), "BertLMHeadModel")),
+          ("Qwen2-7B classifier_dropout, no score bias", with_head(dict(QWEN2_7B, classifier_dropout=0.2,
+                                                                        token_classification_bias=False),
+                                                                   "Qwen2ForTokenClassification"))]
 CASES += [(f"ViT-B/16 {cls}", with_head(VIT_B16, cls)) for cls in ("ViTModel", "ViTForImageClassification")]
 
 
@@ -92,11 +113,14 @@ def test_counts_equal_transformers(config):
 
 
 @pytest.mark.parametrize("config,expected", [
+    (BERT_BASE_NER, 107_726_601), (BERT_BASE_SQUAD2, 107_721_218),
+    (with_head(BERT_BASE, "BertForPreTraining"), 110_106_428),
     (with_head(LLAMA_3_70B, "LlamaForCausalLM"), 70_553_706_496),
     (with_head(MISTRAL_7B, "MistralForCausalLM"), 7_241_732_096),
     (with_head(MIXTRAL_8X7B, "MixtralForCausalLM"), 46_702_792_704),
     (with_head(GPT2, "GPT2LMHeadModel"), 124_439_808),
-], ids=["Llama-3-70B", "Mistral-7B", "Mixtral-8x7B", "GPT-2"])
+], ids=["bert-base-NER", "bert-base-cased-squad2", "bert-base-uncased BertForPreTraining", "Llama-3-70B",
+        "Mistral-7B", "Mixtral-8x7B", "GPT-2"])
 def test_published_totals(config, expected):
     assert ours(config)[0] == expected
 

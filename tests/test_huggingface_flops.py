@@ -43,6 +43,20 @@ CONFIGS: Dict[str, Dict[str, Any]] = {
 }
 
 
+# Every head besides the one CONFIGS names, on the same small model (ViT has only the two of CONFIGS).
+WITH_QA = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gpt2")
+HEADS = {family: ["Model", "ForCausalLM", "ForSequenceClassification", "ForTokenClassification"]
+         + (["ForQuestionAnswering"] if family in WITH_QA else []) for family in CONFIGS if family != "vit"}
+HEADS["gpt2"] = ["Model", "LMHeadModel", "ForSequenceClassification", "ForTokenClassification",
+                 "ForQuestionAnswering", "DoubleHeadsModel"]
+HEADS["bert"] = ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                 "ForQuestionAnswering", "ForPreTraining", "ForNextSentencePrediction", "LMHeadModel"]
+PREFIX = {"llama": "Llama", "mistral": "Mistral", "mixtral": "Mixtral", "qwen2": "Qwen2", "qwen3": "Qwen3",
+          "gemma": "Gemma", "gemma2": "Gemma2", "phi3": "Phi3", "gpt2": "GPT2", "bert": "Bert"}
+HEAD_CASES = [(family, PREFIX[family] + head) for family, heads in HEADS.items() for head in heads
+              if PREFIX[family] + head != CONFIGS[family]["architectures"][0]]
+
+
 def _ours(config: Dict[str, Any]) -> int:
     text = json.dumps({"paramlint": 1, "huggingface": config, "training": {"sequence_length": SEQ}})
     report = lint_text(text, path="model.json")
@@ -94,3 +108,16 @@ def test_the_cpu_counter_hides_exactly_the_attention_matmuls(family):
     """Why the convention is meta: on the CPU, SDPA's fused kernel counts 0."""
     config = CONFIGS[family]
     assert _theirs(config, "meta") - _theirs(config, "cpu") == _attention_core(config)
+
+
+@pytest.mark.parametrize("family,cls", HEAD_CASES, ids=[cls for _, cls in HEAD_CASES])
+def test_every_head_flops_equal_flop_counter(family, cls):
+    config = dict(CONFIGS[family], architectures=[cls])
+    if family == "bert":  # a dropout of the classifier's own and a causal decoder do not change FLOPs
+        config.update(classifier_dropout=0.3, is_decoder=cls == "BertLMHeadModel")
+    if cls == "GPT2DoubleHeadsModel":  # the multiple-choice summary to hidden_size: its Linear is larger
+        config.update(summary_proj_to_labels=False, summary_type="mean", summary_activation="tanh")
+    if family == "mixtral":
+        assert _ours(config) == _theirs(config, "cpu") + _attention_core(config)
+    else:
+        assert _ours(config) == _theirs(config, "meta")

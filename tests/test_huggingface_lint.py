@@ -80,7 +80,7 @@ def test_no_configs_names_every_front_door(tmp_path, capsys):
     ({"vocab_size": 0}, "vocab_size", "PL202"),
     ({"intermediate_size": -5}, "intermediate_size", "PL202"),
     ({"num_hidden_layers": "32"}, "num_hidden_layers", "PL202"),
-    ({"architectures": ["LlamaForTokenClassification"]}, "architectures", "PL205"),
+    ({"architectures": ["LlamaForMultipleChoice"]}, "architectures", "PL205"),  # no such head in transformers
 ])
 def test_config_mistakes_at_the_field(change, key, code):
     text, found = _diagnostics(dict(LLAMA, **change))
@@ -88,6 +88,75 @@ def test_config_mistakes_at_the_field(change, key, code):
     if key == "architectures":  # the class name, on the line after the bracket
         line, column = line + 1, 5
     assert found == [(line, column, code)]
+
+
+def test_an_unsupported_class_lists_the_supported_ones():
+    """BertForMultipleChoice is a transformers class of a supported family that paramlint does not build."""
+    config = {"model_type": "bert", "architectures": ["BertForMultipleChoice"], "hidden_size": 8,
+              "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}
+    text = json.dumps(config, indent=2)
+    report = lint_text(text, path="config.json")
+    (diagnostic,) = report.diagnostics
+    assert (diagnostic.line, diagnostic.column, diagnostic.code) == (4, 5, "PL205")  # the class name
+    assert diagnostic.message.endswith(
+        "(supported classes: BertModel, BertForMaskedLM, BertForSequenceClassification, BertForTokenClassification, "
+        "BertForQuestionAnswering, BertForPreTraining, BertForNextSentencePrediction, BertLMHeadModel)")
+    gemma = json.dumps(dict(config, model_type="gemma", architectures=["GemmaForQuestionAnswering"], vocab_size=10))
+    (diagnostic,) = lint_text(gemma, path="config.json").diagnostics
+    assert diagnostic.code == "PL205" and "GemmaForTokenClassification)" in diagnostic.message
+
+
+def test_bert_heads_lint_clean():
+    """The embeddings' buffers, an untied MLM head's unused predictions.bias and BertForPreTraining's
+    next-sentence logits are left unread on purpose: no PL455 for them (or for anything)."""
+    base = {"model_type": "bert", "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "vocab_size": 20, "tie_word_embeddings": False}
+    for cls in ("BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForTokenClassification"):
+        config = dict(base, architectures=[cls])
+        assert lint_text(json.dumps(config), path="config.json").diagnostics == (), cls
+        inline = json.dumps({"paramlint": 1, "huggingface": config, "training": {"sequence_length": 4}})
+        assert lint_text(inline, path="model.json").diagnostics == (), cls
+
+
+def test_bert_as_a_decoder():
+    """is_decoder: BertLayer's self-attention is causal; cross-attention (an encoder-decoder's) is not built."""
+    from paramlint.importers.huggingface import convert
+
+    config = {"model_type": "bert", "architectures": ["BertLMHeadModel"], "hidden_size": 8,
+              "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 20}
+    for is_decoder in (False, True):
+        attention = convert(dict(config, is_decoder=is_decoder)).data["blocks"]["BertAttention"]["layers"]
+        sdpa = [layer for layer in attention if layer["type"] == "ScaledDotProductAttention"]
+        assert [layer.get("is_causal", False) for layer in sdpa] == [is_decoder]
+    text = json.dumps(dict(config, is_decoder=True, add_cross_attention=True), indent=2)
+    (diagnostic,) = lint_text(text, path="config.json").diagnostics
+    assert (diagnostic.line, diagnostic.column, diagnostic.code) == _where(text, "add_cross_attention") + ("PL205",)
+
+
+def test_only_the_layers_left_unread_on_purpose_are_quiet():
+    from paramlint.importers.huggingface import convert
+
+    config = {"model_type": "bert", "architectures": ["BertForPreTraining"], "hidden_size": 8,
+              "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 20}
+    for tied, extra in ((True, set()), (False, {"predictions_bias"})):
+        conversion = convert(dict(config, tie_word_embeddings=tied))
+        names = {conversion.data["layers"][i]["name"] for _, i in conversion.unread}
+        assert names == {"position_ids", "token_type_ids", "seq_relationship"} | extra
+    assert convert(dict(config, model_type="llama", architectures=["LlamaForCausalLM"])).unread == frozenset()
+    gpt2 = {"model_type": "gpt2", "architectures": ["GPT2DoubleHeadsModel"], "n_embd": 8, "n_layer": 1, "n_head": 2}
+    for summary in ({}, {"summary_use_proj": False, "summary_first_dropout": 0}):
+        conversion = convert(dict(gpt2, **summary))
+        assert {conversion.data["layers"][i]["name"] for _, i in conversion.unread} == {"mc_logits"}
+        assert lint_text(json.dumps(dict(gpt2, **summary)), path="config.json").diagnostics == ()
+
+
+def test_gpt2_summary_type_attn_is_not_built():
+    """transformers' GPT2SequenceSummary raises NotImplementedError for it."""
+    config = {"model_type": "gpt2", "architectures": ["GPT2DoubleHeadsModel"], "n_embd": 8, "n_layer": 1,
+              "n_head": 2, "summary_type": "attn"}
+    text = json.dumps(config, indent=2)
+    (diagnostic,) = lint_text(text, path="config.json").diagnostics
+    assert (diagnostic.line, diagnostic.column, diagnostic.code) == _where(text, "summary_type") + ("PL205",)
 
 
 def test_divisibility_message_has_the_arithmetic():
@@ -188,11 +257,15 @@ def test_convert_round_trips(path, tmp_path, capsys):
     assert original.analysis.params == again.analysis.params
     assert original.analysis.flops == again.analysis.flops
     assert original.analysis.shapes.buffers == again.analysis.shapes.buffers
+    assert original.diagnostics == () and again.diagnostics == ()  # what is unread on purpose stays quiet
 
 
 def test_examples_count_as_published():
     report = lint_text((ROOT / "examples/huggingface/llama-2-7b/config.json").read_text(), path="config.json")
     assert report.analysis.params == 6_738_415_616
+    report = lint_text((ROOT / "examples/huggingface/bert-base-ner/config.json").read_text(), path="config.json")
+    assert report.analysis.params == 107_726_601
+    assert report.analysis.shapes.output.shape == (512, 9)  # a label per token
 
 
 # -- paramlint fit on Hugging Face models ------------------------------------------------------------

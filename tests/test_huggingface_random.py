@@ -1,6 +1,7 @@
 """Random small Hugging Face configs: paramlint's parameter and buffer counts equal transformers'
 on the meta device (hypothesis: sizes, heads, key/value heads, head_dim, ties, biases, experts,
-sliding windows, heads of every class; fields left out to take transformers' defaults)."""
+sliding windows, heads of every class, the token classifier's bias and dropout, GPT-2's multiple-choice
+summary; fields left out to take transformers' defaults)."""
 from __future__ import annotations
 
 from typing import Any, Dict
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from hf_oracle import ours, theirs
 
+WITH_QA = ("llama", "mistral", "mixtral", "qwen2", "qwen3")  # transformers has no QA head for the others
 DECODER_CLASSES = {"llama": "Llama", "mistral": "Mistral", "mixtral": "Mixtral", "qwen2": "Qwen2", "qwen3": "Qwen3",
                    "gemma": "Gemma", "gemma2": "Gemma2", "phi3": "Phi3"}
 
@@ -30,7 +32,8 @@ def decoder_configs(draw: Any) -> Dict[str, Any]:
         "model_type": family, "vocab_size": draw(st.integers(1, 300)), "num_hidden_layers": draw(st.integers(1, 3)),
         "num_attention_heads": heads, "intermediate_size": draw(st.integers(1, 80)),
         "architectures": [DECODER_CLASSES[family] + draw(st.sampled_from(
-            ["ForCausalLM", "Model", "ForSequenceClassification"]))],
+            ["ForCausalLM", "Model", "ForSequenceClassification", "ForTokenClassification"]
+            + (["ForQuestionAnswering"] if family in WITH_QA else [])))],
     }
     if family in ("qwen3", "gemma", "gemma2") or draw(st.booleans()):
         config["head_dim"] = head_dim
@@ -49,6 +52,8 @@ def decoder_configs(draw: Any) -> Dict[str, Any]:
     _maybe(draw, config, "max_position_embeddings", st.integers(8, 64))
     _maybe(draw, config, "num_labels", st.integers(1, 5))
     _maybe(draw, config, "sliding_window", st.one_of(st.none(), st.integers(1, 16)))
+    _maybe(draw, config, "token_classification_bias", st.booleans())
+    _maybe(draw, config, "classifier_dropout", st.one_of(st.none(), st.floats(0, 1)))
     if family == "mixtral":
         config["num_local_experts"] = draw(st.integers(1, 4))
         config["num_experts_per_tok"] = draw(st.integers(1, config["num_local_experts"]))
@@ -73,16 +78,24 @@ def other_configs(draw: Any) -> Dict[str, Any]:
         config: Dict[str, Any] = {"model_type": "gpt2", "n_embd": hidden, "n_head": heads,
                                   "n_layer": draw(st.integers(1, 3)), "vocab_size": draw(st.integers(1, 300)),
                                   "architectures": [draw(st.sampled_from(
-                                      ["GPT2Model", "GPT2LMHeadModel", "GPT2ForSequenceClassification"]))]}
+                                      ["GPT2Model", "GPT2LMHeadModel", "GPT2ForSequenceClassification",
+                                       "GPT2ForTokenClassification", "GPT2ForQuestionAnswering",
+                                       "GPT2DoubleHeadsModel"]))]}
         _maybe(draw, config, "n_inner", st.integers(1, 64))
         _maybe(draw, config, "n_positions", st.integers(8, 64))
         _maybe(draw, config, "tie_word_embeddings", st.booleans())
+        _maybe(draw, config, "summary_use_proj", st.booleans())
+        _maybe(draw, config, "summary_proj_to_labels", st.booleans())
     else:
         config = {"model_type": family, "hidden_size": hidden, "num_attention_heads": heads,
                   "num_hidden_layers": draw(st.integers(1, 3)), "intermediate_size": draw(st.integers(1, 64))}
         if family == "bert":
             config["architectures"] = [draw(st.sampled_from(
-                ["BertModel", "BertForMaskedLM", "BertForSequenceClassification"]))]
+                ["BertModel", "BertForMaskedLM", "BertForSequenceClassification", "BertForTokenClassification",
+                 "BertForQuestionAnswering", "BertForPreTraining", "BertForNextSentencePrediction",
+                 "BertLMHeadModel"]))]
+            _maybe(draw, config, "is_decoder", st.booleans())
+            _maybe(draw, config, "classifier_dropout", st.one_of(st.none(), st.floats(0, 1)))
             config["vocab_size"] = draw(st.integers(2, 300))
             config["pad_token_id"] = 0
             _maybe(draw, config, "max_position_embeddings", st.integers(8, 64))

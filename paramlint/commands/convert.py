@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Dict, Optional, Sequence
+from typing import AbstractSet, Any, Dict, Optional, Sequence
 
 import yaml
 
-from ..core.diagnostics import Diagnostic
+from ..core.diagnostics import ConfigPath, Diagnostic
 from ..importers.huggingface import SUPPORTED, convert, is_huggingface_config, unsupported_note
 from ..lint import locate
 from ..source.loader import LIMITS, LoadError, load_document
 from ..source.reader import read_guarded
 
 
-def to_yaml(data: Dict[str, Any], *, source: str) -> str:
-    """Format-1 YAML: one line per layer entry, blocks first."""
+def to_yaml(data: Dict[str, Any], *, source: str, unread: AbstractSet[ConfigPath] = frozenset()) -> str:
+    """Format-1 YAML: one line per layer entry, blocks first; the top-level layers at ``unread`` (left
+    unread on purpose by the importer) carry a PL455 suppression."""
     header = (f"# {source} as paramlint format 1 (`paramlint convert`): the modules transformers builds,\n"
               f"# under transformers' names. Edit freely; `paramlint` lints it like any config.\n")
     top = {k: v for k, v in data.items() if k not in ("blocks", "layers")}
@@ -27,14 +28,17 @@ def to_yaml(data: Dict[str, Any], *, source: str) -> str:
             if block.get("inputs"):
                 text += f"    inputs: [{', '.join(block['inputs'])}]\n"
             text += "    layers:\n" + _entries(block["layers"], "      ")
-    return header + text + "\nlayers:\n" + _entries(data["layers"], "  ")
+    quiet = {index for key, index in unread if key == "layers"}
+    return header + text + "\nlayers:\n" + _entries(data["layers"], "  ", quiet)
 
 
-def _entries(entries: Sequence[Dict[str, Any]], indent: str) -> str:
+def _entries(entries: Sequence[Dict[str, Any]], indent: str, quiet: AbstractSet[int] = frozenset()) -> str:
     lines = []
-    for entry in entries:
+    for index, entry in enumerate(entries):
         flow = yaml.safe_dump(entry, sort_keys=False, default_flow_style=True, width=1 << 16).strip()
-        lines.append(f"{indent}- {flow}\n")
+        note = "  # paramlint: ignore[PL455] (left unread on purpose: docs/format.md)" \
+            if index in quiet else ""
+        lines.append(f"{indent}- {flow}{note}\n")
     return "".join(lines)
 
 
@@ -77,7 +81,7 @@ def convert_command(argv: Sequence[str]) -> int:
     if conversion.data is None:
         _print(locate(conversion.findings, document, args.path))
         return 1
-    sys.stdout.write(to_yaml(conversion.data, source=args.path))
+    sys.stdout.write(to_yaml(conversion.data, source=args.path, unread=conversion.unread))
     return 0
 
 

@@ -10,14 +10,16 @@ class is ``architectures[0]`` (the base ``...Model`` when absent).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
 from ...core.diagnostics import ConfigPath, Finding
 from ...core.record import Record
+from .bert import UNREAD as BERT_UNREAD
 from .bert import build_bert
 from .decoder import build_decoder
 from .defaults import CLASS_PREFIX, HEADS, SUPPORTED
 from .fields import Fields
+from .gpt2 import UNREAD as GPT2_UNREAD
 from .gpt2 import build_gpt2
 from .vit import build_vit
 
@@ -40,17 +42,22 @@ def unsupported_note(model_type: str) -> str:
 
 class Conversion(Record):
     """The outcome of :func:`convert`: format-1 ``data`` (None when the config has errors), the
-    ``findings`` about the config itself (paths into it), and facts the caller checks against."""
+    ``findings`` about the config itself (paths into it), and facts the caller checks against.
+    ``unread``: the paths (``("layers", i)``) of layers that transformers has but whose output the
+    graph does not read (registered buffers, the second output of a two-output class), for which
+    the pipeline drops PL455."""
 
-    __slots__ = ("data", "findings", "name", "max_positions", "positions_field")
+    __slots__ = ("data", "findings", "name", "max_positions", "positions_field", "unread")
 
     def __init__(self, data: Optional[Dict[str, Any]], findings: Tuple[Finding, ...], name: str = "",
-                 max_positions: int = 0, positions_field: str = "") -> None:
+                 max_positions: int = 0, positions_field: str = "",
+                 unread: FrozenSet[ConfigPath] = frozenset()) -> None:
         self.data = data
         self.findings = findings
         self.name = name
         self.max_positions = max_positions
         self.positions_field = positions_field
+        self.unread = unread
 
 
 def _head(config: Mapping[str, Any], family: str, fields: Fields) -> str:
@@ -66,7 +73,8 @@ def _head(config: Mapping[str, Any], family: str, fields: Fields) -> str:
     suffix = name[len(prefix):] if name.startswith(prefix) else ""
     if suffix not in HEADS[family]:
         known = ", ".join(prefix + head for head in HEADS[family])
-        fields.error("PL205", f"class {name!r} is not one paramlint builds for model_type {family!r}: {known}",
+        fields.error("PL205", f"class {name!r} is not one paramlint builds for model_type {family!r} "
+                              f"(supported classes: {known})",
                      ("architectures", 0))
         return "Model"
     return suffix
@@ -103,5 +111,7 @@ def convert(config: Mapping[str, Any], *, prefix: ConfigPath = (), sequence_leng
     if fields.findings:
         return Conversion(None, tuple(fields.findings))
     name = config.get("_name_or_path") or (config.get("architectures") or [family])[0]
+    quiet = {"bert": BERT_UNREAD, "gpt2": GPT2_UNREAD}.get(family, ())
+    unread = frozenset(("layers", i) for i, entry in enumerate(data["layers"]) if entry["name"] in quiet)
     return Conversion(dict({"paramlint": 1, "name": str(name)}, **data), (), str(name), max_positions,
-                      positions_field)
+                      positions_field, unread)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from .fields import Fields
+from .heads import decoder_head
 
 Entry = Dict[str, Any]
 
@@ -228,6 +229,8 @@ def build_decoder(fields: Fields, head: str, sequence_length: int, checkpointing
     elif head == "ForSequenceClassification":
         layers += [{"type": "Linear", "out_features": fields.num_labels(), "bias": False, "name": "score"},
                    {"type": "Select", "dim": 1, "index": -1, "name": "pooled_logits"}]
+    else:
+        layers += decoder_head(fields, head)
     return {"inputs": {"input_ids": {"shape": [sequence_length], "dtype": "int64"}}, "blocks": blocks,
             "layers": layers}
 

@@ -39,7 +39,8 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
                  resid_pdrop=0.0, embd_pdrop=0.0, partial_rotary_factor=1.0, pad_token_id=32000),
     "gpt2": {"n_inner": None, "n_positions": 1024, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
              "resid_pdrop": 0.1, "embd_pdrop": 0.1, "attn_pdrop": 0.1, "tie_word_embeddings": True,
-             "vocab_size": 50257},
+             "vocab_size": 50257, "summary_type": "cls_index", "summary_use_proj": True, "summary_activation": None,
+             "summary_proj_to_labels": True, "summary_first_dropout": 0.1},
     "bert": {"max_position_embeddings": 512, "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
              "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "tie_word_embeddings": True,
              "vocab_size": 30522, "pad_token_id": 0},
@@ -59,9 +60,14 @@ REQUIRED: Dict[str, Tuple[str, ...]] = {
 # The class prefix of each family in transformers, and the heads paramlint builds.
 CLASS_PREFIX = {"llama": "Llama", "mistral": "Mistral", "mixtral": "Mixtral", "qwen2": "Qwen2", "qwen3": "Qwen3",
                 "gemma": "Gemma", "gemma2": "Gemma2", "phi3": "Phi3", "gpt2": "GPT2", "bert": "Bert", "vit": "ViT"}
-_DECODER_HEADS = ("Model", "ForCausalLM", "ForSequenceClassification")
-HEADS = {**{family: _DECODER_HEADS for family in REQUIRED},
-         "gpt2": ("Model", "LMHeadModel", "ForSequenceClassification"),
-         "bert": ("Model", "ForMaskedLM", "ForSequenceClassification"),
+# transformers 5.25 has no ...ForQuestionAnswering for gemma, gemma2 and phi3.
+_DECODER_HEADS = ("Model", "ForCausalLM", "ForSequenceClassification", "ForTokenClassification")
+_WITH_QA = ("llama", "mistral", "mixtral", "qwen2", "qwen3")
+HEADS = {**{family: _DECODER_HEADS + (("ForQuestionAnswering",) if family in _WITH_QA else ())
+            for family in REQUIRED},
+         "gpt2": ("Model", "LMHeadModel", "ForSequenceClassification", "ForTokenClassification",
+                  "ForQuestionAnswering", "DoubleHeadsModel"),
+         "bert": ("Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                  "ForQuestionAnswering", "ForPreTraining", "ForNextSentencePrediction", "LMHeadModel"),
          "vit": ("Model", "ForImageClassification")}
 SUPPORTED = tuple(DEFAULTS)

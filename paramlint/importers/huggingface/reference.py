@@ -4,7 +4,7 @@ file, or the fields inline) instead of ``layers``, with ``training`` and
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from ...core.diagnostics import ConfigPath, Finding
 from ...core.record import Record
@@ -18,15 +18,18 @@ _GRAPH_KEYS = ("layers", "blocks", "input", "inputs")
 
 class Expansion(Record):
     """``data``: the format-1 data to analyse (None when something stops it); ``findings`` are about the
-    format-1 file; ``external`` the referenced config.json (path, document or None, findings about it)."""
+    format-1 file; ``external`` the referenced config.json (path, document or None, findings about it);
+    ``unread`` as :attr:`Conversion.unread`."""
 
-    __slots__ = ("data", "findings", "external")
+    __slots__ = ("data", "findings", "external", "unread")
 
     def __init__(self, data: Optional[Dict[str, Any]], findings: List[Finding],
-                 external: Optional[Tuple[str, Optional[Document], List[Finding]]] = None) -> None:
+                 external: Optional[Tuple[str, Optional[Document], List[Finding]]] = None,
+                 unread: FrozenSet[ConfigPath] = frozenset()) -> None:
         self.data = data
         self.findings = findings
         self.external = external
+        self.unread = unread
 
 
 def _training(data: Mapping[str, Any]) -> Tuple[Optional[int], bool]:
@@ -114,4 +117,4 @@ def expand(data: Mapping[str, Any], *, path: str, read: Callable[[str], bytes]) 
     for key in ("input", "inputs", "blocks", "layers"):
         if key in conversion.data:
             expanded[key] = conversion.data[key]
-    return Expansion(expanded, findings, external)
+    return Expansion(expanded, findings, external, conversion.unread)
