@@ -18,7 +18,6 @@ from .importers import FRONT_DOORS, HUGGINGFACE, ULTRALYTICS
 from .memory.adapters import FineTuneRun, finetune_contributors, plan_finetune
 from .memory.advice import advice
 from .memory.inference import InferenceEstimate
-from .memory.folding import find_fold
 from .memory.inference_check import check_inference
 from .memory.model import MemoryEstimate, MemoryModel
 from .memory.precision import PRECISION_MODELS
@@ -315,7 +314,11 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
     trainable_shapes = run.finetune.trainable_shapes if run is not None else shapes.trainable_shapes
     state = optimizer_state_values(setup, trainable_shapes)
     planned, output = (run.shapes, run.output) if run else (shapes, graph.output)
-    fold = find_fold(planned, output)
+    fold = None
+    if planned.equal_copies:  # a stack of equal copies: planned as three (imported only then)
+        from .memory.folding import find_fold
+
+        fold = find_fold(planned, output)
     memory_model = MemoryModel(planned, setup, output=output, tuning=run.tuning if run else None, fold=fold)
     memory = memory_model.estimate()
     figures = _figures(shapes, setup, state, memory, advice(memory_model), run)

@@ -14,19 +14,21 @@ Every allocation is rounded up to 512 bytes, and a fixed CUDA overhead
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 from ..core.record import Record
 from ..core.runtime import collector_paused
 from ..model.analysis import ShapeAnalysis
 from ..model.graph import Source
 from ..model.training import TrainingSetup
-from .folding import Fold, FoldedTimeline, fold_timeline
 from .plan import CATEGORIES, plan_forward
 from .precision import CUDA, PRECISION_MODELS, DeviceModel
 from .simulation import MemoryTrace, SimResult, TracePoint, layer_bytes, simulate
 from .step_flops import step_flops
 from .steps import Timeline, inference_timeline, optimizer_temporary, training_timeline
+
+if TYPE_CHECKING:  # imported when a model has a stack to fold (memory.folding)
+    from .folding import Fold, FoldedTimeline
 
 
 class MemoryEstimate(Record):
@@ -108,7 +110,7 @@ class MemoryModel:
 
     def __init__(self, shapes: ShapeAnalysis, setup: TrainingSetup, *, output: Optional[Source] = None,
                  device: DeviceModel = CUDA, checkpoint_blocks: bool = False, tuning: Optional[Any] = None,
-                 fold: Optional[Fold] = None) -> None:
+                 fold: Optional["Fold"] = None) -> None:
         self.shapes = shapes
         self.setup = setup
         self.tuning = tuning  # memory.adapters.TuningMemory of a fine-tuning run (shapes are its adapted graph's)
@@ -119,11 +121,13 @@ class MemoryModel:
         self.output = output if output is not None else Source(len(shapes.layers) - 1)
         with collector_paused():
             self._training = self._timeline(self._training_timeline, optimizer=True)
-        self._inference: Optional[Union[Timeline, FoldedTimeline]] = None
+        self._inference: Optional[Union[Timeline, "FoldedTimeline"]] = None
         self.flops = step_flops(shapes, self.output)
 
-    def _timeline(self, build: Callable[..., Timeline], *, optimizer: bool) -> Union[Timeline, FoldedTimeline]:
+    def _timeline(self, build: Callable[..., Timeline], *, optimizer: bool) -> Union[Timeline, "FoldedTimeline"]:
         if self.fold is not None:
+            from .folding import fold_timeline
+
             grads = (lambda sizes: optimizer_temporary(self.setup, self.device, sizes)) if optimizer else None
             folded = fold_timeline(build, self.shapes, self.output, self.fold, grads)
             if folded is not None:
@@ -146,7 +150,7 @@ class MemoryModel:
     @property
     def training(self) -> Timeline:
         """The training step's timeline, every layer's storages and steps written out."""
-        if isinstance(self._training, FoldedTimeline):
+        if not isinstance(self._training, Timeline):  # folded
             self._training = self._training.written_out()
         return self._training
 
@@ -154,11 +158,11 @@ class MemoryModel:
     def inference(self) -> Timeline:
         """The eval-mode timeline, written out."""
         walk = self._inference_walk()
-        if isinstance(walk, FoldedTimeline):
+        if not isinstance(walk, Timeline):  # folded
             self._inference = walk = walk.written_out()
         return walk
 
-    def _inference_walk(self) -> Union[Timeline, FoldedTimeline]:
+    def _inference_walk(self) -> Union[Timeline, "FoldedTimeline"]:
         if self._inference is None:
             with collector_paused():
                 self._inference = self._timeline(self._inference_timeline, optimizer=False)
@@ -187,7 +191,7 @@ class MemoryModel:
         parts = dict(zip(CATEGORIES, result.breakdown))
         end = dict(zip(CATEGORIES, result.end_of_forward))
         walk = self._training
-        if isinstance(walk, FoldedTimeline):
+        if not isinstance(walk, Timeline):  # folded
             layers = walk.layer_bytes(batch, rounding, len(self.shapes.layers))
             gradients = walk.gradient_bytes(rounding)
         else:
@@ -205,8 +209,8 @@ class MemoryModel:
             trace=lambda: self.trace(batch))
 
 
-def _simulate(walk: Union[Timeline, FoldedTimeline], batch: int, rounding: int) -> SimResult:
-    return walk.simulate(batch, rounding) if isinstance(walk, FoldedTimeline) else simulate(walk, batch, rounding)
+def _simulate(walk: Union[Timeline, "FoldedTimeline"], batch: int, rounding: int) -> SimResult:
+    return simulate(walk, batch, rounding) if isinstance(walk, Timeline) else walk.simulate(batch, rounding)
 
 
 def _gradient_storages(timeline: Timeline) -> List[int]:
