@@ -26,13 +26,13 @@ and the model is planned in full as before.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..core.record import Record
 from ..model.analysis import LayerInfo, ShapeAnalysis
 from ..model.graph import Repeat, Source
-from .plan import CATEGORIES, GRADIENTS
-from .simulation import SimResult, storage_sizes
+from .plan import GRADIENTS
+from .simulation import SimResult, Walk, storage_sizes
 from .steps import Step, Timeline
 from .unroll import PLANNED, CopyTags, NotPeriodic, OptimizerBytes, canonical, unroll
 
@@ -223,12 +223,7 @@ class FoldedTimeline:
 
     def simulate(self, batch: int, rounding: int) -> SimResult:
         """What simulation.simulate returns on the written-out timeline, step for step."""
-        size = storage_sizes(self.storages, batch, rounding)
-        category = self.storages.category
-        live = [0] * len(CATEGORIES)
-        for storage in self.persistent:
-            live[category[storage]] += size[storage]
-        walk = _Walk(live, size, category)
+        walk = _Walk.start(self.persistent, storage_sizes(self.storages, batch, rounding), self.storages.category)
         for item in self.items:
             if len(item) == 5:  # type: ignore[arg-type]
                 walk.step(item)  # type: ignore[arg-type]
@@ -266,70 +261,29 @@ class FoldedTimeline:
         return unroll(self.planned, self.fold.start, self.fold.size, self.fold.count, self.optimizer_bytes)
 
 
-class _Walk:
-    """simulation.simulate's loop, with whole runs of equal middle copies taken in one go."""
-
-    def __init__(self, live: List[int], size: List[int], category: List[int]) -> None:
-        self.live, self.size, self.category = live, size, category
-        self.current = sum(live)
-        self.peak, self.best, self.phase, self.layer = self.current, tuple(live), "start", -1
-        self.end_of_forward: Optional[Tuple[int, ...]] = None
-
-    def step(self, step: Step) -> None:
-        before, allocs, frees, phase, layer = step
-        live, size, category = self.live, self.size, self.category
-        if self.end_of_forward is None and phase in ("backward", "optimizer"):
-            self.end_of_forward = tuple(live)
-        for storage in before:
-            live[category[storage]] -= size[storage]
-            self.current -= size[storage]
-        for storage in allocs:
-            live[category[storage]] += size[storage]
-            self.current += size[storage]
-        if self.current > self.peak:
-            self.peak, self.best, self.phase, self.layer = self.current, tuple(live), phase, layer
-        for storage in frees:
-            live[category[storage]] -= size[storage]
-            self.current -= size[storage]
+class _Walk(Walk):
+    """simulation.Walk, with whole runs of equal middle copies taken in one go."""
 
     def segment(self, segment: Segment, layer_stride: int) -> None:
         """``copies`` repeats of one run of steps: walked once from zero, then placed in closed form."""
         steps, first, direction, copies = segment
-        if copies <= 0:
+        if copies <= 0 or not steps:
             return
         if self.end_of_forward is None and any(s[3] in ("backward", "optimizer") for s in steps):
             for index in range(copies):  # the forward pass ends inside: walk them (never for a decoder)
-                shift = (first + direction * index - first) * layer_stride
                 for before, allocs, frees, phase, layer in steps:
-                    self.step((before, allocs, frees, phase, layer + shift))
+                    self.step((before, allocs, frees, phase, layer + direction * index * layer_stride))
             return
-        start, start_total = tuple(self.live), self.current
-        live, size, category = [0] * len(start), self.size, self.category
-        current, top, top_live, top_phase, top_layer = 0, None, start, "", -1
-        for before, allocs, frees, phase, layer in steps:  # one copy, from zero
-            for storage in before:
-                live[category[storage]] -= size[storage]
-                current -= size[storage]
-            for storage in allocs:
-                live[category[storage]] += size[storage]
-                current += size[storage]
-            if top is None or current > top:
-                top, top_live, top_phase, top_layer = current, tuple(live), phase, layer
-            for storage in frees:
-                live[category[storage]] -= size[storage]
-                current -= size[storage]
-        if top is None:
-            return
-        delta, rise = live, current  # what one copy adds, and its highest point above its start
-        best = copies - 1 if rise > 0 else 0
-        if start_total + best * rise + top > self.peak:
-            self.peak = start_total + best * rise + top
-            self.best = tuple(a + best * d + t for a, d, t in zip(start, delta, top_live))
-            self.phase = top_phase
-            self.layer = top_layer + direction * best * layer_stride
-        self.live[:] = [a + copies * d for a, d in zip(start, delta)]
-        self.current = start_total + copies * rise
-
-    def result(self) -> SimResult:
-        end = self.end_of_forward if self.end_of_forward is not None else tuple(self.live)
-        return SimResult(self.peak, self.best, self.phase, self.layer, end)
+        one = Walk([0] * len(self.live), self.size, self.category, peak=None)  # one copy, from zero
+        for step in steps:
+            one.step(step)
+        rise, top = one.current, one.peak  # what one copy adds, and its highest point above its start
+        assert top is not None and self.peak is not None
+        best = copies - 1 if rise > 0 else 0  # the first copy's highest point, or the last's when each adds
+        if self.current + best * rise + top > self.peak:
+            self.peak = self.current + best * rise + top
+            self.best = tuple(a + best * d + t for a, d, t in zip(self.live, one.live, one.best))
+            self.phase = one.phase
+            self.layer = one.layer + direction * best * layer_stride
+        self.live[:] = [a + copies * d for a, d in zip(self.live, one.live)]
+        self.current += copies * rise

@@ -7,7 +7,7 @@ category, and frees the rest.  It is linear in the number of steps.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..core.record import Record
 from .plan import CATEGORIES, Storages
@@ -89,39 +89,63 @@ def simulate(timeline: Timeline, batch: int, rounding: int = 512, *,
              trace: Optional[List[TracePoint]] = None) -> SimResult:
     """The peak of ``timeline`` at ``batch``; with ``trace``, every moment of
     the walk is appended to it as a :class:`TracePoint` (the charts draw these)."""
-    size = sizes(timeline, batch, rounding)
-    category = timeline.storages.category
-    live = [0] * len(CATEGORIES)
-    for storage in timeline.persistent:
-        live[category[storage]] += size[storage]
-    current = sum(live)
-    peak, best, phase, layer = current, tuple(live), "start", -1
-    end_of_forward = tuple(live)
-    forward_done = False
-    if trace is not None:
-        trace.append(TracePoint(-1, "start", "start", -1, tuple(live)))
-    for index, (before, allocs, frees, step_phase, step_layer) in enumerate(timeline.steps):
-        if not forward_done and step_phase in ("backward", "optimizer"):
-            forward_done = True
-            end_of_forward = tuple(live)
+    walk = Walk.start(timeline.persistent, sizes(timeline, batch, rounding), timeline.storages.category, trace)
+    for index, step in enumerate(timeline.steps):
+        walk.step(step, index)
+    return walk.result()
+
+
+class Walk:
+    """The simulator's state: live bytes by category, the peak so far and where it was taken.
+
+    ``step`` frees what a step frees first, allocates, takes the peak (the first moment that exceeds
+    it), then frees the rest; the forward pass ends at the first backward or optimizer step.
+    ``peak`` None: no moment taken yet (memory.folding walks one copy of a block from zero)."""
+
+    def __init__(self, live: List[int], size: List[int], category: List[int],
+                 trace: Optional[List[TracePoint]] = None, peak: Optional[int] = 0) -> None:
+        self.live, self.size, self.category, self.trace = live, size, category, trace
+        self.current = sum(live)
+        self.peak: Optional[int] = self.current if peak is not None else None
+        self.best, self.phase, self.layer = tuple(live), "start", -1
+        self.end_of_forward: Optional[Tuple[int, ...]] = None
+
+    @classmethod
+    def start(cls, persistent: Sequence[int], size: List[int], category: List[int],
+              trace: Optional[List[TracePoint]] = None) -> "Walk":
+        live = [0] * len(CATEGORIES)
+        for storage in persistent:
+            live[category[storage]] += size[storage]
+        if trace is not None:
+            trace.append(TracePoint(-1, "start", "start", -1, tuple(live)))
+        return cls(live, size, category, trace)
+
+    def step(self, step: Tuple[Sequence[int], Sequence[int], Sequence[int], str, int], index: int = -1) -> None:
+        before, allocs, frees, phase, layer = step
+        live, size, category = self.live, self.size, self.category
+        if self.end_of_forward is None and phase in ("backward", "optimizer"):
+            self.end_of_forward = tuple(live)
+        current = self.current
         for storage in before:
             live[category[storage]] -= size[storage]
             current -= size[storage]
         for storage in allocs:
             live[category[storage]] += size[storage]
             current += size[storage]
-        if current > peak:
-            peak, best, phase, layer = current, tuple(live), step_phase, step_layer
-        if trace is not None:
-            trace.append(TracePoint(index, "alloc", step_phase, step_layer, tuple(live)))
+        if self.peak is None or current > self.peak:
+            self.peak, self.best, self.phase, self.layer = current, tuple(live), phase, layer
+        if self.trace is not None:
+            self.trace.append(TracePoint(index, "alloc", phase, layer, tuple(live)))
         for storage in frees:
             live[category[storage]] -= size[storage]
             current -= size[storage]
-        if trace is not None and frees:
-            trace.append(TracePoint(index, "free", step_phase, step_layer, tuple(live)))
-    if not forward_done:
-        end_of_forward = tuple(live)
-    return SimResult(peak, best, phase, layer, end_of_forward)
+        if self.trace is not None and frees:
+            self.trace.append(TracePoint(index, "free", phase, layer, tuple(live)))
+        self.current = current
+
+    def result(self) -> SimResult:
+        end = self.end_of_forward if self.end_of_forward is not None else tuple(self.live)
+        return SimResult(self.peak or 0, self.best, self.phase, self.layer, end)
 
 
 def layer_bytes(timeline: Timeline, batch: int, rounding: int, layers: int) -> List[int]:

@@ -280,7 +280,7 @@ class _Builder:
             else ()
         first = len(self.nodes)
         sizes = set()
-        cloning, size, step = False, 0, 0
+        cloning, size, step, out = False, 0, 0, BROKEN
         for copy in range(repeat):
             before, expanded = len(self.nodes), self.expanded
             if cloning and self.expanded + step <= MAX_NODES:
