@@ -7,11 +7,9 @@ inputs, as peak RSS of a child process.  The bounds are in docs/limits.md.
 """
 from __future__ import annotations
 
-import errno
 import io
 import json
 import os
-import random
 import re
 import signal
 import subprocess
