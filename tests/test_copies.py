@@ -108,3 +108,11 @@ def test_a_repeat_past_the_node_limit_still_stops_at_it():
     assert build_graph(data) == _expanded_without_cloning(data)
     graph, findings = build_graph(data)
     assert graph is None and [f.code for f in findings] == ["PL103"]
+
+
+def test_a_repeated_layer_is_cloned_as_expanded():
+    data = {"paramlint": 1, "input": [8], "layers": [{"type": "Linear", "out_features": 8, "repeat": 12, "name": "fc"},
+                                                    {"type": "Linear", "from": "fc", "out_features": 2}]}
+    graph, findings = build_graph(data)
+    assert (graph, findings) == _expanded_without_cloning(data)
+    assert [n.label for n in graph.nodes[:3]] == ["fc#1", "fc#2", "fc#3"] and graph.nodes[11].label == "fc#12"

@@ -281,10 +281,12 @@ class _Builder:
         first = len(self.nodes)
         sizes = set()
         cloning, size, step, out = False, 0, 0, BROKEN
+        block = make == self.expand_block
         for copy in range(repeat):
             before, expanded = len(self.nodes), self.expanded
             if cloning and self.expanded + step <= MAX_NODES:
-                out = self._clone(before - size, size, out, len(frames), f"{local} {layer_type} #{copy + 1}")
+                out = self._clone(before - size, size, out, len(frames), block, f"{local} {layer_type} #{copy + 1}"
+                                  if block else f"{local}#{copy + 1}")
                 self.expanded += step
             else:
                 out = make(entry, local, copy + 1 if repeat > 1 else None, path, scope, sources, env, frames,
@@ -292,34 +294,36 @@ class _Builder:
             if out is BROKEN:
                 return BROKEN
             sizes.add(len(self.nodes) - before)
-            if copy == 2 and make == self.expand_block and len(sizes) == 1:
+            if copy == 2 and len(sizes) == 1:
                 # Copies 4 and on are copy 3 again, one copy along: written from it once it is seen that
-                # copy 3 is exactly copy 2 written one copy along (a block expands the same way for every
-                # copy, so what holds from copy 2 to 3 holds for every later one).
+                # copy 3 is exactly copy 2 written one copy along (a layer or a block expands the same way
+                # for every copy, so what holds from copy 2 to 3 holds for every later one).
                 size, step = len(self.nodes) - before, self.expanded - expanded
-                label = self.nodes[before].frames[len(frames)].label
-                cloning = self._cloned(before - size, size, len(frames), label) == self.nodes[before:]
+                label = self.nodes[before].frames[len(frames)].label if block else self.nodes[before].label
+                cloning = self._cloned(before - size, size, len(frames), block, label) == self.nodes[before:]
             sources = (out,) + shared
         if repeat > 1 and len(sizes) == 1 and 0 not in sizes:
             self.repeats.append(Repeat(first, sizes.pop(), repeat))
         return sources[0]
 
-    def _cloned(self, first: int, size: int, depth: int, label: str) -> List[Node]:
-        """The nodes of the copy ``first .. first+size-1`` written one copy along (labelled ``label``)."""
+    def _cloned(self, first: int, size: int, depth: int, block: bool, label: str) -> List[Node]:
+        """The nodes of the copy ``first .. first+size-1`` written one copy along: a block's copy gets the
+        frame ``label``, a layer's copy the node ``label``."""
         low = first - size  # the copy before it: its nodes (the chained input among them) move along too
         nodes = []
         for node in self.nodes[first:first + size]:
             sources = tuple(s if s.node is None or s.node < low else Source(s.node + size, s.output, s.input_name)
                             for s in node.sources)
             shares = node.shares + size if node.shares is not None and node.shares >= low else node.shares
-            frames = node.frames[:depth] + (node.frames[depth].replace(label=label),) + node.frames[depth + 1:]
-            nodes.append(Node(node.index + size, node.type, node.args, sources, node.config_path, node.label,
-                              frames, node.trainable, shares, node.checkpoint))
+            frames = node.frames[:depth] + (node.frames[depth].replace(label=label),) + node.frames[depth + 1:] \
+                if block else node.frames
+            nodes.append(Node(node.index + size, node.type, node.args, sources, node.config_path,
+                              node.label if block else label, frames, node.trainable, shares, node.checkpoint))
         return nodes
 
-    def _clone(self, first: int, size: int, out: Source, depth: int, label: str) -> Source:
-        """Append the next copy of a repeated block, written from the copy before it."""
-        self.nodes.extend(self._cloned(first, size, depth, label))
+    def _clone(self, first: int, size: int, out: Source, depth: int, block: bool, label: str) -> Source:
+        """Append the next copy of a repeated layer or block, written from the copy before it."""
+        self.nodes.extend(self._cloned(first, size, depth, block, label))
         if out.node is None or out.node < first - size:
             return out
         return Source(out.node + size, out.output, out.input_name)
