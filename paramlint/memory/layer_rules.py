@@ -43,6 +43,13 @@ WEIGHT_ONLY_INPUT = frozenset({"Linear"})
 WEIGHT_GRAD_ONLY_NEW = frozenset({"RMSNorm"})
 
 
+def promotes_with_weight(layer_type: str, args: Mapping[str, Any]) -> bool:
+    """transformers' RMSNorm (``upcast``) returns ``weight * normalized.to(input dtype)``: the wider of the
+    weight's and the input's dtype (float32 under autocast, whose weights stay float32)."""
+    return layer_type == "RMSNorm" and bool(args.get("upcast")) and not args.get("unit_offset") \
+        and args.get("elementwise_affine", True)
+
+
 def output_alias(layer_type: str, args: Mapping[str, Any], inputs: Sequence[TensorSpec], *, training: bool,
                  contiguous: bool) -> Optional[int]:
     """The input whose storage output 0 shares (a view or an in-place write), or None."""

@@ -29,6 +29,7 @@ from .layer_rules import (
     is_contiguous,
     output_alias,
     output_layout,
+    promotes_with_weight,
 )
 from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes, widest
 from .recurrent import RECURRENT, recurrent_saved
@@ -251,6 +252,8 @@ class _Planner:
         args = result.args or node.args
         for index, spec in enumerate(result.outputs):
             dtype = spec.dtype if spec.dtype != "float32" else compute
+            if index == 0 and promotes_with_weight(layer_type, args):
+                dtype = widest([dtype, self.precision.activation_dtype("float32")])
             alias = None
             if (index == 0 or layer_type in MULTI_VIEWS) and inputs:
                 alias = output_alias(layer_type, args, info.inputs, training=self.training,
@@ -305,7 +308,7 @@ class _Planner:
         for position, saved in enumerate(listed):
             if saved.numel == 0 or (saved.half_only and compute == "float32"):
                 continue
-            if saved.kind == "new" and node.type in WEIGHT_GRAD_ONLY_NEW and not trainable \
+            if saved.kind == "new" and node.type in WEIGHT_GRAD_ONLY_NEW and not trainable and saved.per_sample \
                     and saved.numel == info.inputs[0].numel:
                 continue  # the normalized input, kept only for the weight's gradient
             if saved.kind == "input" and saved.index < len(inputs):
@@ -313,6 +316,11 @@ class _Planner:
                     continue
                 if node.type == "Multiply" and len(inputs) == 2 and not inputs[1 - saved.index].requires_grad:
                     continue  # a * b keeps a for b's gradient only (Gemma's embedding times its scale buffer)
+                if saved.upcast and inputs[saved.index].dtype != "float32":  # its float32 copy instead
+                    storage = self.storages.new(saved.numel, "float32", saved.per_sample, ACTIVATIONS)
+                    plan.allocs.append(storage)
+                    kept.append(storage)
+                    continue
                 saved_inputs.append(saved.index)
                 continue
             if saved.kind == "output" and saved.index < len(info.result.outputs):

@@ -129,7 +129,7 @@ def _attention(s: DecoderShape, window: Optional[int]) -> List[Entry]:
         source = f"{part}_part" if s.family == "phi3" else f"{part}_proj"
         layers.append({"type": "Reshape", "from": source, "shape": [-1, heads, s.head_dim], "name": f"{part}_split"})
         if s.family == "qwen3" and part != "v":
-            layers.append({"type": "RMSNorm", "eps": s.eps, "name": f"{part}_norm"})
+            layers.append(_norm(s, f"{part}_norm"))
         layers.append({"type": "Transpose", "dim0": 1, "dim1": 2, "name": f"{part}_heads"})
         if part != "v":
             layers.append({"type": "ApplyRotary", "from": [f"{part}_heads", "cos", "sin"], "name": f"{part}_rotary"})
@@ -171,7 +171,9 @@ def _mlp(s: DecoderShape) -> List[Entry]:
 
 
 def _norm(s: DecoderShape, name: str, source: Optional[str] = None) -> Entry:
+    """transformers' RMSNorm, which computes in float32: Gemma's scales by ``1 + weight``."""
     entry: Entry = {"type": "RMSNorm", "eps": s.eps, "name": name}
+    entry["unit_offset" if s.family in ("gemma", "gemma2") else "upcast"] = True
     if source is not None:
         entry["from"] = source
     return entry
