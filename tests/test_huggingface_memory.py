@@ -95,9 +95,6 @@ def test_saved_tensors_equal_transformers(family, precision):
     if precision == "bf16-mixed" and family in ("phi3",):
         pytest.skip("the differences above change with autocast; fp32 checks them")
     expected = known_difference(family, config, False)
-    if precision == "bf16-mixed":
-        # Measured, not yet modelled: under autocast transformers keeps 3,072 bytes more for mixtral.
-        expected = {"mixtral": 3072}.get(family, 0)
     assert theirs(config, precision, False) - ours(config, precision, False) == expected
 
 

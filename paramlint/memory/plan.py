@@ -31,7 +31,7 @@ from .layer_rules import (
     output_layout,
     promotes_with_weight,
 )
-from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes, widest
+from .precision import HALF_WEIGHTS, DeviceModel, Precision, autocast_kind, dtype_bytes, widest
 from .recurrent import RECURRENT, recurrent_saved
 
 # Breakdown categories.
@@ -204,7 +204,7 @@ class _Planner:
         if not self.precision.autocast:
             return base
         kind = autocast_kind(info.node.type, self.device)
-        if kind == "lower":
+        if kind in HALF_WEIGHTS:
             return self.half()
         if kind == "fp32":
             return "float32"
@@ -250,8 +250,11 @@ class _Planner:
         compute = self.compute_dtype(info, inputs)
         layer_type = node.type
         args = result.args or node.args
+        out_compute = compute
+        if self.precision.autocast and autocast_kind(layer_type, self.device) == "inside":
+            out_compute = inputs[0].dtype  # half inside, the output in its input's dtype
         for index, spec in enumerate(result.outputs):
-            dtype = spec.dtype if spec.dtype != "float32" else compute
+            dtype = spec.dtype if spec.dtype != "float32" else out_compute
             if index == 0 and promotes_with_weight(layer_type, args):
                 dtype = widest([dtype, self.precision.activation_dtype("float32")])
             alias = None
@@ -393,7 +396,7 @@ class _Planner:
         """Autocast's half copies of the weights of a layer that runs in half:
         cached until the forward pass ends (trainable weights), or made for
         this call only (frozen ones)."""
-        if autocast_kind(info.node.type, self.device) != "lower":
+        if autocast_kind(info.node.type, self.device) not in HALF_WEIGHTS:
             return
         node = info.node
         for name, shape in info.result.params.items():
@@ -412,7 +415,7 @@ class _Planner:
                             checkpointed: bool) -> List[int]:
         """Half weight copies kept for backward: a convolution keeps its weight;
         a Linear (and the other matmul layers) keeps it when the input needs a gradient."""
-        if not self.precision.autocast or autocast_kind(info.node.type, self.device) != "lower":
+        if not self.precision.autocast or autocast_kind(info.node.type, self.device) not in HALF_WEIGHTS:
             return []
         node = info.node
         keeps = node.type in CONV_TYPES or any(v.requires_grad for v in inputs)

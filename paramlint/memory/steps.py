@@ -43,7 +43,7 @@ from .plan import (
     Value,
     value_key,
 )
-from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes
+from .precision import HALF_WEIGHTS, DeviceModel, Precision, autocast_kind, dtype_bytes
 
 Step = Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], str, int]
 
@@ -290,7 +290,7 @@ class _Emitter:
                 continue
             self.refs[grad] = self.refs.get(grad, 0) + 1
             deliveries.append((key, grad))
-        lower = self.precision.autocast and autocast_kind(node.type, self.device) == "lower"
+        lower = self.precision.autocast and autocast_kind(node.type, self.device) in HALF_WEIGHTS
         param_casts: List[Tuple[int, int]] = []
         self._param_grads(info, allocs, frees, param_casts, half=lower)
         gathered = self._gathered(index)

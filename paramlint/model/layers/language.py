@@ -21,7 +21,13 @@ covers; each is exact against the transformers module it stands for:
   ``down(act(x @ gate) * (x @ up))``; inputs ``[x, router_logits]``.
   Parameters ``gate_up_proj [E, 2 * I, H]`` and ``down_proj [E, H, I]``.
   Every token goes to ``top_k`` distinct experts, so the FLOPs do not depend
-  on the routing: ``2 * top_k * 3 * H * I`` per token.
+  on the routing: ``2 * top_k * 3 * H * I`` per token.  Under autocast the
+  per-expert linears run in half on the gathered rows (their casts, outputs
+  and each expert's weight slice cast are half, kept for backward) while
+  the router's weights and the output stay in the input's dtype
+  (memory/precision.py, ``AUTOCAST_INSIDE``); the weight casts assume every
+  expert receives a token, as it does once tokens x top_k is large against
+  the experts.
 """
 from __future__ import annotations
 
