@@ -39,7 +39,12 @@ class RotaryEmbedding(nn.Module):
 
 
 class ApplyRotary(nn.Module):
-    """transformers' ``apply_rotary_pos_emb`` (rotate-half) on one tensor with the model's tables."""
+    """transformers' ``apply_rotary_pos_emb`` (rotate-half) on one tensor with the model's tables;
+    ``concatenate``: Phi-3's, which concatenates the passed-through features even when there are none."""
+
+    def __init__(self, concatenate: bool = False) -> None:
+        super().__init__()
+        self.concatenate = concatenate
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         dim = cos.shape[-1]
@@ -47,7 +52,7 @@ class ApplyRotary(nn.Module):
         half = dim // 2
         turned = torch.cat((-rotated[..., half:], rotated[..., :half]), dim=-1)
         out = rotated * cos + turned * sin
-        return torch.cat((out, rest), dim=-1) if rest.shape[-1] else out
+        return torch.cat((out, rest), dim=-1) if rest.shape[-1] or self.concatenate else out
 
 
 class Experts(nn.Module):

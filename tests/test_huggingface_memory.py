@@ -5,10 +5,13 @@ transformers' gradient checkpointing.
 
 Where paramlint's graph and transformers' code differ, the difference is asserted exactly, so that it
 cannot grow unnoticed:
-- Phi-3 slices q, k and v out of one projection; SDPA's output then comes back in a layout that
-  ``o_proj``'s ``reshape(...).contiguous()`` copies: ``batch * seq * hidden`` floats more per layer.
-- With gradient checkpointing, torch's checkpoint holds the rotary tables through its recompute closure,
-  not as saved tensors; paramlint counts them (two ``[seq, rotary_dim]`` tables) among the kept inputs.
+- With gradient checkpointing, the rotary tables: paramlint counts them (two ``[seq, rotary_dim]`` tables)
+  among what each checkpointed layer keeps, and they are kept, but not as saved tensors, so the hooks do
+  not see them.  transformers checkpoints a decoder layer as ``checkpoint(partial(forward, self,
+  **kwargs), hidden_states)``: torch's non-reentrant checkpoint saves its positional inputs through a
+  ``save_for_backward`` the hooks see (``hidden_states``), while ``position_embeddings=(cos, sin)`` is a
+  keyword bound in the ``partial``, held by the recompute closure until backward.  The memory is the
+  same; only this measurement cannot see it (a measurement artifact, not a modelling gap).
 """
 from __future__ import annotations
 
@@ -77,28 +80,21 @@ def theirs(config: Dict[str, Any], precision: str, checkpointing: bool) -> int:
     return sum(found.values())
 
 
-def known_difference(family: str, config: Dict[str, Any], checkpointing: bool) -> int:
-    """theirs - ours, explained in the module docstring."""
-    hidden, layers = config["hidden_size"], config["num_hidden_layers"]
-    if checkpointing:
-        rotary = config.get("head_dim", hidden // config["num_attention_heads"])
-        return -2 * SEQ * rotary * 4
-    if family == "phi3":
-        return layers * BATCH * SEQ * hidden * 4
-    return 0
+def unseen_rotary_tables(config: Dict[str, Any]) -> int:
+    """The bytes of the two float32 rotary tables a checkpointed model keeps outside saved tensors."""
+    rotary = config.get("head_dim", config["hidden_size"] // config["num_attention_heads"])
+    return 2 * SEQ * rotary * 4
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16-mixed"])
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_saved_tensors_equal_transformers(family, precision):
     config = FAMILIES[family]
-    if precision == "bf16-mixed" and family in ("phi3",):
-        pytest.skip("the differences above change with autocast; fp32 checks them")
-    expected = known_difference(family, config, False)
-    assert theirs(config, precision, False) - ours(config, precision, False) == expected
+    assert ours(config, precision, False) == theirs(config, precision, False)
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen3", "mixtral"])
-def test_saved_tensors_with_gradient_checkpointing(family):
+@pytest.mark.parametrize("precision", ["fp32", "bf16-mixed"])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_saved_tensors_with_gradient_checkpointing(family, precision):
     config = FAMILIES[family]
-    assert theirs(config, "fp32", True) - ours(config, "fp32", True) == known_difference(family, config, True)
+    assert ours(config, precision, True) - theirs(config, precision, True) == unseen_rotary_tables(config)

@@ -87,10 +87,11 @@ def is_contiguous(layout: Layout, spec: TensorSpec) -> bool:
 
 
 def output_layout(layer_type: str, args: Mapping[str, Any], inputs: Sequence[TensorSpec], output: TensorSpec,
-                  input_layout: Layout, family: str, saves_output: bool) -> Layout:
+                  input_layout: Layout, family: str, saves_output: bool, device: str = "cuda") -> Layout:
     """How output 0 lies in memory: a permutation of its dims (``Permute``,
     ``Transpose``, a fused attention kernel's [N, L, heads, E] buffer read as
-    [N, heads, L, E]) and whether it has gaps (``Select``, ``Slice``)."""
+    [N, heads, L, E], the CPU's in the query's layout) and whether it has gaps
+    (``Select``, ``Slice``)."""
     rank = output.rank
     order, gapped = input_layout
     if layer_type in ("Permute", "Transpose"):
@@ -108,8 +109,18 @@ def output_layout(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Ten
     if layer_type in ("Add", "Multiply") and len(order) == rank:
         return order, False
     if layer_type == "ScaledDotProductAttention" and saves_output and rank == 4:
-        return (0, 2, 1, 3), False  # the fused kernels write [N, L, heads, E]
+        if device == "cpu" and len(order) == rank:
+            return order, False  # the CPU's flash kernel writes in the query's layout (measured, torch 2.13)
+        return (0, 2, 1, 3), False  # the fused CUDA kernels write [N, L, heads, E]
+    if layer_type == "ApplyRotary" and len(order) == rank and not rotary_concatenates(args, inputs):
+        return order, False  # x * cos + rotate_half(x) * sin: elementwise, in x's layout
     return identity(rank)
+
+
+def rotary_concatenates(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> bool:
+    """Whether ``ApplyRotary`` ends in ``torch.cat`` (a new contiguous tensor): features pass through
+    unrotated, or ``concatenate`` (Phi-3, which concatenates even an empty pass-through)."""
+    return bool(args.get("concatenate")) or inputs[1].shape[-1] < inputs[0].shape[-1]
 
 
 def _permutation(layer_type: str, args: Mapping[str, Any], rank: int) -> Tuple[int, ...]:

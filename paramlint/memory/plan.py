@@ -275,7 +275,7 @@ class _Planner:
             if (index == 0 or layer_type in MULTI_VIEWS) and inputs:
                 saves_output = any(saved.kind == "output" for saved in result.saved)
                 layout = output_layout(layer_type, args, info.inputs, spec, inputs[0].layout,
-                                       self.families[layer_type], saves_output)
+                                       self.families[layer_type], saves_output, self.device.name)
             else:
                 layout = identity(len(spec.shape) + spec.batched)
             values[(index_here, index)] = Value(storage, spec, dtype, needs_grad and dtype in FLOATS, layout)

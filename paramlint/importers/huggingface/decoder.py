@@ -132,7 +132,10 @@ def _attention(s: DecoderShape, window: Optional[int]) -> List[Entry]:
             layers.append(_norm(s, f"{part}_norm"))
         layers.append({"type": "Transpose", "dim0": 1, "dim1": 2, "name": f"{part}_heads"})
         if part != "v":
-            layers.append({"type": "ApplyRotary", "from": [f"{part}_heads", "cos", "sin"], "name": f"{part}_rotary"})
+            rotary: Entry = {"type": "ApplyRotary", "from": [f"{part}_heads", "cos", "sin"], "name": f"{part}_rotary"}
+            if s.family == "phi3":  # its apply_rotary_pos_emb always ends in torch.cat
+                rotary["concatenate"] = True
+            layers.append(rotary)
     sdpa: Entry = {"type": "ScaledDotProductAttention", "from": ["q_rotary", "k_rotary", "v_heads"],
                    "is_causal": True, "name": "attention"}
     if s.kv_heads != s.heads:
