@@ -96,3 +96,20 @@ def test_unit_offset_needs_a_weight():
     data = _network({"unit_offset": True, "elementwise_affine": False}, after_linear=False)
     findings, _ = analyze_document(data, None, SchemaValidator())
     assert [(f.code, f.config_path[-1]) for f in findings] == [("PL402", "unit_offset")]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_step_peak_in_the_norm_backward_matches_torch(variant):
+    """A wide norm between a wide Linear and a narrow head, so that the step peaks in the norm's backward
+    (the chain of small nodes of transformers' RMSNorm: layer_rules.backward_temporaries), SGD, fp32."""
+    from memory_cases import paramlint_model, torch_peak
+
+    norm = dict({"type": "RMSNorm", "eps": 1e-6}, **VARIANTS[variant], name="norm")
+    data = {"paramlint": 1, "inputs": {"x0": [64, 16]},
+            "layers": [{"type": "Linear", "out_features": 256, "name": "proj"}, norm,
+                       {"type": "Linear", "out_features": 3, "name": "head"}]}
+    model, analysis = paramlint_model(data, batch_size=4, optimizer="SGD", optimizer_options={})
+    estimate = model.estimate(4)
+    theirs = torch_peak(data, model.setup, analysis.shapes.output.shape).peak
+    assert estimate.peak == theirs
+    assert estimate.phase == "backward" and analysis.shapes.layers[estimate.peak_layer].node.type == "RMSNorm"

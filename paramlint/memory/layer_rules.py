@@ -43,6 +43,19 @@ WEIGHT_ONLY_INPUT = frozenset({"Linear"})
 WEIGHT_GRAD_ONLY_NEW = frozenset({"RMSNorm"})
 
 
+def backward_temporaries(layer_type: str, args: Mapping[str, Any]) -> int:
+    """Input-sized float32 temporaries alive at the peak of a backward that runs as a chain of small
+    autograd nodes, beyond the gradients every layer allocates.  transformers' RMSNorm (``upcast``,
+    ``unit_offset``) computes ``x * rsqrt(x.pow(2).mean(-1) + eps)`` op by op: its backward peaks in
+    ``pow``'s node (``x ** 1``, times 2, times the gradient) while the first half of x's gradient and
+    ``mean``'s gradient are alive, 4 more than the one gradient; by then the nodes that ran first have
+    released the incoming gradient and the layer's own statistics and normalized input (measured with
+    storage tracking, torch 2.13 CPU)."""
+    if layer_type == "RMSNorm" and (args.get("upcast") or args.get("unit_offset")):
+        return 4
+    return 0
+
+
 def promotes_with_weight(layer_type: str, args: Mapping[str, Any]) -> bool:
     """transformers' RMSNorm (``upcast``) returns ``weight * normalized.to(input dtype)``: the wider of the
     weight's and the input's dtype (float32 under autocast, whose weights stay float32)."""

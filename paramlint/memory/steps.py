@@ -29,7 +29,7 @@ from ..model.training import (
     state_tensor_bytes,
     step_temporaries,
 )
-from .layer_rules import gradient_is_view
+from .layer_rules import backward_temporaries, gradient_is_view
 from .plan import (
     ACTIVATIONS,
     BUFFERS,
@@ -296,14 +296,32 @@ class _Emitter:
         gathered = self._gathered(index)
         allocs += gathered
         frees += gathered
+        early = self._decomposed(index, allocs, frees, released)
         # the gradients it received die with the call, its saved tensors right after
         for storage in incoming:
-            self._unref(storage, frees)
-        frees.extend(released)
+            self._unref(storage, before if early is not None else frees)
+        before += early or ()
+        frees.extend(s for s in released if s not in (early or ()))
         self.step(allocs, frees, "backward", index, before)
         for half, grad in casts + param_casts:  # the casts' nodes: inputs, then parameters (measured order)
             self.step([grad], [half], "backward", index)
         self._flush(index, deliveries)
+
+    def _decomposed(self, index: int, allocs: List[int], frees: List[int], released: List[int]) -> Optional[List[int]]:
+        """A backward of many small nodes (layer_rules.backward_temporaries): its temporaries at the
+        chain's peak join ``allocs``; returned: the storages the first nodes release before that peak
+        (its own saved tensors but an upcast input copy, which the last node uses), or None."""
+        info = self.shapes.layers[index]
+        source = self.plan.values[value_key(info.node.sources[0], self.input_names)]
+        count = backward_temporaries(info.node.type, info.result.args or info.node.args)
+        if not count or not source.requires_grad:
+            return None
+        spec = source.spec
+        temps = [self.storages.new(spec.numel, "float32", spec.batched, TRANSIENT) for _ in range(count)]
+        allocs += temps
+        frees += temps
+        own = [s for s in self.plan.layers[index].allocs if s in released]
+        return own[1:] if own and source.dtype != "float32" else own
 
     def _flush(self, index: int, deliveries: List[Tuple[Tuple[int, int], int]]) -> None:
         """Hand the gradients to their values, and sum tied weights' gradients."""
