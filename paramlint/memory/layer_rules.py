@@ -35,6 +35,8 @@ MODULE_TENSORS = frozenset({"Parameter", "Buffer"})
 ELEMENTWISE_FAMILIES = frozenset({"activation"})
 # Layers whose gradients for their inputs are views of the incoming gradient.
 GRADIENT_VIEWS = frozenset({"Add", "Concat"}) | VIEWS - {"Select", "Slice"}
+# Layers computed under torch.no_grad (transformers' rotary tables): their outputs need no gradient.
+NO_GRAD_OUTPUTS = frozenset({"RotaryEmbedding"})
 # Linear layers whose backward needs the input only for the weight's gradient:
 # frozen, they save no activation.
 WEIGHT_ONLY_INPUT = frozenset({"Linear"})

@@ -21,6 +21,7 @@ from ..model.layers.base import SavedTensor, TensorSpec
 from .layer_rules import (
     MODULE_TENSORS,
     MULTI_VIEWS,
+    NO_GRAD_OUTPUTS,
     RESHAPES,
     WEIGHT_GRAD_ONLY_NEW,
     WEIGHT_ONLY_INPUT,
@@ -190,6 +191,7 @@ class _Planner:
         self.cached_saved: set = set()
         self.layers: List[LayerPlan] = []
         self.region_made: Dict[int, set] = {}
+        self.region_twins: Dict[Tuple[int, int], int] = {}  # (region, storage kept) -> its recomputed twin
         nodes = [info.node for info in shapes.layers]
         self.regions = checkpoint_regions(nodes, every_block=checkpoint_blocks) if training else {}
         self.useful: List[bool] = []
@@ -245,7 +247,7 @@ class _Planner:
         for value in inputs:
             last_use[value.storage] = index_here
         trainable = node.trainable and bool(result.params)
-        needs_grad = trainable or any(v.requires_grad for v in inputs)
+        needs_grad = (trainable or any(v.requires_grad for v in inputs)) and node.type not in NO_GRAD_OUTPUTS
         plan.recorded = self.training and needs_grad and self.useful[index_here]
         compute = self.compute_dtype(info, inputs)
         layer_type = node.type
@@ -350,10 +352,13 @@ class _Planner:
                 continue
             if storage in plan.allocs and self.storages.category[storage] == ACTIVATIONS:
                 plan.frees.append(storage)  # made, then dropped by the checkpoint
-            twin = self.storages.new_fixed(self.storages.fixed[storage], ACTIVATIONS)
-            self.storages.per_sample[twin] = self.storages.per_sample[storage]
-            self.storages.copies[twin] = self.storages.copies[storage]
-            plan.twins.append(twin)
+            twin = self.region_twins.get((first, storage))
+            if twin is None:  # recomputed once, however many layers of the region keep it
+                twin = self.storages.new_fixed(self.storages.fixed[storage], ACTIVATIONS)
+                self.storages.per_sample[twin] = self.storages.per_sample[storage]
+                self.storages.copies[twin] = self.storages.copies[storage]
+                plan.twins.append(twin)
+                self.region_twins[(first, storage)] = twin
             self._keep(twin, node.index)
         for storage in external:
             self._keep(storage, first)
