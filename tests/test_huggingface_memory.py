@@ -98,3 +98,15 @@ def test_saved_tensors_equal_transformers(family, precision):
 def test_saved_tensors_with_gradient_checkpointing(family, precision):
     config = FAMILIES[family]
     assert ours(config, precision, True) - theirs(config, precision, True) == unseen_rotary_tables(config)
+
+
+def test_phi3_without_the_kv_cache_keeps_its_fused_projection():
+    """With ``use_cache`` false Phi-3's value is a view of ``qkv_proj``'s output, which attention keeps whole
+    (with the cache, ``torch.cat`` copies it): byte-exact both ways, and the difference is that output less
+    the copy of v, per layer."""
+    config = dict(FAMILIES["phi3"], use_cache=False)
+    assert ours(config, "fp32", False) == theirs(config, "fp32", False)
+    fused = BATCH * SEQ * (config["hidden_size"] + 2 * 2 * 8) * 4  # q (32) + k and v (2 heads x 8 each)
+    value = BATCH * SEQ * 2 * 8 * 4
+    layers = config["num_hidden_layers"]
+    assert ours(config, "fp32", False) - ours(FAMILIES["phi3"], "fp32", False) == layers * (fused - value)

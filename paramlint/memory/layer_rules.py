@@ -69,8 +69,8 @@ def output_alias(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Tens
                  contiguous: bool) -> Optional[int]:
     """The input whose storage output 0 shares (a view or an in-place write), or None."""
     if layer_type in VIEWS or layer_type in MULTI_VIEWS:
-        if layer_type in RESHAPES and not contiguous:
-            return None
+        if layer_type in RESHAPES and layer_type != "View" and not contiguous:
+            return None  # (a View never copies: the shape analysis has checked its strides)
         if layer_type == "Flatten" and not contiguous:
             return None
         return 0
@@ -121,6 +121,8 @@ def output_layout(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Ten
     if layer_type in ("Identity", "Unflatten") or layer_type in DROPOUTS or family in ELEMENTWISE_FAMILIES:
         if len(order) == rank:
             return order, gapped
+    if layer_type == "View":
+        return identity(rank)[0], gapped  # a view of a sliced tensor keeps its gaps
     if layer_type in ("Add", "Multiply") and len(order) == rank:
         return order, False
     if layer_type == "ScaledDotProductAttention" and saves_output and rank == 4:
