@@ -312,9 +312,11 @@ class _Emitter:
         chain's peak join ``allocs``; returned: the storages the first nodes release before that peak
         (its own saved tensors but an upcast input copy, which the last node uses), or None."""
         info = self.shapes.layers[index]
-        source = self.plan.values[value_key(info.node.sources[0], self.input_names)]
         count = backward_temporaries(info.node.type, info.result.args or info.node.args)
-        if not count or not source.requires_grad:
+        if not count:
+            return None
+        source = self.plan.values[value_key(info.node.sources[0], self.input_names)]
+        if not source.requires_grad:
             return None
         spec = source.spec
         temps = [self.storages.new(spec.numel, "float32", spec.batched, TRANSIENT) for _ in range(count)]

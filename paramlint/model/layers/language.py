@@ -30,7 +30,10 @@ covers; each is exact against the transformers module it stands for:
   the router's weights and the output stay in the input's dtype
   (memory/precision.py, ``AUTOCAST_INSIDE``); the weight casts assume every
   expert receives a token, as it does once tokens x top_k is large against
-  the experts.
+  the experts.  Not modelled: the backward of the loop makes a full-size
+  gradient of each weight per expert (``select_backward``) and sums them
+  one by one, beside per-expert gradients whose sizes follow the routing;
+  a step whose peak falls there is under-predicted (tests/test_huggingface_peak.py).
 """
 from __future__ import annotations
 
