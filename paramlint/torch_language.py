@@ -90,6 +90,8 @@ class TransformersRMSNorm(nn.Module):
     def __init__(self, normalized_shape: Union[int, Sequence[int]], eps: Optional[float] = None,
                  elementwise_affine: bool = True, upcast: bool = True, unit_offset: bool = False) -> None:
         super().__init__()
+        if unit_offset and not elementwise_affine:
+            raise ValueError("unit_offset scales by 1 + weight: it needs elementwise_affine")
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.dims = tuple(range(-len(shape), 0))
         self.eps = torch.finfo(torch.float32).eps if eps is None else eps

@@ -89,6 +89,29 @@ def test_module_computes_what_transformers_computes(family, dtype):
         assert mine.dtype == reference.dtype and torch.equal(mine, reference)
 
 
+SHAPE_CASES = [
+    ({"upcast": True}, [10, 64]),
+    ({"upcast": True, "normalized_shape": [10, 64]}, [10, 64]),
+    ({"upcast": True, "normalized_shape": 63}, [10, 64]),  # rejected by both
+    ({"upcast": True, "elementwise_affine": False, "eps": 1e-6}, [64]),
+    ({"unit_offset": True}, [7, 8]),
+    ({"unit_offset": True, "normalized_shape": [7, 8]}, [7, 8]),
+    ({"unit_offset": True, "elementwise_affine": False}, [8]),  # no weight to offset: rejected by both
+]
+
+
+@pytest.mark.parametrize("args, shape", SHAPE_CASES)
+def test_shapes_and_counts_match_the_module(monkeypatch, args, shape):
+    """Output shape, parameters and rejections against the bridge's module, as the norm table does."""
+    import oracle
+    from paramlint.torch_language import rms_norm
+
+    monkeypatch.setitem(oracle.TORCH_BUILDERS, "RMSNorm", rms_norm)
+    ours = oracle.paramlint_outcome("RMSNorm", args, [shape])
+    theirs = oracle.torch_outcome("RMSNorm", args, [shape], inferable=["normalized_shape"])
+    assert ours.same_as(theirs), (ours, theirs)
+
+
 def test_unit_offset_needs_a_weight():
     from paramlint.lint import analyze_document
     from paramlint.validation.validator import SchemaValidator
