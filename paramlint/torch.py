@@ -38,7 +38,7 @@ from .model.graph import Graph, Node, Source, build_graph
 from .model.module_names import copy_number, entry_at, local_label
 from .rules import severity_of
 from .source.loader import LoadError, load_document
-from .torch_language import LANGUAGE_OPERATIONS
+from .torch_language import LANGUAGE_OPERATIONS, LAYER_FACTORIES
 from .torch_ops import OPERATIONS as TENSOR_OPERATIONS
 from .validation.validator import SchemaValidator
 
@@ -432,6 +432,8 @@ def _make_module(node: Node, info: LayerInfo) -> nn.Module:
             else:
                 args["batched"] = flags[0]
         return OPERATIONS[node.type](**args)
+    if node.type in LAYER_FACTORIES:
+        return LAYER_FACTORIES[node.type](**args)
     # Lists in a config are tuples to torch (nn.Upsample takes a per-axis scale_factor only as a tuple).
     return getattr(nn, node.type)(**{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
 

@@ -1,12 +1,13 @@
 """The torch side of paramlint's language-model layers
-``RotaryEmbedding``, ``ApplyRotary``, ``Experts``), for :mod:`paramlint.torch`.
+(``RotaryEmbedding``, ``ApplyRotary``, ``Experts``, and transformers' float32
+``RMSNorm`` variants), for :mod:`paramlint.torch`.
 
 Each computes what the transformers code it stands for computes, so that
 counts, FLOPs and saved tensors can be compared against torch.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -38,7 +39,12 @@ class RotaryEmbedding(nn.Module):
 
 
 class ApplyRotary(nn.Module):
-    """transformers' ``apply_rotary_pos_emb`` (rotate-half) on one tensor with the model's tables."""
+    """transformers' ``apply_rotary_pos_emb`` (rotate-half) on one tensor with the model's tables;
+    ``concatenate``: Phi-3's, which concatenates the passed-through features even when there are none."""
+
+    def __init__(self, concatenate: bool = False) -> None:
+        super().__init__()
+        self.concatenate = concatenate
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         dim = cos.shape[-1]
@@ -46,7 +52,7 @@ class ApplyRotary(nn.Module):
         half = dim // 2
         turned = torch.cat((-rotated[..., half:], rotated[..., :half]), dim=-1)
         out = rotated * cos + turned * sin
-        return torch.cat((out, rest), dim=-1) if rest.shape[-1] else out
+        return torch.cat((out, rest), dim=-1) if rest.shape[-1] or self.concatenate else out
 
 
 class Experts(nn.Module):
@@ -77,4 +83,43 @@ class Experts(nn.Module):
         return out.reshape(shape)
 
 
+class TransformersRMSNorm(nn.Module):
+    """transformers' RMSNorm, computed in float32: ``weight * normalized.to(x.dtype)`` (LlamaRMSNorm), or
+    with ``unit_offset`` ``(normalized * (1 + weight.float())).type_as(x)`` (GemmaRMSNorm, weight from 0)."""
+
+    def __init__(self, normalized_shape: Union[int, Sequence[int]], eps: Optional[float] = None,
+                 elementwise_affine: bool = True, upcast: bool = True, unit_offset: bool = False) -> None:
+        super().__init__()
+        if unit_offset and not elementwise_affine:
+            raise ValueError("unit_offset scales by 1 + weight: it needs elementwise_affine")
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.dims = tuple(range(-len(shape), 0))
+        self.eps = torch.finfo(torch.float32).eps if eps is None else eps
+        self.unit_offset = unit_offset
+        start = torch.zeros if unit_offset else torch.ones
+        self.weight = nn.Parameter(start(shape)) if elementwise_affine else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.to(torch.float32)
+        h = h * torch.rsqrt(h.pow(2).mean(self.dims, keepdim=True) + self.eps)
+        if self.unit_offset:
+            return (h * (1.0 + self.weight.float())).type_as(x)
+        h = h.to(x.dtype)
+        return h if self.weight is None else self.weight * h
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}, eps={self.eps}, unit_offset={self.unit_offset}"
+
+
+def rms_norm(normalized_shape: Any, eps: Optional[float] = None, elementwise_affine: bool = True,
+             upcast: bool = False, unit_offset: bool = False) -> nn.Module:
+    """``torch.nn.RMSNorm``, or transformers' float32 variant when ``upcast`` or ``unit_offset``."""
+    if upcast or unit_offset:
+        return TransformersRMSNorm(normalized_shape, eps, elementwise_affine, upcast, unit_offset)
+    shape = normalized_shape if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    return nn.RMSNorm(shape, eps=eps, elementwise_affine=elementwise_affine)
+
+
 LANGUAGE_OPERATIONS = (RotaryEmbedding, ApplyRotary, Experts)
+# Layer types whose module depends on their arguments: type -> factory.
+LAYER_FACTORIES: Dict[str, Callable[..., nn.Module]] = {"RMSNorm": rms_norm}

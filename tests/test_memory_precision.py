@@ -63,6 +63,7 @@ def test_adamw_autocast_peak_matches_torch():
     ({"type": "Softmax", "dim": -1}, [SEQ]),
     ({"type": "Concat"}, [IMG2, IMG2]),
     ({"type": "MultiheadAttention", "num_heads": 2}, [SEQ]),
+    ({"type": "Experts", "num_experts": 3, "intermediate_size": 5, "top_k": 2}, [[7, 8], [7, 3]]),
 ])
 def test_autocast_layer_saves_what_torch_saves(entry, shapes):
     """Half copies of inputs and weights where autocast makes them."""

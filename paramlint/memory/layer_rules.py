@@ -35,6 +35,8 @@ MODULE_TENSORS = frozenset({"Parameter", "Buffer"})
 ELEMENTWISE_FAMILIES = frozenset({"activation"})
 # Layers whose gradients for their inputs are views of the incoming gradient.
 GRADIENT_VIEWS = frozenset({"Add", "Concat"}) | VIEWS - {"Select", "Slice"}
+# Layers computed under torch.no_grad (transformers' rotary tables): their outputs need no gradient.
+NO_GRAD_OUTPUTS = frozenset({"RotaryEmbedding"})
 # Linear layers whose backward needs the input only for the weight's gradient:
 # frozen, they save no activation.
 WEIGHT_ONLY_INPUT = frozenset({"Linear"})
@@ -43,12 +45,32 @@ WEIGHT_ONLY_INPUT = frozenset({"Linear"})
 WEIGHT_GRAD_ONLY_NEW = frozenset({"RMSNorm"})
 
 
+def backward_temporaries(layer_type: str, args: Mapping[str, Any]) -> int:
+    """Input-sized float32 temporaries alive at the peak of a backward that runs as a chain of small
+    autograd nodes, beyond the gradients every layer allocates.  transformers' RMSNorm (``upcast``,
+    ``unit_offset``) computes ``x * rsqrt(x.pow(2).mean(-1) + eps)`` op by op: its backward peaks in
+    ``pow``'s node (``x ** 1``, times 2, times the gradient) while the first half of x's gradient and
+    ``mean``'s gradient are alive, 4 more than the one gradient; by then the nodes that ran first have
+    released the incoming gradient and the layer's own statistics and normalized input (measured with
+    storage tracking, torch 2.13 CPU)."""
+    if layer_type == "RMSNorm" and (args.get("upcast") or args.get("unit_offset")):
+        return 4
+    return 0
+
+
+def promotes_with_weight(layer_type: str, args: Mapping[str, Any]) -> bool:
+    """transformers' RMSNorm (``upcast``) returns ``weight * normalized.to(input dtype)``: the wider of the
+    weight's and the input's dtype (float32 under autocast, whose weights stay float32)."""
+    return layer_type == "RMSNorm" and bool(args.get("upcast")) and not args.get("unit_offset") \
+        and args.get("elementwise_affine", True)
+
+
 def output_alias(layer_type: str, args: Mapping[str, Any], inputs: Sequence[TensorSpec], *, training: bool,
                  contiguous: bool) -> Optional[int]:
     """The input whose storage output 0 shares (a view or an in-place write), or None."""
     if layer_type in VIEWS or layer_type in MULTI_VIEWS:
-        if layer_type in RESHAPES and not contiguous:
-            return None
+        if layer_type in RESHAPES and layer_type != "View" and not contiguous:
+            return None  # (a View never copies: the shape analysis has checked its strides)
         if layer_type == "Flatten" and not contiguous:
             return None
         return 0
@@ -80,10 +102,11 @@ def is_contiguous(layout: Layout, spec: TensorSpec) -> bool:
 
 
 def output_layout(layer_type: str, args: Mapping[str, Any], inputs: Sequence[TensorSpec], output: TensorSpec,
-                  input_layout: Layout, family: str, saves_output: bool) -> Layout:
+                  input_layout: Layout, family: str, saves_output: bool, device: str = "cuda") -> Layout:
     """How output 0 lies in memory: a permutation of its dims (``Permute``,
     ``Transpose``, a fused attention kernel's [N, L, heads, E] buffer read as
-    [N, heads, L, E]) and whether it has gaps (``Select``, ``Slice``)."""
+    [N, heads, L, E], the CPU's in the query's layout) and whether it has gaps
+    (``Select``, ``Slice``)."""
     rank = output.rank
     order, gapped = input_layout
     if layer_type in ("Permute", "Transpose"):
@@ -98,11 +121,23 @@ def output_layout(layer_type: str, args: Mapping[str, Any], inputs: Sequence[Ten
     if layer_type in ("Identity", "Unflatten") or layer_type in DROPOUTS or family in ELEMENTWISE_FAMILIES:
         if len(order) == rank:
             return order, gapped
+    if layer_type == "View":
+        return identity(rank)[0], gapped  # a view of a sliced tensor keeps its gaps
     if layer_type in ("Add", "Multiply") and len(order) == rank:
         return order, False
     if layer_type == "ScaledDotProductAttention" and saves_output and rank == 4:
-        return (0, 2, 1, 3), False  # the fused kernels write [N, L, heads, E]
+        if device == "cpu" and len(order) == rank:
+            return order, False  # the CPU's flash kernel writes in the query's layout (measured, torch 2.13)
+        return (0, 2, 1, 3), False  # the fused CUDA kernels write [N, L, heads, E]
+    if layer_type == "ApplyRotary" and len(order) == rank and not rotary_concatenates(args, inputs):
+        return order, False  # x * cos + rotate_half(x) * sin: elementwise, in x's layout
     return identity(rank)
+
+
+def rotary_concatenates(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> bool:
+    """Whether ``ApplyRotary`` ends in ``torch.cat`` (a new contiguous tensor): features pass through
+    unrotated, or ``concatenate`` (Phi-3, which concatenates even an empty pass-through)."""
+    return bool(args.get("concatenate")) or inputs[1].shape[-1] < inputs[0].shape[-1]
 
 
 def _permutation(layer_type: str, args: Mapping[str, Any], rank: int) -> Tuple[int, ...]:

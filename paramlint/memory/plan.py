@@ -21,6 +21,7 @@ from ..model.layers.base import SavedTensor, TensorSpec
 from .layer_rules import (
     MODULE_TENSORS,
     MULTI_VIEWS,
+    NO_GRAD_OUTPUTS,
     RESHAPES,
     WEIGHT_GRAD_ONLY_NEW,
     WEIGHT_ONLY_INPUT,
@@ -29,8 +30,9 @@ from .layer_rules import (
     is_contiguous,
     output_alias,
     output_layout,
+    promotes_with_weight,
 )
-from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes, widest
+from .precision import HALF_WEIGHTS, DeviceModel, Precision, autocast_kind, dtype_bytes, widest
 from .recurrent import RECURRENT, recurrent_saved
 
 # Breakdown categories.
@@ -197,6 +199,7 @@ class _Planner:
         self.cached_saved: set = set()
         self.layers: List[LayerPlan] = []
         self.region_made: Dict[int, set] = {}
+        self.region_twins: Dict[Tuple[int, int], int] = {}  # (region, storage kept) -> its recomputed twin
         nodes = [info.node for info in shapes.layers]
         self.regions = checkpoint_regions(nodes, every_block=checkpoint_blocks) if training else {}
         self.useful: List[bool] = []
@@ -211,7 +214,7 @@ class _Planner:
         if not self.precision.autocast:
             return base
         kind = autocast_kind(info.node.type, self.device)
-        if kind == "lower":
+        if kind in HALF_WEIGHTS:
             return self.half()
         if kind == "fp32":
             return "float32"
@@ -254,13 +257,18 @@ class _Planner:
         for value in inputs:
             last_use[value.storage] = index_here
         trainable = node.trainable and bool(result.params)
-        needs_grad = trainable or any(v.requires_grad for v in inputs)
+        needs_grad = (trainable or any(v.requires_grad for v in inputs)) and node.type not in NO_GRAD_OUTPUTS
         plan.recorded = self.training and needs_grad and self.useful[index_here]
         compute = self.compute_dtype(info, inputs)
         layer_type = node.type
         args = result.args or node.args
+        out_compute = compute
+        if self.precision.autocast and autocast_kind(layer_type, self.device) == "inside":
+            out_compute = inputs[0].dtype  # half inside, the output in its input's dtype
         for index, spec in enumerate(result.outputs):
-            dtype = spec.dtype if spec.dtype != "float32" else compute
+            dtype = spec.dtype if spec.dtype != "float32" else out_compute
+            if index == 0 and promotes_with_weight(layer_type, args):
+                dtype = widest([dtype, self.precision.activation_dtype("float32")])
             alias = None
             if (index == 0 or layer_type in MULTI_VIEWS) and inputs:
                 alias = output_alias(layer_type, args, info.inputs, training=self.training,
@@ -279,7 +287,7 @@ class _Planner:
             if (index == 0 or layer_type in MULTI_VIEWS) and inputs:
                 saves_output = any(saved.kind == "output" for saved in result.saved)
                 layout = output_layout(layer_type, args, info.inputs, spec, inputs[0].layout,
-                                       self.families[layer_type], saves_output)
+                                       self.families[layer_type], saves_output, self.device.name)
             else:
                 layout = identity(len(spec.shape) + spec.batched)
             values[(index_here, index)] = Value(storage, spec, dtype, needs_grad and dtype in FLOATS, layout)
@@ -315,7 +323,7 @@ class _Planner:
         for position, saved in enumerate(listed):
             if saved.numel == 0 or (saved.half_only and compute == "float32"):
                 continue
-            if saved.kind == "new" and node.type in WEIGHT_GRAD_ONLY_NEW and not trainable \
+            if saved.kind == "new" and node.type in WEIGHT_GRAD_ONLY_NEW and not trainable and saved.per_sample \
                     and saved.numel == info.inputs[0].numel:
                 continue  # the normalized input, kept only for the weight's gradient
             if saved.kind == "input" and saved.index < len(inputs):
@@ -323,6 +331,11 @@ class _Planner:
                     continue
                 if node.type == "Multiply" and len(inputs) == 2 and not inputs[1 - saved.index].requires_grad:
                     continue  # a * b keeps a for b's gradient only (Gemma's embedding times its scale buffer)
+                if saved.upcast and inputs[saved.index].dtype != "float32":  # its float32 copy instead
+                    storage = self.storages.new(saved.numel, "float32", saved.per_sample, ACTIVATIONS)
+                    plan.allocs.append(storage)
+                    kept.append(storage)
+                    continue
                 saved_inputs.append(saved.index)
                 continue
             if saved.kind == "output" and saved.index < len(info.result.outputs):
@@ -349,10 +362,13 @@ class _Planner:
                 continue
             if storage in plan.allocs and self.storages.category[storage] == ACTIVATIONS:
                 plan.frees.append(storage)  # made, then dropped by the checkpoint
-            twin = self.storages.new_fixed(self.storages.fixed[storage], ACTIVATIONS)
-            self.storages.per_sample[twin] = self.storages.per_sample[storage]
-            self.storages.copies[twin] = self.storages.copies[storage]
-            plan.twins.append(twin)
+            twin = self.region_twins.get((first, storage))
+            if twin is None:  # recomputed once, however many layers of the region keep it
+                twin = self.storages.new_fixed(self.storages.fixed[storage], ACTIVATIONS)
+                self.storages.per_sample[twin] = self.storages.per_sample[storage]
+                self.storages.copies[twin] = self.storages.copies[storage]
+                plan.twins.append(twin)
+                self.region_twins[(first, storage)] = twin
             self._keep(twin, node.index)
         for storage in external:
             self._keep(storage, first)
@@ -395,7 +411,7 @@ class _Planner:
         """Autocast's half copies of the weights of a layer that runs in half:
         cached until the forward pass ends (trainable weights), or made for
         this call only (frozen ones)."""
-        if autocast_kind(info.node.type, self.device) != "lower":
+        if autocast_kind(info.node.type, self.device) not in HALF_WEIGHTS:
             return
         node = info.node
         for name, shape in info.result.params.items():
@@ -414,7 +430,7 @@ class _Planner:
                             checkpointed: bool) -> List[int]:
         """Half weight copies kept for backward: a convolution keeps its weight;
         a Linear (and the other matmul layers) keeps it when the input needs a gradient."""
-        if not self.precision.autocast or autocast_kind(info.node.type, self.device) != "lower":
+        if not self.precision.autocast or autocast_kind(info.node.type, self.device) not in HALF_WEIGHTS:
             return []
         node = info.node
         keeps = node.type in CONV_TYPES or any(v.requires_grad for v in inputs)

@@ -94,12 +94,19 @@ AUTOCAST_FP32 = frozenset({"LayerNorm", "GroupNorm", "Softmax", "LogSoftmax", "S
 AUTOCAST_PROMOTE = frozenset({"Bilinear", "Concat", "Add", "Multiply"})
 # Composite modules: half inside, their output follows the residual stream.
 AUTOCAST_COMPOSITE = frozenset({"TransformerEncoderLayer", "TransformerDecoderLayer", "Transformer"})
+# Matmuls on slices of the input (a mixture of experts' per-expert linears): what they save and their weight
+# casts are half, the output keeps the input's dtype, the input itself is not cast whole.
+AUTOCAST_INSIDE = frozenset({"Experts"})
+# The kinds whose weights autocast casts to half.
+HALF_WEIGHTS = ("lower", "inside")
 
 
 def autocast_kind(layer_type: str, device: DeviceModel) -> str:
-    """``lower``, ``fp32``, ``promote``, ``composite`` or ``follow``."""
+    """``lower``, ``inside``, ``fp32``, ``promote``, ``composite`` or ``follow``."""
     if layer_type in AUTOCAST_LOWER:
         return "lower"
+    if layer_type in AUTOCAST_INSIDE:
+        return "inside"
     if layer_type in AUTOCAST_FP32:
         return "fp32" if device.autocast_fp32 else "follow"
     if layer_type in AUTOCAST_PROMOTE:

@@ -29,7 +29,7 @@ from ..model.training import (
     state_tensor_bytes,
     step_temporaries,
 )
-from .layer_rules import gradient_is_view
+from .layer_rules import backward_temporaries, gradient_is_view
 from .plan import (
     ACTIVATIONS,
     BUFFERS,
@@ -43,7 +43,7 @@ from .plan import (
     Value,
     value_key,
 )
-from .precision import DeviceModel, Precision, autocast_kind, dtype_bytes
+from .precision import HALF_WEIGHTS, DeviceModel, Precision, autocast_kind, dtype_bytes
 
 Step = Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], str, int]
 
@@ -300,20 +300,40 @@ class _Emitter:
                 continue
             self.refs[grad] = self.refs.get(grad, 0) + 1
             deliveries.append((key, grad))
-        lower = self.precision.autocast and autocast_kind(node.type, self.device) == "lower"
+        lower = self.precision.autocast and autocast_kind(node.type, self.device) in HALF_WEIGHTS
         param_casts: List[Tuple[int, int]] = []
         self._param_grads(info, allocs, frees, param_casts, half=lower)
         gathered = self._gathered(index)
         allocs += gathered
         frees += gathered
+        early = self._decomposed(index, allocs, frees, released)
         # the gradients it received die with the call, its saved tensors right after
         for storage in incoming:
-            self._unref(storage, frees)
-        frees.extend(released)
+            self._unref(storage, before if early is not None else frees)
+        before += early or ()
+        frees.extend(s for s in released if s not in (early or ()))
         self.step(allocs, frees, "backward", index, before)
         for half, grad in casts + param_casts:  # the casts' nodes: inputs, then parameters (measured order)
             self.step([grad], [half], "backward", index)
         self._flush(index, deliveries)
+
+    def _decomposed(self, index: int, allocs: List[int], frees: List[int], released: List[int]) -> Optional[List[int]]:
+        """A backward of many small nodes (layer_rules.backward_temporaries): its temporaries at the
+        chain's peak join ``allocs``; returned: the storages the first nodes release before that peak
+        (its own saved tensors but an upcast input copy, which the last node uses), or None."""
+        info = self.shapes.layers[index]
+        count = backward_temporaries(info.node.type, info.result.args or info.node.args)
+        if not count:
+            return None
+        source = self.plan.values[value_key(info.node.sources[0], self.input_names)]
+        if not source.requires_grad:
+            return None
+        spec = source.spec
+        temps = [self.storages.new(spec.numel, "float32", spec.batched, TRANSIENT) for _ in range(count)]
+        allocs += temps
+        frees += temps
+        own = [s for s in self.plan.layers[index].allocs if s in released]
+        return own[1:] if own and source.dtype != "float32" else own
 
     def _flush(self, index: int, deliveries: List[Tuple[Tuple[int, int], int]]) -> None:
         """Hand the gradients to their values, and sum tied weights' gradients."""

@@ -111,7 +111,7 @@ class DecoderShape:
         return [None] * n
 
 
-def _attention(s: DecoderShape, window: Optional[int]) -> List[Entry]:
+def _attention(s: DecoderShape, window: Optional[int], cache: bool) -> List[Entry]:
     q_width, kv_width = s.heads * s.head_dim, s.kv_heads * s.head_dim
     layers: List[Entry] = []
     if s.family == "phi3":
@@ -128,12 +128,21 @@ def _attention(s: DecoderShape, window: Optional[int]) -> List[Entry]:
                            "name": f"{part}_proj"})
     for part, heads in (("q", s.heads), ("k", s.kv_heads), ("v", s.kv_heads)):
         source = f"{part}_part" if s.family == "phi3" else f"{part}_proj"
-        layers.append({"type": "Reshape", "from": source, "shape": [-1, heads, s.head_dim], "name": f"{part}_split"})
+        split = "Reshape"
+        if s.family == "phi3" and (part == "q" or not cache):
+            # Phi-3's q, k, v are views of its fused projection (`.view`); in a forward with the KV cache
+            # (use_cache, off under gradient checkpointing), the cache's torch.cat makes k and v new
+            # tensors, which the Reshape's copy of the slice stands for.
+            split = "View"
+        layers.append({"type": split, "from": source, "shape": [-1, heads, s.head_dim], "name": f"{part}_split"})
         if s.family == "qwen3" and part != "v":
-            layers.append({"type": "RMSNorm", "eps": s.eps, "name": f"{part}_norm"})
+            layers.append(_norm(s, f"{part}_norm"))
         layers.append({"type": "Transpose", "dim0": 1, "dim1": 2, "name": f"{part}_heads"})
         if part != "v":
-            layers.append({"type": "ApplyRotary", "from": [f"{part}_heads", "cos", "sin"], "name": f"{part}_rotary"})
+            rotary: Entry = {"type": "ApplyRotary", "from": [f"{part}_heads", "cos", "sin"], "name": f"{part}_rotary"}
+            if s.family == "phi3":  # its apply_rotary_pos_emb always ends in torch.cat
+                rotary["concatenate"] = True
+            layers.append(rotary)
     sdpa: Entry = {"type": "ScaledDotProductAttention", "from": ["q_rotary", "k_rotary", "v_heads"],
                    "is_causal": True, "name": "attention"}
     if s.kv_heads != s.heads:
@@ -172,7 +181,9 @@ def _mlp(s: DecoderShape) -> List[Entry]:
 
 
 def _norm(s: DecoderShape, name: str, source: Optional[str] = None) -> Entry:
+    """transformers' RMSNorm, which computes in float32: Gemma's scales by ``1 + weight``."""
     entry: Entry = {"type": "RMSNorm", "eps": s.eps, "name": name}
+    entry["unit_offset" if s.family in ("gemma", "gemma2") else "upcast"] = True
     if source is not None:
         entry["from"] = source
     return entry
@@ -208,7 +219,8 @@ def build_decoder(fields: Fields, head: str, sequence_length: int, checkpointing
     blocks: Dict[str, Any] = {"MLP": {"layers": _mlp(s)}}
     for window in sorted(set(s.windows), key=lambda w: (w is not None, w or 0)):
         suffix = "" if window is None else f"Window{window}"
-        blocks[f"Attention{suffix}"] = {"inputs": list(_INPUTS), "layers": _attention(s, window)}
+        cache = fields.flag("use_cache", True) and not checkpointing
+        blocks[f"Attention{suffix}"] = {"inputs": list(_INPUTS), "layers": _attention(s, window, cache)}
         blocks[f"DecoderLayer{suffix}"] = {"inputs": list(_INPUTS), "layers": _decoder_layer(s, f"Attention{suffix}")}
     layers: List[Entry] = [{"type": "Embedding", "num_embeddings": s.vocab, "embedding_dim": s.hidden,
                             "name": "embed_tokens"}]

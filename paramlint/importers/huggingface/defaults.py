@@ -20,6 +20,7 @@ _DECODER: Dict[str, Any] = {
     "num_key_value_heads": None, "head_dim": None, "tie_word_embeddings": False, "attention_bias": False,
     "mlp_bias": False, "hidden_act": "silu", "rms_norm_eps": 1e-6, "max_position_embeddings": 2048,
     "rope_theta": 10000.0, "attention_dropout": 0.0, "sliding_window": None, "pad_token_id": None,
+    "use_cache": True,
 }
 
 DEFAULTS: Dict[str, Dict[str, Any]] = {

@@ -125,13 +125,14 @@ class SavedTensor(Record):
     tensors (``"new"`` only), as a recurrent layer saves one per time step:
     one record, so the memory model's work does not grow with the steps.
     ``half_only``: a cast copy that exists only when the compute dtype is a
-    half type.
+    half type.  ``upcast`` (an ``"input"``): kept as a float32 copy when the
+    compute dtype is a half type (transformers' ``x.to(torch.float32)``).
     """
 
-    __slots__ = ("kind", "numel", "dtype", "index", "per_sample", "stats", "copies", "half_only")
+    __slots__ = ("kind", "numel", "dtype", "index", "per_sample", "stats", "copies", "half_only", "upcast")
 
     def __init__(self, kind: str, numel: int, dtype: str = "float32", index: int = 0, per_sample: bool = True,
-                 stats: bool = False, copies: int = 1, half_only: bool = False) -> None:
+                 stats: bool = False, copies: int = 1, half_only: bool = False, upcast: bool = False) -> None:
         self.kind = kind
         self.numel = numel
         self.dtype = dtype
@@ -140,6 +141,7 @@ class SavedTensor(Record):
         self.stats = stats
         self.copies = copies
         self.half_only = half_only
+        self.upcast = upcast
 
 
 class LayerResult(Record):

@@ -16,12 +16,24 @@ covers; each is exact against the transformers module it stands for:
   ``from: [x, cos, sin]``: the first ``dim`` features of ``x [..., seq,
   head_dim]`` are rotated, the rest pass through (partial rotary, Phi-3).
   What it saves for backward is the shared tables.  FLOPs 0: elementwise.
+  Its output lies in memory as ``x`` does, unless it ends in ``torch.cat``
+  (features pass through, or ``concatenate``: Phi-3 always concatenates),
+  which matters where the attention after it writes in the query's layout.
 - ``Experts``: transformers' fused experts (``MixtralExperts``): for each
   token the ``top_k`` experts its router chose, each a gated MLP
   ``down(act(x @ gate) * (x @ up))``; inputs ``[x, router_logits]``.
   Parameters ``gate_up_proj [E, 2 * I, H]`` and ``down_proj [E, H, I]``.
   Every token goes to ``top_k`` distinct experts, so the FLOPs do not depend
-  on the routing: ``2 * top_k * 3 * H * I`` per token.
+  on the routing: ``2 * top_k * 3 * H * I`` per token.  Under autocast the
+  per-expert linears run in half on the gathered rows (their casts, outputs
+  and each expert's weight slice cast are half, kept for backward) while
+  the router's weights and the output stay in the input's dtype
+  (memory/precision.py, ``AUTOCAST_INSIDE``); the weight casts assume every
+  expert receives a token, as it does once tokens x top_k is large against
+  the experts.  Not modelled: the backward of the loop makes a full-size
+  gradient of each weight per expert (``select_backward``) and sums them
+  one by one, beside per-expert gradients whose sizes follow the routing;
+  a step whose peak falls there is under-predicted (tests/test_huggingface_peak.py).
 """
 from __future__ import annotations
 
@@ -63,7 +75,7 @@ def _infer_apply_rotary(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -
     # q * cos and rotate_half(q) * sin keep the model's cos and sin tables (one storage each, shared).
     saved = (SavedTensor("input", cos.numel, cos.dtype, index=1, per_sample=False),
              SavedTensor("input", sin.numel, sin.dtype, index=2, per_sample=False))
-    return LayerResult((x.with_shape(x.shape),), saved=saved)
+    return LayerResult((x.with_shape(x.shape),), saved=saved, args=dict(args))
 
 
 def _infer_experts(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
@@ -118,7 +130,11 @@ LAYERS = (
     }, _infer_rotary,
         doc="transformers' rotary module (LlamaRotaryEmbedding): the cos and sin tables [seq, dim] (NAME.0, "
             "NAME.1) at positions 0..seq-1 of its input [seq, features]; buffers inv_freq and original_inv_freq."),
-    LayerDef("ApplyRotary", "language", {}, _infer_apply_rotary, min_inputs=3, max_inputs=3,
+    LayerDef("ApplyRotary", "language", {
+        "concatenate": Arg("bool", False, "concatenate the rotated and the passed-through features even when none "
+                                          "pass through (Phi-3's apply_rotary_pos_emb): a new contiguous tensor "
+                                          "rather than one in x's memory layout"),
+    }, _infer_apply_rotary, min_inputs=3, max_inputs=3,
              doc="transformers' apply_rotary_pos_emb (rotate-half) on `from: [x, cos, sin]`: x [..., seq, head_dim], "
                  "its first `dim` features rotated by the RotaryEmbedding tables, the rest passed through."),
     LayerDef("Experts", "language", {

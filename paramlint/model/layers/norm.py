@@ -230,16 +230,31 @@ def _layer_norm_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> 
 
 
 def _rms_norm_infer(args: Mapping[str, Any], inputs: Sequence[TensorSpec]) -> LayerResult:
+    """torch.nn.RMSNorm, or transformers' (``upcast``: LlamaRMSNorm; ``unit_offset``: GemmaRMSNorm), which
+    compute in float32: a half input is kept as its float32 copy (``x.to(torch.float32)``), and Gemma's
+    ``1 + weight`` is one more float32 tensor of the weight's size, kept for the input's gradient."""
     x = inputs[0]
     dims = normalized_dims("RMSNorm", args["normalized_shape"], x)
     rows = x.numel // math.prod(dims)
-    saved = (SavedTensor("input", x.numel, x.dtype),) + _stats(1, rows)
+    offset = args.get("unit_offset", False)
+    upcast = offset or args.get("upcast", False)
+    if offset and not args["elementwise_affine"]:
+        raise LayerError("unit_offset scales by 1 + weight: it needs elementwise_affine", arg="unit_offset")
+    saved = (SavedTensor("input", x.numel, x.dtype, upcast=upcast),) + _stats(1, rows)
     params: Dict[str, Shape] = {}
     if args["elementwise_affine"]:
         params["weight"] = dims
-        saved += (SavedTensor("new", x.numel, x.dtype),)  # the normalized input, for the weight's gradient
-    return LayerResult((x,), params, args=dict(args, normalized_shape=_args_shape(args["normalized_shape"], dims)),
-                       saved=saved, warnings=image_width_warning("RMSNorm", args["normalized_shape"], x))
+        # the normalized input, for the weight's gradient: Gemma's in float32, the others' in the input's dtype
+        saved += (SavedTensor("new", x.numel, STATS_DTYPE, stats=True) if offset else
+                  SavedTensor("new", x.numel, x.dtype),)
+    if offset:
+        saved += (SavedTensor("new", math.prod(dims), STATS_DTYPE, per_sample=False, stats=True),)
+    resolved = dict(args, normalized_shape=_args_shape(args["normalized_shape"], dims))
+    if not upcast:
+        resolved.pop("upcast", None)  # torch.nn.RMSNorm's own arguments
+        resolved.pop("unit_offset", None)
+    return LayerResult((x,), params, args=resolved, saved=saved,
+                       warnings=image_width_warning("RMSNorm", args["normalized_shape"], x))
 
 
 # ---------------------------------------------------------------------------
@@ -311,8 +326,14 @@ LAYERS = tuple(
         "normalized_shape": _shape_arg("the trailing dims normalized over, an int or a list"),
         "eps": Arg("opt_number", None, "added for stability; null means the dtype's machine epsilon"),
         "elementwise_affine": Arg("bool", True, "learnable weight of normalized_shape"),
+        "upcast": Arg("bool", False, "compute in float32 whatever the input's dtype and multiply the weight by "
+                                     "the result cast back (transformers' LlamaRMSNorm): the output takes the "
+                                     "wider of the weight's and the input's dtype"),
+        "unit_offset": Arg("bool", False, "scale by 1 + weight, the weight starting at zero (transformers' "
+                                          "GemmaRMSNorm): computed in float32, returned in the input's dtype"),
     }, _rms_norm_infer, layout=layout.as_memory_format,
-             doc="torch.nn.RMSNorm: root-mean-square normalization over the trailing dims."),
+             doc="torch.nn.RMSNorm: root-mean-square normalization over the trailing dims; `upcast` / "
+                 "`unit_offset`: transformers' float32 variants."),
     LayerDef("GroupNorm", "norm", {
         "num_groups": Arg("pos_int", doc="groups the channels are divided into"),
         "num_channels": Arg("opt_pos_int", None, "channels; inferred from the input when omitted"),
