@@ -109,3 +109,18 @@ def hold_values(timeline: Timeline, plan: ForwardPlan, held: Dict[ValueKey, int]
         frees = tuple(s for s in frees if s not in moved) + tuple(s for s, last in moved.items() if last == index)
         steps.append((before, allocs, frees, phase, layer))
     return Timeline(timeline.storages, steps, timeline.persistent)
+
+
+def caller_end(shapes: ShapeAnalysis, index: int) -> int:
+    """The last layer of the block use that called the innermost block use around layer ``index``: what
+    a module returns lives there until its caller returns (``hidden_states, _ = self.self_attn(...)``)."""
+    frames = tuple(shapes.layers[index].node.frames)
+    scope = frames[:-1] if len(frames) > 1 else frames
+    if not scope:
+        return index
+    last = index
+    for info in shapes.layers[index:]:
+        if tuple(info.node.frames[:len(scope)]) != scope:
+            break
+        last = info.node.index
+    return last

@@ -15,11 +15,13 @@ Beyond the graph's layer, per sequence, with ``q`` queries, ``k`` keys,
   softmax's float32 copy of its input and its float32 result: ATen converts
   before the kernel, except CUDA's float16 fast path: 2 + 4 + 2), each
   tensor its own allocation; then the output beside the weights in the
-  model's dtype;
+  model's dtype, which the attention module returns and the decoder layer
+  holds until it returns (``hidden_states, _ = self.self_attn(...)``);
 - ``sdpa`` with a mask (a sliding-window layer that sees ``k >= window``
   keys): ``repeat_kv``'s copies when grouped (``enable_gqa`` needs no
   mask; one decoded query packs the heads instead) and the kernel's
-  floating-point copy of the boolean mask ``[q, k]``; without a mask
+  floating-point copy of the boolean mask, ``[N, 1, q, k]`` as transformers
+  expands it to the batch; without a mask
   (``is_causal``) nothing beyond the graph's layer.
 
 The masks, made once before the first layer (``model_masks``): for eager
@@ -115,9 +117,10 @@ def score_bytes(setup: InferenceSetup, device: DeviceModel) -> Tuple[int, ...]:
 
 
 def attention_work(storages: Storages, layer: CacheLayer, setup: InferenceSetup, device: DeviceModel, *,
-                   queries: int, keys: int) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
-    """What attention holds beyond the graph's layer: (at its peak, before the output exists; beside the
-    output), each a tuple of transient storages."""
+                   queries: int, keys: int) -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...]]:
+    """What attention holds beyond the graph's layer, as tuples of transient storages: at its peak before
+    the output exists; beside the output; and what it returns (eager's weights, which the decoder layer
+    holds until it returns)."""
     dtype_bytes = setup.weight_bytes
     repeats: Tuple[Callable[[], int], ...] = ()
     if layer.grouped and (layer.eager or (layer.masked(keys) and queries > 1)):
@@ -127,12 +130,12 @@ def attention_work(storages: Storages, layer: CacheLayer, setup: InferenceSetup,
     if layer.eager:
         work = tuple(_transient(storages, size * scores) for size in score_bytes(setup, device))
         work += tuple(make() for make in repeats)
-        kept = (_transient(storages, dtype_bytes * scores),) + tuple(make() for make in repeats)
-        return work, kept
+        return work, tuple(make() for make in repeats), (_transient(storages, dtype_bytes * scores),)
+    logsumexp = _transient(storages, 4 * layer.query_heads * queries)
     if layer.masked(keys):
-        mask = storages.new_fixed(dtype_bytes * queries * keys, TRANSIENT)
-        return (mask,) + tuple(make() for make in repeats), tuple(make() for make in repeats)
-    return (), ()
+        mask = _transient(storages, dtype_bytes * queries * keys)  # of the mask expanded to the batch
+        return (), (mask, logsumexp) + tuple(make() for make in repeats), ()
+    return (), (logsumexp,), ()
 
 
 def model_masks(storages: Storages, layers: Tuple[CacheLayer, ...], setup: InferenceSetup, *, queries: int,

@@ -17,6 +17,7 @@ transformers' code allocates around the graph's layers:
   there (``key_states`` is rebound to the cache); decoding, the grown key
   then value cache replaces the old one;
 - the attention itself beyond the graph's own layer (``attention_work``);
+- a mixture of experts' loop (paramlint/memory/serving_experts.py);
 - the masks, made before the first layer and kept to the end
   (``model_masks``).
 
@@ -24,14 +25,15 @@ docs/memory.md has the formulas; tests/test_inference.py the measurements.
 """
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from ..model.analysis import ShapeAnalysis
 from ..model.inference_setup import InferenceSetup
-from .module_calls import held_until, hold_values
+from .module_calls import caller_end, held_until, hold_values
 from .plan import ACTIVATIONS, TRANSIENT, Storages, plan_forward, value_key
 from .precision import PRECISION_MODELS, DeviceModel
 from .serving_attention import CacheLayer, attention_work, cache_layers, model_masks
+from .serving_experts import expert_steps
 from .steps import Timeline, inference_timeline
 
 
@@ -79,6 +81,7 @@ def prefill_timeline(shapes: ShapeAnalysis, output: Any, setup: InferenceSetup, 
     layers = cache_layers(shapes)
     by_layer = {layer.layer: layer for layer in layers}
     steps: List[Any] = []
+    held: Dict[int, List[int]] = {}  # layer -> what is freed after it
     for before, allocs, frees, phase, index in timeline.steps:
         if shapes.layers[index].node.type == "ApplyRotary":
             ahead, during = _rotary_steps(storages, shapes, plan, index)
@@ -94,11 +97,12 @@ def prefill_timeline(shapes: ShapeAnalysis, output: Any, setup: InferenceSetup, 
             frees = tuple(s for s in frees if s not in dropped)
             steps.append((before, cache, tuple(dict.fromkeys(dropped)), "prefill", index))
             before = ()
-            work, kept = attention_work(storages, layer, setup, device, queries=tokens, keys=tokens)
+            work, kept, returned = attention_work(storages, layer, setup, device, queries=tokens, keys=tokens)
             if work:
                 steps.append(((), work, work, phase, index))
-            allocs, frees = allocs + kept, frees + kept
-        steps.append((before, allocs, frees, phase, index))
+            allocs, frees = allocs + kept + returned, frees + kept
+            _hold(held, caller_end(shapes, index), index, returned)
+        _append(steps, storages, shapes, plan, (before, allocs, frees + tuple(held.pop(index, ())), phase, index))
     _hold_masks(steps, model_masks(storages, layers, setup, queries=tokens, keys_of=lambda layer: tokens))
     return Timeline(storages, steps, timeline.persistent + _run_scalars(storages, layers, tokens))
 
@@ -114,6 +118,7 @@ def decode_timeline(step_shapes: ShapeAnalysis, output: Any, setup: InferenceSet
     persistent = list(timeline.persistent) + _run_scalars(storages, layers, 1)
     by_layer = {layer.layer: layer for layer in layers}
     steps: List[Any] = []
+    held: Dict[int, List[int]] = {}  # layer -> what is freed after it
     for before, allocs, frees, phase, index in timeline.steps:
         if step_shapes.layers[index].node.type == "ApplyRotary":
             ahead, during = _rotary_steps(storages, step_shapes, plan, index)
@@ -136,13 +141,29 @@ def decode_timeline(step_shapes: ShapeAnalysis, output: Any, setup: InferenceSet
             else:  # DynamicSlidingWindowLayer: both cats, then both caches sliced
                 steps += [((), (news[0],), (), "decode", index),
                           ((), (news[1],), tuple(olds) + dropped, "decode", index)]
-            work, kept = attention_work(storages, layer, setup, device, queries=1, keys=layer.attended(tokens))
+            work, kept, returned = attention_work(storages, layer, setup, device, queries=1,
+                                                  keys=layer.attended(tokens))
             if work:
                 steps.append(((), work, work, phase, index))
-            allocs, frees = allocs + kept, frees + kept
-        steps.append((before, allocs, frees, phase, index))
+            allocs, frees = allocs + kept + returned, frees + kept
+            _hold(held, caller_end(step_shapes, index), index, returned)
+        _append(steps, storages, step_shapes, plan,
+                (before, allocs, frees + tuple(held.pop(index, ())), phase, index))
     _hold_masks(steps, model_masks(storages, layers, setup, queries=1, keys_of=lambda layer: layer.attended(tokens)))
     return Timeline(storages, steps, persistent)
+
+
+def _hold(held: Dict[int, List[int]], until: int, index: int, storages: Tuple[int, ...]) -> None:
+    """Free ``storages`` after layer ``until`` (``index``, the layer being planned, or a later one)."""
+    held.setdefault(max(until, index), []).extend(storages)
+
+
+def _append(steps: List[Any], storages: Storages, shapes: ShapeAnalysis, plan: Any, step: Any) -> None:
+    """A layer's step, or for a mixture of experts its loop step by step."""
+    if shapes.layers[step[4]].node.type == "Experts":
+        steps.extend(expert_steps(storages, shapes, plan, step[4], step))
+    else:
+        steps.append(step)
 
 
 def _hold_masks(steps: List[Any], masks: Tuple[int, ...]) -> None:
