@@ -57,15 +57,22 @@ def measure_prefill(model: Any, *, batch: int, prompt: int, logits: str) -> int:
 
 
 def measure_decode(model: Any, *, batch: int, prompt: int) -> int:
-    """The peak of the third forward pass: prompt, one token, then the measured token (cache prompt + 1)."""
+    """The peak of one decode step onto a cache of prompt + 1 positions: after the prompt, one token, so
+    that a sliding layer's cache is a view of a window that a decode step made (then the measured one)."""
     step = torch.zeros(batch, 1, dtype=torch.int64)
     with torch.no_grad():
         cache = model(torch.randint(0, model.config.vocab_size, (batch, prompt)), use_cache=True,
                       logits_to_keep=1).past_key_values
-        model(step, cache=cache, use_cache=True, logits_to_keep=1)
+        if any(getattr(layer, "is_sliding", False) for layer in cache.layers):
+            model(step, cache=cache, use_cache=True, logits_to_keep=1)
+        else:  # the same sizes without a forward pass: one more position in each layer
+            for layer in cache.layers:
+                layer.keys = torch.cat([layer.keys, layer.keys[..., -1:, :]], dim=-2)
+                layer.values = torch.cat([layer.values, layer.values[..., -1:, :]], dim=-2)
     kept = [getattr(layer, name) for layer in cache.layers for name in ("keys", "values", "_sliding_window_tensor")
             if getattr(layer, name, None) is not None]
     tracker = _tracked(model, step, kept)
+    del kept  # the cache alone holds them: each is freed when its layer's update replaces it
     with torch.no_grad(), tracker:
         model(step, cache=cache, use_cache=True, logits_to_keep=1)
     return tracker.peak

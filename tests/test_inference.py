@@ -359,26 +359,75 @@ def test_eager_minus_sdpa_equals_transformers(kv_heads, precision, dtype):
             == transformers_saved("eager") - transformers_saved("sdpa"))
 
 
-@pytest.mark.parametrize("family", ["llama", "mistral"])
-def test_eager_prefill_peak_near_transformers(family):
-    """Eager attention's prefill peak is the [N, heads, L, L] weights (8 bytes per score at the softmax) and
-    the mask: against transformers' own model within 1% (the graph leaves out the rotary embedding's few
-    [N, heads, L, head_dim] temporaries).  ``sdpa`` is exact against the same graph run by torch (above)."""
-    from torch_memory import LiveStorages
+# -- peaks against transformers' own models ------------------------------------------------
 
-    batch, prompt = 2, 256
-    make, _, _ = FAMILIES[family]
-    torch.manual_seed(0)
-    model = transformers.AutoModelForCausalLM.from_config(make(), attn_implementation="eager").eval()
-    ids = torch.randint(0, 100, (batch, prompt))
-    tracker = LiveStorages()
-    tracker.track(list(model.parameters()), list(model.buffers()), ids)
-    tracker.reset_peak()
-    with torch.no_grad(), tracker:
-        model(ids, use_cache=True, logits_to_keep=1)
-    ours = estimate(family_decoder(family, prompt), InferenceSetup(batch_size=batch, prompt_tokens=prompt,
-                                                                   dtype="fp32", attn_implementation="eager"))
-    assert abs(ours.prefill_peak - tracker.peak) <= 0.01 * tracker.peak, (ours.prefill_peak, tracker.peak)
+HF_SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, vocab_size=100, max_position_embeddings=512)
+HF_FAMILIES: Dict[str, Dict[str, Any]] = {  # sliding windows of 64 cut the 128-token prompt
+    "llama": dict(model_type="llama", architectures=["LlamaForCausalLM"], head_dim=16),
+    "mistral": dict(model_type="mistral", architectures=["MistralForCausalLM"], head_dim=16, sliding_window=64),
+    "qwen2": dict(model_type="qwen2", architectures=["Qwen2ForCausalLM"]),
+    "qwen3": dict(model_type="qwen3", architectures=["Qwen3ForCausalLM"], head_dim=16),
+    "gemma": dict(model_type="gemma", architectures=["GemmaForCausalLM"], head_dim=16),
+    "gemma2": dict(model_type="gemma2", architectures=["Gemma2ForCausalLM"], head_dim=16, sliding_window=64),
+    "phi3": dict(model_type="phi3", architectures=["Phi3ForCausalLM"], pad_token_id=0, sliding_window=64),
+    "mixtral": dict(model_type="mixtral", architectures=["MixtralForCausalLM"], head_dim=16, num_local_experts=3),
+}
+# transformers has no sdpa for gemma2 (its attention logits are soft-capped)
+HF_CASES = [(family, implementation) for family in HF_FAMILIES for implementation in ("sdpa", "eager")
+            if (family, implementation) != ("gemma2", "sdpa")]
+
+
+def _hf_setup(family: str, implementation: str, intermediate: int):
+    from paramlint.importers.huggingface import convert
+
+    config = dict(HF_SMALL, intermediate_size=intermediate, **HF_FAMILIES[family])
+    data = convert(config, sequence_length=128).data
+    findings, analysis = analyze_document(data, None, SchemaValidator())
+    assert analysis is not None, findings
+    graph, _ = build_graph(data)
+    return config, data, analysis, graph
+
+
+@pytest.mark.parametrize("family,implementation,intermediate", [case + (128,) for case in HF_CASES] + [
+    ("llama", "sdpa", 32), ("mistral", "sdpa", 32)])
+def test_prefill_and_decode_peaks_equal_transformers(family, implementation, intermediate):
+    """Prefill (logits of the last position and of all, fp32 and bf16 weights) and one decode step of
+    transformers' own CausalLM on 2 x 128 tokens, against paramlint's figures for its config.json
+    (serving_oracle.measure_*).  Mixtral's router is zeroed, so that every token goes to the same two
+    experts: the worst case that paramlint's figure is."""
+    from serving_oracle import hf_model, measure_decode, measure_prefill
+
+    config, data, analysis, graph = _hf_setup(family, implementation, intermediate)
+    found = {}
+    for dtype, logits_modes in (("fp32", ("last", "all")), ("bf16", ("last",))):
+        model = hf_model(config, implementation, dtype)
+        if family == "mixtral":
+            for layer in model.model.layers:
+                torch.nn.init.zeros_(layer.mlp.gate.weight)
+        for logits in logits_modes:
+            setup = InferenceSetup(batch_size=2, prompt_tokens=128, new_tokens=3, dtype=dtype,
+                                   attn_implementation=implementation, logits=logits)
+            ours = estimate_inference(data, analysis.shapes, graph.output, setup, device=CPU)
+            found[f"prefill {dtype} {logits}"] = (ours.prefill_peak, measure_prefill(model, batch=2, prompt=128,
+                                                                                      logits=logits))
+        found[f"decode {dtype}"] = (ours.decode_peak, measure_decode(model, batch=2, prompt=128))
+    off = {case: ours - theirs for case, (ours, theirs) in found.items() if ours != theirs}
+    assert off == KNOWN_GAPS.get((family, implementation, intermediate), {}), found
+    for ours, theirs in found.values():
+        assert abs(ours - theirs) <= 0.01 * theirs
+
+
+# Bytes paramlint is off where transformers' code allocates what the graph's layers do not (each < 1%):
+# - transformers' RMSNorm computes in float32 (a bf16 model: the float32 copy of its input and the float32
+#   product, 8 bytes an element), which torch's fused RMSNorm does not; with a feed-forward as narrow as
+#   the model the final norm is the bf16 prefill's peak;
+# - Phi-3's decode step: paramlint copies the value sliced out of the packed qkv projection when it is
+#   split into heads (a Reshape of a sliced tensor), where torch's view splits the last dimension in place.
+KNOWN_GAPS: Dict[Any, Dict[str, int]] = {
+    ("llama", "sdpa", 32): {"prefill bf16 last": -2048},
+    ("phi3", "sdpa", 128): {"decode fp32": 512, "decode bf16": 512},
+}
 
 
 # -- random decoders against generate ------------------------------------------------------
