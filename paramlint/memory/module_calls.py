@@ -13,6 +13,13 @@ model) holds some values longer, because a Python frame keeps a reference:
   the loop ends (``inputs_embeds`` and ``position_embeddings`` in every
   transformers decoder's ``Model.forward``).  A run is a maximal sequence of
   top-level layers that each belong to a block use.
+- **A value two readers of its own block use read is a local.**  It lives
+  until the block returns (Phi-3's packed ``qkv``, read through three
+  slices; its ``gate_up_proj`` output), where a value read once is a
+  temporary of one expression.  A nested block use counts as one reader.
+- **What a module returns lives in its caller** (``caller_end``): eager
+  attention's weights, ``hidden_states, _ = self.self_attn(...)``, until the
+  decoder layer returns.
 
 Measured against transformers 5.25 decoders on the CPU (tests/test_inference.py);
 the serving timelines (paramlint/memory/inference.py) apply it.
