@@ -16,6 +16,8 @@ covers; each is exact against the transformers module it stands for:
   ``from: [x, cos, sin]``: the first ``dim`` features of ``x [..., seq,
   head_dim]`` are rotated, the rest pass through (partial rotary, Phi-3).
   What it saves for backward is the shared tables.  FLOPs 0: elementwise.
+  Running, it holds three temporaries of the rotated size at once (the
+  serving timelines count them: paramlint/memory/serving_steps.py).
 - ``Experts``: transformers' fused experts (``MixtralExperts``): for each
   token the ``top_k`` experts its router chose, each a gated MLP
   ``down(act(x @ gate) * (x @ up))``; inputs ``[x, router_logits]``.
