@@ -49,10 +49,13 @@ class ApplyRotary(nn.Module):
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         dim = cos.shape[-1]
         rotated, rest = x[..., :dim], x[..., dim:]
-        half = dim // 2
-        turned = torch.cat((-rotated[..., half:], rotated[..., :half]), dim=-1)
-        out = rotated * cos + turned * sin
+        out = (rotated * cos) + (_rotate_half(rotated) * sin)  # the same temporaries, in the same order
         return torch.cat((out, rest), dim=-1) if rest.shape[-1] or self.concatenate else out
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
 class Experts(nn.Module):

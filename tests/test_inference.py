@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from decoder_configs import decoder  # noqa: E402
-from torch_memory import LiveStorages, run_graph  # noqa: E402
+from torch_memory import LiveStorages  # noqa: E402
 
 from paramlint.lint import analyze_document  # noqa: E402
 from paramlint.memory.inference import analyse_at, cache_layers, estimate_inference, with_tokens  # noqa: E402
@@ -149,6 +149,9 @@ class _Cache:
 @pytest.mark.parametrize("family,logits", [("llama", "last"), ("llama", "all"), ("gpt2", "last"),
                                            ("qwen2", "last")])
 def test_prefill_and_decode_peaks_equal_live_storages(family, logits):
+    """The same format-1 graph run by torch as transformers runs its modules (serving_oracle.run_as_modules)."""
+    from serving_oracle import Cache, run_as_modules
+
     batch, prompt, new = 2, 12, 3
     data = family_decoder(family, prompt)
     setup = InferenceSetup(batch_size=batch, prompt_tokens=prompt, new_tokens=new, dtype="fp32", logits=logits)
@@ -157,29 +160,30 @@ def test_prefill_and_decode_peaks_equal_live_storages(family, logits):
     # prefill: the prompt, the cache built as the model runs
     torch.manual_seed(0)
     net = build(with_tokens(data, prompt, last_logits=logits == "last")).eval()
-    cache = _Cache(net)
     tracker = LiveStorages()
     ids = [torch.zeros(batch, prompt, dtype=torch.int64) for _ in net.input_names]
-    tracker.track(list(net.parameters()), list(net.buffers()), ids)
+    positions = torch.arange(prompt)
+    tracker.track(list(net.parameters()), list(net.buffers()), ids, positions)
     tracker.reset_peak()
     with torch.no_grad(), tracker:
-        run_graph(net, *ids)
+        run_as_modules(net, ids, Cache())
     assert ours.prefill_peak == tracker.peak
     # decode: one token per sequence onto a cache of cached - 1 positions
     step = build(with_tokens(data, 1, last_logits=False)).eval()
     step.load_state_dict(net.state_dict(), strict=False)
-    cache = _Cache(step)
+    cache = Cache()
     for index, layer in enumerate(cache_layers(analyse_at(data, 1)[0])):
         shape = (batch, layer.key_per_token // 16, cached - 1, 16)
         cache.keys[index] = torch.zeros(shape)
         cache.values[index] = torch.zeros(shape)
     tracker = LiveStorages()
     ids = [torch.zeros(batch, 1, dtype=torch.int64) for _ in step.input_names]
-    tracker.track(list(step.parameters()), list(step.buffers()), ids, list(cache.keys.values()),
+    positions = torch.arange(1)
+    tracker.track(list(step.parameters()), list(step.buffers()), ids, positions, list(cache.keys.values()),
                   list(cache.values.values()))
     tracker.reset_peak()
     with torch.no_grad(), tracker:
-        run_graph(step, *ids)
+        run_as_modules(step, ids, cache)
     assert ours.decode_peak == tracker.peak
 
 
@@ -226,8 +230,8 @@ def test_llama3_8b_serving_example():
     serving = report.analysis.inference
     assert report.analysis.params == 8_030_261_248
     assert serving.kv_per_token == 131_072
-    assert serving.kv_cache == 32 * 8192 * 131_072  # 32 GiB
-    assert serving.weights == 2 * 8_030_261_248
+    assert serving.kv_cache == 30 * 8192 * 131_072  # 30 GiB
+    assert serving.weights == 2 * 8_030_261_248 + 2 * 512  # and the rotary module's two 64-value buffers
     assert serving.prefill_peak > serving.decode_peak > serving.weights + serving.kv_cache
 
 
@@ -236,10 +240,10 @@ def test_fit_inference_finds_the_largest_batch_and_prompt(capsys):
 
     assert main(["fit", str(SERVING), "--gpu", "H100-80GB", "--inference", "--format", "json"]) == 0
     found = json.loads(capsys.readouterr().out)
-    assert found["found"] == 37 and found["inference"]["peak"] <= found["budget"] < found["peak_above"]
+    assert found["found"] == 33 and found["inference"]["peak"] <= found["budget"] < found["peak_above"]
     assert main(["fit", str(SERVING), "--memory", "40 GiB", "--inference", "context", "--format", "json"]) == 0
     found = json.loads(capsys.readouterr().out)
-    assert found["inference"]["batch_size"] == 32
+    assert found["inference"]["batch_size"] == 30
     assert found["inference"]["peak"] <= found["budget"] < found["peak_above"]
     assert main(["fit", str(SERVING), "--memory", "1 GiB", "--inference"]) == 1
 
@@ -355,26 +359,75 @@ def test_eager_minus_sdpa_equals_transformers(kv_heads, precision, dtype):
             == transformers_saved("eager") - transformers_saved("sdpa"))
 
 
-@pytest.mark.parametrize("family", ["llama", "mistral"])
-def test_eager_prefill_peak_near_transformers(family):
-    """Eager attention's prefill peak is the [N, heads, L, L] weights (8 bytes per score at the softmax) and
-    the mask: against transformers' own model within 1% (the graph leaves out the rotary embedding's few
-    [N, heads, L, head_dim] temporaries).  ``sdpa`` is exact against the same graph run by torch (above)."""
-    from torch_memory import LiveStorages
+# -- peaks against transformers' own models ------------------------------------------------
 
-    batch, prompt = 2, 256
-    make, _, _ = FAMILIES[family]
-    torch.manual_seed(0)
-    model = transformers.AutoModelForCausalLM.from_config(make(), attn_implementation="eager").eval()
-    ids = torch.randint(0, 100, (batch, prompt))
-    tracker = LiveStorages()
-    tracker.track(list(model.parameters()), list(model.buffers()), ids)
-    tracker.reset_peak()
-    with torch.no_grad(), tracker:
-        model(ids, use_cache=True, logits_to_keep=1)
-    ours = estimate(family_decoder(family, prompt), InferenceSetup(batch_size=batch, prompt_tokens=prompt,
-                                                                   dtype="fp32", attn_implementation="eager"))
-    assert abs(ours.prefill_peak - tracker.peak) <= 0.01 * tracker.peak, (ours.prefill_peak, tracker.peak)
+HF_SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, vocab_size=100, max_position_embeddings=512)
+HF_FAMILIES: Dict[str, Dict[str, Any]] = {  # sliding windows of 64 cut the 128-token prompt
+    "llama": dict(model_type="llama", architectures=["LlamaForCausalLM"], head_dim=16),
+    "mistral": dict(model_type="mistral", architectures=["MistralForCausalLM"], head_dim=16, sliding_window=64),
+    "qwen2": dict(model_type="qwen2", architectures=["Qwen2ForCausalLM"]),
+    "qwen3": dict(model_type="qwen3", architectures=["Qwen3ForCausalLM"], head_dim=16),
+    "gemma": dict(model_type="gemma", architectures=["GemmaForCausalLM"], head_dim=16),
+    "gemma2": dict(model_type="gemma2", architectures=["Gemma2ForCausalLM"], head_dim=16, sliding_window=64),
+    "phi3": dict(model_type="phi3", architectures=["Phi3ForCausalLM"], pad_token_id=0, sliding_window=64),
+    "mixtral": dict(model_type="mixtral", architectures=["MixtralForCausalLM"], head_dim=16, num_local_experts=3),
+}
+# transformers has no sdpa for gemma2 (its attention logits are soft-capped)
+HF_CASES = [(family, implementation) for family in HF_FAMILIES for implementation in ("sdpa", "eager")
+            if (family, implementation) != ("gemma2", "sdpa")]
+
+
+def _hf_setup(family: str, implementation: str, intermediate: int):
+    from paramlint.importers.huggingface import convert
+
+    config = dict(HF_SMALL, intermediate_size=intermediate, **HF_FAMILIES[family])
+    data = convert(config, sequence_length=128).data
+    findings, analysis = analyze_document(data, None, SchemaValidator())
+    assert analysis is not None, findings
+    graph, _ = build_graph(data)
+    return config, data, analysis, graph
+
+
+@pytest.mark.parametrize("family,implementation,intermediate", [case + (128,) for case in HF_CASES] + [
+    ("llama", "sdpa", 32), ("mistral", "sdpa", 32)])
+def test_prefill_and_decode_peaks_equal_transformers(family, implementation, intermediate):
+    """Prefill (logits of the last position and of all, fp32 and bf16 weights) and one decode step of
+    transformers' own CausalLM on 2 x 128 tokens, against paramlint's figures for its config.json
+    (serving_oracle.measure_*).  Mixtral's router is zeroed, so that every token goes to the same two
+    experts: the worst case that paramlint's figure is."""
+    from serving_oracle import hf_model, measure_decode, measure_prefill
+
+    config, data, analysis, graph = _hf_setup(family, implementation, intermediate)
+    found = {}
+    for dtype, logits_modes in (("fp32", ("last", "all")), ("bf16", ("last",))):
+        model = hf_model(config, implementation, dtype)
+        if family == "mixtral":
+            for layer in model.model.layers:
+                torch.nn.init.zeros_(layer.mlp.gate.weight)
+        for logits in logits_modes:
+            setup = InferenceSetup(batch_size=2, prompt_tokens=128, new_tokens=3, dtype=dtype,
+                                   attn_implementation=implementation, logits=logits)
+            ours = estimate_inference(data, analysis.shapes, graph.output, setup, device=CPU)
+            found[f"prefill {dtype} {logits}"] = (ours.prefill_peak, measure_prefill(model, batch=2, prompt=128,
+                                                                                      logits=logits))
+        found[f"decode {dtype}"] = (ours.decode_peak, measure_decode(model, batch=2, prompt=128))
+    off = {case: ours - theirs for case, (ours, theirs) in found.items() if ours != theirs}
+    assert off == KNOWN_GAPS.get((family, implementation, intermediate), {}), found
+    for ours, theirs in found.values():
+        assert abs(ours - theirs) <= 0.01 * theirs
+
+
+# Bytes paramlint is off where transformers' code allocates what the graph's layers do not (each < 1%):
+# - transformers' RMSNorm computes in float32 (a bf16 model: the float32 copy of its input and the float32
+#   product, 8 bytes an element), which torch's fused RMSNorm does not; with a feed-forward as narrow as
+#   the model the final norm is the bf16 prefill's peak;
+# - Phi-3's decode step: paramlint copies the value sliced out of the packed qkv projection when it is
+#   split into heads (a Reshape of a sliced tensor), where torch's view splits the last dimension in place.
+KNOWN_GAPS: Dict[Any, Dict[str, int]] = {
+    ("llama", "sdpa", 32): {"prefill bf16 last": -2048},
+    ("phi3", "sdpa", 128): {"decode fp32": 512, "decode bf16": 512},
+}
 
 
 # -- random decoders against generate ------------------------------------------------------

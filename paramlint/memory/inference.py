@@ -12,13 +12,13 @@ After ``generate`` with N new tokens on a P-token prompt the cache holds
 section gives ``context_length``.
 
 The prefill peak is the eval-mode forward pass of the graph at the prompt
-length (the memory model's inference timeline), with each causal attention
-layer's cache allocated as it runs and kept, and with ``logits: last`` the
-final Linear applied to the last position only (``logits_to_keep=1``).  The
-decode peak is one forward pass of one token per sequence over a full cache:
-the cache, the step's activations (the graph at one token), and the moment
-``torch.cat`` has made a layer's grown key (then value) cache while the old
-one is still alive.  docs/memory.md has the formulas and the measurements.
+length, with each causal attention layer's cache allocated as it runs and
+kept, and with ``logits: last`` the final Linear applied to the last
+position only (``logits_to_keep=1``).  The decode peak is one forward pass
+of one token per sequence over a full cache.  Both follow what transformers'
+modules hold and allocate around the graph's layers
+(paramlint/memory/serving_steps.py, serving_attention.py, module_calls.py).
+docs/memory.md has the formulas and the measurements.
 """
 from __future__ import annotations
 
@@ -31,67 +31,12 @@ from ..model.analysis import ShapeAnalysis, analyze_shapes
 from ..model.graph import build_graph
 from ..model.inference_setup import InferenceSetup
 from ..rules import severity_of
-from .plan import ACTIVATIONS, Storages, plan_forward
-from .precision import CUDA, PRECISION_MODELS, DeviceModel
+from .precision import CUDA, DeviceModel
+from .serving_attention import CAUSAL_ATTENTION, CacheLayer, cache_layers
+from .serving_steps import decode_timeline, prefill_timeline
 from .simulation import MemoryTrace, TracePoint, simulate
-from .steps import Timeline, inference_timeline
 
-CAUSAL_ATTENTION = "ScaledDotProductAttention"
 _SLICE_NAME = "__paramlint_last_position"
-
-
-class CacheLayer(Record):
-    """One causal attention layer's cache: values per token per sequence
-    (key and value), the sliding window (None: full attention), and the
-    attention's query heads and head sizes (for the FLOPs)."""
-
-    __slots__ = ("layer", "label", "key_per_token", "value_per_token", "window", "query_heads", "key_dim",
-                 "value_dim", "eager")
-
-    def __init__(self, layer: int, label: str, key_per_token: int, value_per_token: int, window: Optional[int],
-                 query_heads: int, key_dim: int, value_dim: int, eager: bool = False) -> None:
-        self.layer = layer
-        self.label = label
-        self.key_per_token = key_per_token
-        self.value_per_token = value_per_token
-        self.window = window
-        self.query_heads = query_heads
-        self.key_dim = key_dim
-        self.value_dim = value_dim
-        self.eager = eager
-
-    @property
-    def per_token(self) -> int:
-        return self.key_per_token + self.value_per_token
-
-    def retained(self, tokens: int) -> int:
-        """Positions the cache tensor holds after ``tokens`` have been seen
-        (transformers slices ``[-window + 1:]``, which keeps all for window 1)."""
-        if self.window is None or self.window <= 1:
-            return tokens
-        return min(tokens, self.window - 1)
-
-    def attended(self, tokens: int) -> int:
-        """Keys one new token attends to with ``tokens`` positions seen (itself included)."""
-        return tokens if self.window is None else min(tokens, self.window)
-
-
-def cache_layers(shapes: ShapeAnalysis) -> Tuple[CacheLayer, ...]:
-    """The causal attention layers of the graph, in order."""
-    layers = []
-    for index, info in enumerate(shapes.layers):
-        if info.node.type != CAUSAL_ATTENTION or not info.result.args.get("is_causal"):
-            continue
-        query, key, value = info.inputs
-        if not key.batched or len(key.shape) < 2:
-            continue  # a key shared by the whole batch is not cached per sequence
-        per_key = key.numel // key.shape[-2] if key.shape[-2] else 0
-        per_value = value.numel // value.shape[-2] if value.shape[-2] else 0
-        heads = query.numel // (query.shape[-2] * query.shape[-1]) if query.shape[-2] and query.shape[-1] else 0
-        layers.append(CacheLayer(index, f"{info.node.type} `{info.node.trace}`", per_key, per_value,
-                                 info.result.args.get("window"), heads, query.shape[-1], value.shape[-1],
-                                 info.result.args.get("attn_implementation") == "eager"))
-    return tuple(layers)
 
 
 def kv_cache_bytes(layers: Tuple[CacheLayer, ...], setup: InferenceSetup, tokens: int,
@@ -207,104 +152,6 @@ def analyse_at(data: Mapping[str, Any], tokens: int, *, last_logits: bool = Fals
 
 # ---------------------------------------------------------------------------
 # Figures
-
-def _precision(setup: InferenceSetup) -> Any:
-    return PRECISION_MODELS[setup.dtype]
-
-
-def prefill_timeline(shapes: ShapeAnalysis, output: Any, setup: InferenceSetup, device: DeviceModel,
-                     tokens: int) -> Timeline:
-    """The eval forward pass at the prompt length, each cache allocated at its layer and kept."""
-    precision = _precision(setup)
-    plan = plan_forward(shapes, output, precision, device, training=False)
-    timeline = inference_timeline(plan, shapes, precision)
-    by_layer = {layer.layer: layer for layer in cache_layers(shapes)}
-    steps = []
-    for before, allocs, frees, phase, index in timeline.steps:
-        layer = by_layer.get(index)
-        if layer is not None:
-            retained = layer.retained(tokens)
-            stored = tokens if retained < tokens else retained  # a sliced cache is a view of the whole
-            cache = tuple(_new_cache(timeline.storages, per * stored * setup.kv_bytes)
-                          for per in (layer.key_per_token, layer.value_per_token))
-            transient = _eager_transients(timeline.storages, layer, tokens, tokens, setup)
-            allocs = allocs + cache + transient
-            frees = frees + transient
-        steps.append((before, allocs, frees, phase, index))
-    _eager_masks(timeline.storages, steps, by_layer.values(), tokens, lambda layer: tokens, setup)
-    return Timeline(timeline.storages, steps, timeline.persistent)
-
-
-def decode_timeline(step_shapes: ShapeAnalysis, output: Any, setup: InferenceSetup, device: DeviceModel,
-                    tokens: int) -> Timeline:
-    """One token per sequence with ``tokens - 1`` positions cached: the
-    cache grows by ``torch.cat`` (a new key, then a new value storage, each
-    old one freed once replaced), then the layer attends."""
-    precision = _precision(setup)
-    plan = plan_forward(step_shapes, output, precision, device, training=False)
-    timeline = inference_timeline(plan, step_shapes, precision)
-    storages = timeline.storages
-    persistent = list(timeline.persistent)
-    by_layer = {layer.layer: layer for layer in cache_layers(step_shapes)}
-    steps = []
-    for before, allocs, frees, phase, index in timeline.steps:
-        layer = by_layer.get(index)
-        if layer is not None:
-            old_length = _stored(layer, tokens - 1)
-            new_length = layer.retained(tokens - 1) + 1
-            for per in (layer.key_per_token, layer.value_per_token):
-                old = _new_cache(storages, per * old_length * setup.kv_bytes)
-                persistent.append(old)
-                new = _new_cache(storages, per * new_length * setup.kv_bytes)
-                steps.append(((), (new,), (old,), "decode", index))
-            transient = _eager_transients(storages, layer, 1, layer.attended(tokens), setup)
-            allocs, frees = allocs + transient, frees + transient
-        steps.append((before, allocs, frees, phase, index))
-    _eager_masks(storages, steps, by_layer.values(), 1, lambda layer: layer.attended(tokens), setup)
-    return Timeline(storages, steps, persistent)
-
-
-def _eager_transients(storages: Storages, layer: CacheLayer, queries: int, keys: int,
-                      setup: InferenceSetup) -> Tuple[int, ...]:
-    """What eager attention holds for a moment: repeat_kv's copies (grouped
-    heads) and the weights, 8 bytes per score at the softmax (the scores in
-    the compute dtype twice over in float32, or the scores, their float32
-    softmax and its half copy)."""
-    if not layer.eager:
-        return ()
-    made = [_new_cache(storages, 8 * layer.query_heads * queries * keys)]
-    kv_heads = layer.key_per_token // layer.key_dim if layer.key_dim else layer.query_heads
-    if kv_heads != layer.query_heads:
-        made.append(_new_cache(storages, setup.weight_bytes * layer.query_heads * keys * layer.key_dim))
-        made.append(_new_cache(storages, setup.weight_bytes * layer.query_heads * keys * layer.value_dim))
-    return tuple(made)
-
-
-def _eager_masks(storages: Storages, steps: List[Any], layers: Any, queries: int, keys_of: Any,
-                 setup: InferenceSetup) -> None:
-    """transformers builds one additive mask [N, 1, queries, keys] in the compute dtype for eager attention
-    (one for the full and one for the sliding-window layers), before the first layer, kept to the end."""
-    kinds = {layer.window is not None: keys_of(layer) for layer in layers if layer.eager}
-    if not kinds or not steps:
-        return
-    masks = tuple(_new_cache(storages, setup.weight_bytes * queries * keys) for keys in kinds.values())
-    before, allocs, frees, phase, index = steps[0]
-    steps[0] = (before, masks + allocs, frees, phase, index)
-    before, allocs, frees, phase, index = steps[-1]
-    steps[-1] = (before, allocs, frees + masks, phase, index)
-
-
-def _stored(layer: CacheLayer, tokens: int) -> int:
-    """Positions in a cache's storage after decoding up to ``tokens``: a
-    sliding layer keeps a view of the window made by the last ``cat``."""
-    retained = layer.retained(tokens)
-    return retained + 1 if retained < tokens else retained
-
-
-def _new_cache(storages: Storages, per_sequence: int) -> int:
-    """A cache storage of ``per_sequence`` bytes for each sequence of the batch."""
-    return storages.new(per_sequence, "bool", True, ACTIVATIONS)  # one byte an element: numel is the bytes
-
 
 def _attention_flops(layers: Tuple[CacheLayer, ...], queries: int, keys_of: Any) -> int:
     """q @ k^T and weights @ v per sequence as FlopCounterMode counts them on

@@ -19,6 +19,8 @@ covers; each is exact against the transformers module it stands for:
   Its output lies in memory as ``x`` does, unless it ends in ``torch.cat``
   (features pass through, or ``concatenate``: Phi-3 always concatenates),
   which matters where the attention after it writes in the query's layout.
+  Running, it holds three temporaries of the rotated size at once (the
+  serving timelines count them: paramlint/memory/serving_steps.py).
 - ``Experts``: transformers' fused experts (``MixtralExperts``): for each
   token the ``top_k`` experts its router chose, each a gated MLP
   ``down(act(x @ gate) * (x @ up))``; inputs ``[x, router_logits]``.
