@@ -203,7 +203,15 @@ class Linter:
                 imported, data, lambda d: analyze_document(d, imported.document, validator))
         else:
             generated = door == HUGGINGFACE and huggingface is not None and not from_defaults  # a config.json
-            findings, analysis = analyze_document(data, document, GeneratedData() if generated else self.validator)
+            if huggingface is not None and not generated:  # `huggingface:` in a format-1 file: what it writes
+                written, _ = config.with_defaults(document.data)  # is checked as written; the layers the
+                findings = self.validator.validate_written(written)  # importer made are its own
+                analysis = None
+                if not findings:
+                    findings, analysis = analyze_document(data, document, GeneratedData())
+            else:
+                findings, analysis = analyze_document(data, document, GeneratedData() if generated else
+                                                      self.validator)
         if huggingface is not None:  # without PL455 for what the importer leaves unread on purpose
             findings = huggingface.findings + [f for f in findings
                                                if f.code != "PL455" or tuple(f.config_path) not in huggingface.unread]

@@ -44,7 +44,7 @@ def same_layer(node: Node, theirs: Node, reference: Reference) -> bool:
     residual, its predecessor's output); one before the stack must be the very same."""
     _, base, their_base, repeat = reference
     if node.type != theirs.type or node.trainable != theirs.trainable or node.checkpoint != theirs.checkpoint \
-            or node.args != theirs.args or len(node.sources) != len(theirs.sources) \
+            or (node.args is not theirs.args and node.args != theirs.args) or len(node.sources) != len(theirs.sources) \
             or len(node.frames) != len(theirs.frames) or (node.shares is None) != (theirs.shares is None):
         return False
     for ours, other in zip(node.sources, theirs.sources):

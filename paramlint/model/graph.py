@@ -311,12 +311,17 @@ class _Builder:
         frame ``label``, a layer's copy the node ``label``."""
         low = first - size  # the copy before it: its nodes (the chained input among them) move along too
         nodes = []
+        relabelled: Dict[int, Tuple[Frame, ...]] = {}  # the nodes of one block use share their frames
         for node in self.nodes[first:first + size]:
             sources = tuple(s if s.node is None or s.node < low else Source(s.node + size, s.output, s.input_name)
                             for s in node.sources)
             shares = node.shares + size if node.shares is not None and node.shares >= low else node.shares
-            frames = node.frames[:depth] + (node.frames[depth].replace(label=label),) + node.frames[depth + 1:] \
-                if block else node.frames
+            frames = node.frames
+            if block:
+                frames = relabelled.get(id(node.frames))
+                if frames is None:
+                    frames = relabelled[id(node.frames)] = \
+                        node.frames[:depth] + (node.frames[depth].replace(label=label),) + node.frames[depth + 1:]
             nodes.append(Node(node.index + size, node.type, node.args, sources, node.config_path,
                               node.label if block else label, frames, node.trainable, shares, node.checkpoint))
         return nodes

@@ -102,6 +102,14 @@ class SchemaValidator:
         findings.extend(_budget_units(data.get("budgets") or {}))
         return _sorted(findings)
 
+    def validate_written(self, data: Any) -> List[Finding]:
+        """The keys a file with ``huggingface:`` writes itself (training, budgets, inference...): its layers
+        come from the importer, which checks its own fields."""
+        findings = _humanized(self.document.iter_errors(data))
+        if not findings and isinstance(data, Mapping):
+            findings.extend(_budget_units(data.get("budgets") or {}))
+        return _sorted(findings)
+
     def _layers_of(self, entries: List[Any], path: ConfigPath) -> Iterator[Finding]:
         for index, entry in enumerate(entries):
             if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
