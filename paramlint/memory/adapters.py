@@ -143,7 +143,7 @@ def _adapted_repeats(graph: Graph, position: Mapping[int, int], total: int) -> T
         starts.append(position[end] if end < len(graph.nodes) else total)
         sizes = {after - before for before, after in zip(starts, starts[1:])}
         if len(sizes) == 1:
-            kept.append(repeat.replace(start=starts[0], size=sizes.pop()))
+            kept.append(repeat.replace(start=starts[0], size=sizes.pop(), cloned=0))  # adapters are not cloned
     return tuple(kept)
 
 

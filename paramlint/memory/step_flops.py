@@ -50,20 +50,18 @@ def step_flops(shapes: ShapeAnalysis, output: Optional[Source] = None) -> StepFl
     """Forward and backward FLOPs per sample, for every layer."""
     output = output if output is not None else Source(len(shapes.layers) - 1)
     useful = useful_layers(shapes, output)
-    needs: dict = {}
+    needs = [False] * len(shapes.layers)  # every output of a node needs a gradient, or none does
     backward: List[int] = []
     known: dict = {}  # the copies of a repeat share their analysis (model.copies): one count for all of them
     for info in shapes.layers:
         node = info.node
         trainable = node.trainable and bool(info.result.params)
-        inputs = [needs.get((s.node, s.output), False) if s.node is not None else False for s in node.sources]
-        out_needs = trainable or any(inputs)
-        for index in range(len(info.result.outputs)):
-            needs[(node.index, index)] = out_needs
-        if not (useful[node.index] and out_needs):
+        inputs = [s.node is not None and needs[s.node] for s in node.sources]
+        out_needs = needs[node.index] = trainable or any(inputs)
+        if not (out_needs and useful[node.index]):
             backward.append(0)
             continue
-        key = (id(info.result), node.type, trainable, tuple(inputs))
+        key = (id(info.result), trainable, tuple(inputs))
         flops = known.get(key)
         if flops is None:
             flops = known[key] = layer_backward(info, inputs, trainable)

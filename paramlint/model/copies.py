@@ -38,6 +38,14 @@ def copy_references(repeats: Sequence[Repeat], total: int) -> Dict[int, Referenc
 
 
 def same_layer(node: Node, theirs: Node, reference: Reference) -> bool:
+    """``node`` is ``theirs`` again (see :func:`_same_layer`); a copy the graph builder cloned from the
+    copy before is that copy again by construction."""
+    _, base, _, repeat = reference
+    return (repeat.cloned and base >= repeat.start + repeat.cloned * repeat.size) or _same_layer(node, theirs,
+                                                                                                 reference)
+
+
+def _same_layer(node: Node, theirs: Node, reference: Reference) -> bool:
     """``node`` is ``theirs`` (its counterpart one copy before) again, its wiring read relative to its copy.
 
     A source inside the stack must lie in the node's own copy or the one before (a decoder layer's

@@ -92,14 +92,16 @@ class Node(Record):
 
 class Repeat(Record):
     """``repeat: count`` expanded into ``count`` runs of ``size`` consecutive nodes from ``start``
-    (one run per copy; recorded when every copy has the same number of nodes)."""
+    (one run per copy; recorded when every copy has the same number of nodes); ``cloned``: the first copy
+    written from the copy before it (0: none), every later one too, so each is that copy again."""
 
-    __slots__ = ("start", "size", "count")
+    __slots__ = ("start", "size", "count", "cloned")
 
-    def __init__(self, start: int, size: int, count: int) -> None:
+    def __init__(self, start: int, size: int, count: int, cloned: int = 0) -> None:
         self.start = start
         self.size = size
         self.count = count
+        self.cloned = cloned
 
 
 class Graph(Record):
@@ -303,7 +305,7 @@ class _Builder:
                 cloning = self._cloned(before - size, size, len(frames), block, label) == self.nodes[before:]
             sources = (out,) + shared
         if repeat > 1 and len(sizes) == 1 and 0 not in sizes:
-            self.repeats.append(Repeat(first, sizes.pop(), repeat))
+            self.repeats.append(Repeat(first, sizes.pop(), repeat, 3 if cloning and repeat > 3 else 0))
         return sources[0]
 
     def _cloned(self, first: int, size: int, depth: int, block: bool, label: str) -> List[Node]:
