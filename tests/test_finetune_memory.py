@@ -66,9 +66,6 @@ def _peft_model(data: Mapping[str, Any], lora: Dict[str, Any]) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wrapped = peft.get_peft_model(model, peft.LoraConfig(**lora))
-    # the bridge's forward walks its own list of modules: point it at peft's replacements
-    model._steps = [(node, model.get_submodule(model.module_path(node.index)), kwargs)
-                    for node, _, kwargs in model._steps]
     return model, wrapped
 
 
