@@ -296,7 +296,8 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
         findings.append(Finding("PL405", overflow, ("training", "batch_size")))
         return findings, None
     run, run_findings = plan_finetune(data, graph, shapes, setup.lora, setup.quantization,
-                                      PRECISION_MODELS[setup.precision].weight_bytes, setup.base_dtype)
+                                      PRECISION_MODELS[setup.precision].weight_bytes, setup.base_dtype,
+                                      autocast_half=_autocast_half(setup.precision))
     findings.extend(run_findings)
     if run_findings:
         return findings, None
@@ -314,6 +315,11 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
     analysis = Analysis(shapes, setup, state, memory, tuple(budget_uses(budgets, figures)), lines, serving,
                         finetune=run)
     return findings, analysis
+
+
+def _autocast_half(precision: str) -> Optional[str]:
+    model = PRECISION_MODELS[precision]
+    return model.half if model.autocast else None
 
 
 def _batch_overflow(shapes: ShapeAnalysis, batch_size: int) -> str:

@@ -14,7 +14,7 @@ import yaml
 torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 
-from torch_memory import network_saved, run_graph, training_step  # noqa: E402
+from torch_memory import run_graph, saved_by_lifetime, training_step  # noqa: E402
 
 from paramlint.lint import analyze_document  # noqa: E402
 from paramlint.memory.model import MemoryModel  # noqa: E402
@@ -34,12 +34,23 @@ CNN = {"paramlint": 1, "input": [3, 12, 12], "layers": [
     {"type": "Flatten"},
     {"type": "Linear", "out_features": 10, "name": "fc"}]}
 
+MLP = {"paramlint": 1, "input": [5, 12], "layers": [
+    {"type": "Linear", "out_features": 24, "name": "stem"},
+    {"type": "GELU"},
+    {"type": "Linear", "out_features": 16, "name": "hidden"},
+    {"type": "Linear", "out_features": 10, "name": "out"}]}
+
 CASES: List[Tuple[str, Mapping[str, Any], Dict[str, Any]]] = [
     ("llama-qv", LLAMA, dict(r=4, target_modules=["q_proj", "v_proj"])),
     ("llama-qv-dropout", LLAMA, dict(r=4, target_modules=["q_proj", "v_proj"], lora_dropout=0.1)),
     ("llama-all-linear", LLAMA, dict(r=2, target_modules="all-linear", lora_dropout=0.05, lora_alpha=16)),
     ("llama-embed", LLAMA, dict(r=2, target_modules=["embed_tokens", "o_proj"])),
     ("cnn-conv", CNN, dict(r=2, target_modules=["conv1", "conv2", "fc"], lora_dropout=0.1)),
+    ("llama-dora-qv", LLAMA, dict(r=4, target_modules=["q_proj", "v_proj"], use_dora=True)),
+    ("llama-dora-all-linear-dropout", LLAMA, dict(r=2, target_modules="all-linear", lora_dropout=0.1,
+                                                  use_dora=True)),
+    ("mlp-dora-bias", MLP, dict(r=2, target_modules=["hidden", "out"], use_dora=True, bias="lora_only")),
+    ("mlp-dora-bias-dropout", MLP, dict(r=2, target_modules=["hidden", "out"], use_dora=True, lora_dropout=0.2)),
 ]
 
 
@@ -90,8 +101,21 @@ def test_lora_forward_saves_what_torch_saves(name: str, data: Mapping[str, Any],
     if precision == "fp32":
         context = warnings.catch_warnings()
     with context:
-        theirs = sum(network_saved(bridge, inputs).values())
-    assert ours == theirs
+        kept, freed = saved_by_lifetime(bridge, inputs)
+    assert ours == kept
+    assert freed == _dora_eye_bytes(analysis, precision)
+
+
+def _dora_eye_bytes(analysis: Any, precision: str) -> int:
+    """DoRA's lora_B(lora_A(eye(in))) packs eye(in) and lora_A(eye) and dies with the layer's forward
+    (its result is used detached): in x in and in x r values in the adapters' compute dtype."""
+    if not analysis.finetune.finetune.settings.use_dora:
+        return 0
+    r = analysis.finetune.finetune.settings.r
+    size = 2 if precision == "bf16-mixed" else 4
+    layers = analysis.shapes.layers
+    return sum((layers[i].result.params["weight"][1] ** 2 + layers[i].result.params["weight"][1] * r) * size
+               for i in analysis.finetune.finetune.adapted if layers[i].node.type == "Linear")
 
 
 @pytest.mark.parametrize("name, data, lora", CASES, ids=[c[0] for c in CASES])

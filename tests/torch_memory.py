@@ -207,3 +207,36 @@ def _setter(current: List[int], index: int) -> Callable[..., None]:
     def hook(module: Any, args: Any) -> None:
         current[0] = index
     return hook
+
+
+def saved_by_lifetime(model: Any, inputs: Sequence[Any], *, run: Optional[Callable[..., Any]] = None
+                      ) -> Tuple[int, int]:
+    """(kept, freed): bytes of the storages autograd packs in one training-mode
+    forward of a ``paramlint.torch`` model, split by whether they are still
+    alive when the forward ends (kept for backward) or were freed before
+    (packed into a graph that nothing reaches, as DoRA's ``lora_B(lora_A(eye))``).
+    The same exclusions as :func:`network_saved`; a storage is followed by
+    a weak reference, so a freed address reused later counts again."""
+    owned = {t.untyped_storage().data_ptr() for t in list(model.parameters()) + list(model.buffers())}
+    owned |= {t.untyped_storage().data_ptr() for t in inputs}
+    entries: Dict[int, Tuple[Any, int]] = {}
+    packed: List[Tuple[Any, int]] = []
+
+    def pack(tensor: Any) -> Any:
+        storage = tensor.untyped_storage()
+        ptr = storage.data_ptr()
+        known = entries.get(ptr)
+        if ptr in owned or not storage.nbytes() or tensor.dtype == torch.uint8 or \
+                (known is not None and known[0]() is not None):
+            return tensor
+        entries[ptr] = (weakref.ref(storage), storage.nbytes())
+        packed.append(entries[ptr])
+        return tensor
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = (run or run_graph)(model, *inputs)
+        kept = sum(size for ref, size in packed if ref() is not None)
+        freed = sum(size for ref, size in packed if ref() is None)
+    del out
+    return kept, freed

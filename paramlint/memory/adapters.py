@@ -56,7 +56,7 @@ class TuningMemory(Record):
 
 
 def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int, ...], r: int,
-                    dropout: float, factor: float, cast: bool) -> List[Tuple[str, Dict[str, Any]]]:
+                    dropout: float, factor: float, cast: bool, dora: bool = False) -> List[Tuple[str, Dict[str, Any]]]:
     """(suffix, entry) of the layers peft's forward adds after ``node``; ``from`` is filled in later."""
     layers: List[Tuple[str, Dict[str, Any]]] = []
     if cast and node.type != "Embedding":  # _cast_input_dtype: x.to(lora_A.weight.dtype), float32
@@ -77,7 +77,8 @@ def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int,
                                       "bias": False}))
             layers.append(("lora_B", {"type": node.type, "out_channels": weight[0], "kernel_size": [1] * len(kernel),
                                       "groups": info_args.get("groups", 1), "bias": False}))
-    layers.append(("scale", {"type": "Scale", "factor": factor}))
+    if not (dora and node.type == "Linear"):  # DoRA scales inside its lora_add (memory/dora.py)
+        layers.append(("scale", {"type": "Scale", "factor": factor}))
     return layers
 
 
@@ -110,7 +111,7 @@ def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
         previous = sources[0]
         weight = tuple(info.result.params["weight"])
         for suffix, entry in _adapter_layers(node, info.result.args or node.args, weight, settings.r,
-                                             settings.lora_dropout, factor, cast):
+                                             settings.lora_dropout, factor, cast, settings.use_dora):
             args = {k: v for k, v in entry.items() if k != "type"}
             nodes.append(Node(len(nodes), entry["type"], args, (previous,), node.config_path,
                               f"{node.label}.{suffix}", node.frames, True))
@@ -180,8 +181,10 @@ class FineTuneRun(Record):
 
 def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, lora: Any,
                   quantization_section: Optional[Mapping[str, Any]], weight_size: int,
-                  base_dtype: Optional[str]) -> Tuple[Optional[FineTuneRun], List[Any]]:
-    """The run for ``training.lora`` (None without one); findings where peft would refuse it."""
+                  base_dtype: Optional[str], *, autocast_half: Optional[str] = None
+                  ) -> Tuple[Optional[FineTuneRun], List[Any]]:
+    """The run for ``training.lora`` (None without one); findings where peft would refuse it.
+    ``autocast_half``: the half dtype of a mixed precision (DoRA keeps a half copy of a weight)."""
     from ..model.finetune import apply_lora
     from ..model.module_names import module_paths
     from .quantization import quantized_layers, read_quantization
@@ -210,8 +213,25 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
         detail = problems[0].message if problems else "its shapes do not analyse"
         return None, [Finding("PL521", f"a LoRA branch as peft builds it cannot run on this model: {detail}",
                               ("training", "lora", "target_modules"))]
+    if finetune.settings.use_dora:
+        adapted = _with_dora(adapted, finetune, position, quantization, set(quantized), weight_size, base_dtype,
+                             autocast_half)
     tuning = tuning_memory(finetune, position, adapted, quantization, set(quantized), weight_size, base_dtype)
     return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning), []
+
+
+def _with_dora(adapted: ShapeAnalysis, finetune: FineTune, position: Mapping[int, int],
+               quantization: Optional[Quantization], quantized: Set[int], weight_size: int,
+               base_dtype: Optional[str], autocast_half: Optional[str]) -> ShapeAnalysis:
+    from .dora import with_dora_tensors
+
+    frozen: Dict[int, str] = {}  # DoRA's W.to(x.dtype) is a copy of a dequantized or narrower weight
+    stored = base_dtype if base_dtype and DTYPE_BYTES.get(base_dtype, weight_size) != weight_size else None
+    for old in finetune.adapted:
+        if old in quantized or stored:
+            frozen[position[old]] = "float32" if weight_size == 4 else "bfloat16"
+    return with_dora_tensors(adapted, dropout=finetune.settings.lora_dropout > 0, autocast_half=autocast_half,
+                             frozen_dtypes=frozen, biases_trained=finetune.settings.bias != "none")
 
 
 def finetune_contributors(run: FineTuneRun) -> Tuple[Tuple[str, int], ...]:
