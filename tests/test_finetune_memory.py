@@ -51,6 +51,9 @@ CASES: List[Tuple[str, Mapping[str, Any], Dict[str, Any]]] = [
                                                   use_dora=True)),
     ("mlp-dora-bias", MLP, dict(r=2, target_modules=["hidden", "out"], use_dora=True, bias="lora_only")),
     ("mlp-dora-bias-dropout", MLP, dict(r=2, target_modules=["hidden", "out"], use_dora=True, lora_dropout=0.2)),
+    ("mlp-dora-all-biases-dropout", MLP, dict(r=4, target_modules=["stem", "hidden", "out"], use_dora=True, lora_dropout=0.1,
+                                              bias="all")),
+    ("cnn-dora-fc", CNN, dict(r=2, target_modules=["fc"], use_dora=True, lora_dropout=0.1)),
 ]
 
 

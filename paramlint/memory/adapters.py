@@ -67,6 +67,8 @@ def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int,
     else:
         if dropout > 0:
             layers.append(("lora_dropout", {"type": "Dropout", "p": dropout}))
+        if dora and node.type == "Linear":  # the moment DoRA computes its weight norm (memory/dora.py)
+            layers.append(("dora_weight_norm", {"type": "Identity"}))
         if node.type == "Linear":
             layers.append(("lora_A", {"type": "Linear", "out_features": r, "bias": False}))
             layers.append(("lora_B", {"type": "Linear", "out_features": weight[0], "bias": False}))
@@ -116,7 +118,15 @@ def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
             nodes.append(Node(len(nodes), entry["type"], args, (previous,), node.config_path,
                               f"{node.label}.{suffix}", node.frames, True))
             previous = Source(len(nodes) - 1)
-        nodes.append(Node(len(nodes), "Add", {}, (Source(base.index), previous), node.config_path,
+        added = (Source(base.index), previous)
+        if settings.use_dora and node.type == "Linear" and settings.lora_dropout > 0:
+            # DoRA with dropout recomputes the base output from the dropped input: F.linear(dropout(x), W)
+            dropped = next(n.index for n in reversed(nodes) if n.label == f"{node.label}.lora_dropout")
+            nodes.append(Node(len(nodes), "Linear", {"out_features": weight[0], "bias": False}, (Source(dropped),),
+                              node.config_path, f"{node.label}.dora_base_result", node.frames, False,
+                              shares=base.index))
+            added += (Source(len(nodes) - 1),)
+        nodes.append(Node(len(nodes), "Add", {}, added, node.config_path,
                           f"{node.label}.lora_add", node.frames, True))
         renumber[node.index] = len(nodes) - 1
     output = remap(graph.output)
@@ -231,7 +241,7 @@ def _with_dora(adapted: ShapeAnalysis, finetune: FineTune, position: Mapping[int
         if old in quantized or stored:
             frozen[position[old]] = "float32" if weight_size == 4 else "bfloat16"
     return with_dora_tensors(adapted, dropout=finetune.settings.lora_dropout > 0, autocast_half=autocast_half,
-                             frozen_dtypes=frozen, biases_trained=finetune.settings.bias != "none")
+                             frozen_dtypes=frozen, biases_trained=finetune.settings.bias != "none", r=finetune.settings.r)
 
 
 def finetune_contributors(run: FineTuneRun) -> Tuple[Tuple[str, int], ...]:

@@ -34,10 +34,28 @@ embedding keeps plain LoRA's activations (its parameters are exact).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..model.analysis import LayerInfo, ShapeAnalysis
+from ..model.graph import Source
 from ..model.layers.base import SavedTensor
+
+
+def _weight_norm_node(shapes: ShapeAnalysis, index: int) -> Optional[int]:
+    """The branch's ``dora_weight_norm`` Identity, walking back from lora_B."""
+    while index is not None:
+        node = shapes.layers[index].node
+        if node.label.endswith(".dora_weight_norm"):
+            return index
+        if not node.label.rsplit(".", 1)[-1].startswith("lora_"):
+            return None
+        index = node.sources[0].node  # type: ignore[assignment]
+    return None
+
+
+def _read_after(shapes: ShapeAnalysis, source: Source, after: int) -> bool:
+    """Whether a node after ``after`` reads ``source``."""
+    return any(source in info.node.sources for info in shapes.layers[after + 1:])
 
 
 def _requires_grad(shapes: ShapeAnalysis) -> List[bool]:
@@ -59,9 +77,9 @@ def dora_saved(base: LayerInfo, x_needs_grad: bool, *, dropout: bool, weight_cop
     numel = base.result.outputs[0].numel
     has_bias = "bias" in base.result.params
     saved: List[SavedTensor] = []
-    if dropout:  # base_result = F.linear(dropout(x), W): a new output, and W when x needs a gradient
-        saved.append(SavedTensor("new", numel))
-        if x_needs_grad and weight_copy is not None:
+    if dropout:  # base_result = F.linear(dropout(x), W): the lora_add's third input, its own Linear node
+        saved.append(SavedTensor("input", numel, index=2))
+        if x_needs_grad and weight_copy is not None:  # W.to(x.dtype) of a narrower or quantized weight
             saved.append(SavedTensor("new", out * inp, weight_copy, per_sample=False, stats=True))
         base_grad = x_needs_grad
     elif has_bias:  # base_result = result - bias: float32 under autocast (a half output less a float32 bias)
@@ -78,8 +96,28 @@ def dora_saved(base: LayerInfo, x_needs_grad: bool, *, dropout: bool, weight_cop
     return saved
 
 
+def dora_temporaries(base: LayerInfo, r: int, *, weight_copy: bool) -> Tuple[List[SavedTensor], List[SavedTensor]]:
+    """(at the weight norm, at the sum): the temporaries of peft's DoRA forward.
+    At ``weight + scaling * lora_weight``: eye(in), lora_A(eye) (in the
+    adapters' compute dtype), lora_weight, ``scaling * lora_weight`` and the
+    sum (in x out, float32).  At ``mag_norm_scale * lora_result * scaling``:
+    eye, lora_A(eye), lora_weight, and two of the three output-sized float32
+    products (the third stands where the layer's output will be).  A frozen
+    weight that is not float32 (stored narrower, or quantized) is copied to
+    float32 for the whole forward (``weight.to(x.dtype)``)."""
+    out, inp = base.result.params["weight"]
+    numel = base.result.outputs[0].numel
+    held = [SavedTensor("new", inp * inp, per_sample=False), SavedTensor("new", inp * r, per_sample=False),
+            SavedTensor("new", inp * out, per_sample=False, stats=True)]
+    if weight_copy:
+        held.append(SavedTensor("new", inp * out, per_sample=False, stats=True))
+    norm = held + [SavedTensor("new", inp * out, per_sample=False, stats=True)] * 2
+    total = held + [SavedTensor("new", numel, stats=True)] * 2
+    return norm, total
+
+
 def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Optional[str],
-                      frozen_dtypes: Dict[int, str], biases_trained: bool) -> ShapeAnalysis:
+                      frozen_dtypes: Dict[int, str], biases_trained: bool, r: int) -> ShapeAnalysis:
     """``shapes`` (the adapted graph's) with each DoRA Linear's ``lora_add``
     node holding the magnitude and keeping DoRA's tensors.  ``autocast_half``:
     the half dtype under autocast (None without); ``frozen_dtypes``: base node ->
@@ -96,11 +134,21 @@ def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Op
             continue
         x_source = base.node.sources[0]
         x_needs_grad = x_source.node is not None and needs[x_source.node]
-        copy = autocast_half or frozen_dtypes.get(base.node.index)
+        copy = frozen_dtypes.get(base.node.index)  # (autocast's half copy: the recompute Linear keeps it)
         bias_trainable = "bias" in base.result.params and (biases_trained or base.node.trainable)
         saved = dora_saved(base, x_needs_grad, dropout=dropout, weight_copy=copy, bias_trainable=bias_trainable,
                            autocast=autocast_half is not None)
         out = base.result.params["weight"][0]
-        result = info.result.replace(params={"lora_magnitude_vector": (out,)}, saved=tuple(saved))
+        at_norm, at_sum = dora_temporaries(base, r, weight_copy=base.node.index in frozen_dtypes)
+        if dropout and not _read_after(shapes, x_source, node.sources[2].node):  # type: ignore[arg-type]
+            # peft's forward holds x until it returns; in the graph its last reader is the dropout
+            held = SavedTensor("new", base.inputs[0].numel)
+            at_norm, at_sum = at_norm + [held], at_sum + [held]
+        result = info.result.replace(params={"lora_magnitude_vector": (out,)}, saved=tuple(saved),
+                                     scratch=tuple(at_sum))
         layers[node.index] = info.replace(result=result, params=out, trainable_params=out)
+        norm_node = _weight_norm_node(shapes, node.sources[1].node)  # type: ignore[arg-type]
+        if norm_node is not None:
+            norm = shapes.layers[norm_node]
+            layers[norm_node] = norm.replace(result=norm.result.replace(scratch=tuple(at_norm)))
     return shapes.replace(layers=tuple(layers))

@@ -277,6 +277,11 @@ class _Planner:
                 last_use[storage] = index_here
         if self.precision.autocast:
             self._weight_casts(info, plan, inputs, trainable)
+        for temporary in result.scratch:  # live only during the layer
+            storage = self.storages.new(temporary.numel, self._new_dtype(temporary, compute), temporary.per_sample,
+                                        TRANSIENT)
+            plan.allocs.append(storage)
+            plan.frees.append(storage)
         if plan.recorded:
             self._saved(info, plan, inputs, compute, trainable)
         elif inputs and self.precision.autocast:
