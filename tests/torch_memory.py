@@ -145,8 +145,9 @@ def _key(source: Any) -> Any:
 
 def training_step(model: Any, inputs: Sequence[Any], target: Any, optimizer: Any,
                   forward: Optional[Callable[..., Any]] = None, loss_fn: Optional[Callable[..., Any]] = None,
-                  timeline: bool = False) -> LiveStorages:
-    """The live-storage peak of one steady-state training step (after a warm-up step)."""
+                  timeline: bool = False, resident: Sequence[Any] = ()) -> LiveStorages:
+    """The live-storage peak of one steady-state training step (after a warm-up step).
+    ``resident``: more tensors that live through the step (bitsandbytes' quantization statistics)."""
     forward = forward or (lambda *xs: model(*xs))
     loss_fn = loss_fn or torch.nn.functional.cross_entropy
 
@@ -162,7 +163,8 @@ def training_step(model: Any, inputs: Sequence[Any], target: Any, optimizer: Any
     optimizer.zero_grad(set_to_none=True)
     tracker = LiveStorages(timeline=timeline)
     tracker.track(list(model.parameters()), list(model.buffers()), list(inputs), target,
-                  [s for state in optimizer.state.values() for s in state.values() if isinstance(s, torch.Tensor)])
+                  [s for state in optimizer.state.values() for s in state.values() if isinstance(s, torch.Tensor)],
+                  list(resident))
     tracker.reset_peak()
     with tracker:
         step()

@@ -39,12 +39,14 @@ class TuningMemory(Record):
     """Per-tensor differences for the training timeline (keys: (node, param name) of the adapted graph)."""
 
     __slots__ = ("param_bytes", "trainable", "extra_frozen", "dequantized", "adapter_bytes", "quantized_bytes",
-                 "quantization_stats", "base_bytes")
+                 "quantization_stats", "base_bytes", "param_parts")
 
     # base_bytes: the model's own weights (quantized ones packed), trained copies included; before rounding
+    # param_parts: a quantized weight's tensors (packed values, absmax, code, ...), each its own allocation
     def __init__(self, param_bytes: Dict[ParamKey, int], trainable: Dict[ParamKey, bool], extra_frozen: List[int],
                  dequantized: Dict[int, int], adapter_bytes: int = 0, quantized_bytes: int = 0,
-                 quantization_stats: int = 0, base_bytes: int = 0) -> None:
+                 quantization_stats: int = 0, base_bytes: int = 0,
+                 param_parts: Optional[Dict[ParamKey, Tuple[int, ...]]] = None) -> None:
         self.param_bytes = param_bytes
         self.trainable = trainable
         self.extra_frozen = extra_frozen
@@ -53,6 +55,7 @@ class TuningMemory(Record):
         self.quantized_bytes = quantized_bytes
         self.quantization_stats = quantization_stats
         self.base_bytes = base_bytes
+        self.param_parts: Dict[ParamKey, Tuple[int, ...]] = {} if param_parts is None else param_parts
 
 
 def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int, ...], r: int,
@@ -140,6 +143,7 @@ def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: Shape
     param_bytes: Dict[ParamKey, int] = {}
     trainable: Dict[ParamKey, bool] = {}
     dequantized: Dict[int, int] = {}
+    param_parts: Dict[ParamKey, Tuple[int, ...]] = {}
     frozen_size = DTYPE_BYTES.get(base_dtype, weight_size) if base_dtype else weight_size
     quantized_total = stats = base = 0
     seen: Set[int] = set()
@@ -157,6 +161,7 @@ def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: Shape
             if old in quantized and tensor.name == "weight" and quantization is not None:
                 parts = weight_bytes(quantization, tensor.shape)
                 param_bytes[key] = sum(parts.values())
+                param_parts[key] = tuple(parts.values())
                 quantized_total += parts["packed"]
                 stats += sum(v for k, v in parts.items() if k != "packed")
                 compute = "float16" if quantization.bits == 8 else quantization.compute_dtype
@@ -169,7 +174,8 @@ def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: Shape
         extra += [t.numel * frozen_size for t in finetune.layer_tensors[old] if t.role != "adapter"]
     adapter_bytes = finetune.adapter_params * weight_size
     base += sum(param_bytes.values()) - stats + sum(extra)
-    return TuningMemory(param_bytes, trainable, extra, dequantized, adapter_bytes, quantized_total, stats, base)
+    return TuningMemory(param_bytes, trainable, extra, dequantized, adapter_bytes, quantized_total, stats, base,
+                        param_parts)
 
 
 class FineTuneRun(Record):

@@ -116,7 +116,8 @@ class MemoryModel:
         self.output = output if output is not None else Source(len(shapes.layers) - 1)
         with collector_paused():
             plan = plan_forward(shapes, self.output, self.precision, device, training=True,
-                                checkpoint_blocks=checkpoint_blocks)
+                                checkpoint_blocks=checkpoint_blocks,
+                                autocast_exempt=tuning.dequantized if tuning is not None else ())
             self.training: Timeline = training_timeline(plan, shapes, setup, self.precision, device, tuning)
         self._inference: Optional[Timeline] = None
         self.flops = step_flops(shapes, self.output)
@@ -126,7 +127,8 @@ class MemoryModel:
         """The eval-mode timeline, built on first use."""
         if self._inference is None:
             with collector_paused():
-                plan = plan_forward(self.shapes, self.output, self.precision, self.device, training=False)
+                plan = plan_forward(self.shapes, self.output, self.precision, self.device, training=False,
+                                    autocast_exempt=self.tuning.dequantized if self.tuning is not None else ())
                 self._inference = inference_timeline(plan, self.shapes, self.precision,
                                                      self.tuning.param_bytes if self.tuning is not None else None)
         return self._inference
