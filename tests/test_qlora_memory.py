@@ -120,3 +120,46 @@ def test_qlora_step_peak_matches_torch(name: str, data: Any, lora: Dict[str, Any
     measured = training_step(bridge, inputs, target, optimizer, forward=lambda *xs: run_graph(bridge, *xs),
                              resident=_statistics(bridge)).peak
     assert predicted == measured
+
+
+def _int8(data: Mapping[str, Any], quantized: List[str]) -> Any:
+    """The bridge's model with the named Linears as Linear8bitLt (transformers' load_in_8bit: int8 weights,
+    llm_int8_threshold 6.0)."""
+    torch.manual_seed(0)
+    model = build(data)
+    for name in quantized:
+        linear = model.get_submodule(name)
+        layer = bnb.nn.Linear8bitLt(linear.in_features, linear.out_features, bias=linear.bias is not None,
+                                    has_fp16_weights=False, threshold=6.0)
+        layer.weight = bnb.nn.Int8Params(linear.weight.data.clone(), requires_grad=False, has_fp16_weights=False)
+        if linear.bias is not None:
+            layer.bias = torch.nn.Parameter(linear.bias.data.clone())
+        parent, _, key = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, key, layer.to("cpu"))
+    return model
+
+
+@pytest.mark.parametrize("name, data, lora", MODELS, ids=[m[0] for m in MODELS])
+def test_int8_forward_keeps_what_torch_keeps(name: str, data: Any, lora: Dict[str, Any]) -> None:
+    """load_in_8bit, float32: the saved tensors are LoRA's, plus the input of every 8-bit layer that
+    needs a gradient, which bitsandbytes' matmul holds as ``ctx.A`` (hooks do not see it; memory does).
+    (On the CPU bitsandbytes trains through MatMul8bitFp, dequantize + F.linear, not CUDA's LLM.int8
+    MatMul8bitLt, so its temporaries are not CUDA's and no peak is compared; both hold ``A``.)"""
+    config = _config(data, lora, "fp32", "nf4", False, "float32")
+    config["training"]["quantization"] = {"load_in_8bit": True}
+    analysis = _analysis(config)
+    model = _memory_model(analysis)
+    size = sizes(model.training, BATCH, 1)
+    ours = sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+    names = [analysis.finetune.finetune.paths[i] for i in analysis.finetune.quantized]
+    bridge = _int8(data, names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peft.get_peft_model(bridge, peft.LoraConfig(**lora))
+    with torch.no_grad():
+        bridge(*_inputs(data))  # the first forward casts a bias in place
+    holders = [m for m in bridge.modules() if isinstance(m, bnb.nn.Linear8bitLt)]
+    kept, freed = saved_by_lifetime(bridge, _inputs(data), holders=holders)
+    assert (ours, freed) == (kept, 0)
+    if name == "llama":  # (the MLP's 8-bit layers read tensors that need no gradient: no graph, no ctx)
+        assert ours > saved_by_lifetime(bridge, _inputs(data))[0]  # ctx.A counts

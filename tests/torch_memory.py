@@ -211,14 +211,17 @@ def _setter(current: List[int], index: int) -> Callable[..., None]:
     return hook
 
 
-def saved_by_lifetime(model: Any, inputs: Sequence[Any], *, run: Optional[Callable[..., Any]] = None
-                      ) -> Tuple[int, int]:
+def saved_by_lifetime(model: Any, inputs: Sequence[Any], *, run: Optional[Callable[..., Any]] = None,
+                      holders: Sequence[Any] = ()) -> Tuple[int, int]:
     """(kept, freed): bytes of the storages autograd packs in one training-mode
     forward of a ``paramlint.torch`` model, split by whether they are still
     alive when the forward ends (kept for backward) or were freed before
     (packed into a graph that nothing reaches, as DoRA's ``lora_B(lora_A(eye))``).
     The same exclusions as :func:`network_saved`; a storage is followed by
-    a weak reference, so a freed address reused later counts again."""
+    a weak reference, so a freed address reused later counts again.
+    ``holders``: modules whose autograd Function keeps its input as a ``ctx``
+    attribute, out of the hooks' sight (bitsandbytes' 8-bit matmul, ``ctx.A``):
+    their inputs still alive when the forward ends count as kept too."""
     owned = {t.untyped_storage().data_ptr() for t in list(model.parameters()) + list(model.buffers())}
     owned |= {t.untyped_storage().data_ptr() for t in inputs}
     entries: Dict[int, Tuple[Any, int]] = {}
@@ -235,10 +238,25 @@ def saved_by_lifetime(model: Any, inputs: Sequence[Any], *, run: Optional[Callab
         packed.append(entries[ptr])
         return tensor
 
+    held: List[Any] = []
+    handles = [module.register_forward_pre_hook(lambda module, args: held.append(args[0].untyped_storage()))
+               for module in holders]
     model.train()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        out = (run or run_graph)(model, *inputs)
-        kept = sum(size for ref, size in packed if ref() is not None)
-        freed = sum(size for ref, size in packed if ref() is None)
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            out = (run or run_graph)(model, *inputs)
+            held_refs = [weakref.ref(storage) for storage in held]
+            held.clear()  # (the hook's own references go first)
+            alive = {ref().data_ptr() for ref, _ in packed if ref() is not None}
+            kept = sum(size for ref, size in packed if ref() is not None)
+            freed = sum(size for ref, size in packed if ref() is None)
+            for ref in held_refs:
+                storage = ref()
+                if storage is not None and storage.data_ptr() not in alive | owned:
+                    alive.add(storage.data_ptr())
+                    kept += storage.nbytes()
+    finally:
+        for handle in handles:
+            handle.remove()
     del out
     return kept, freed

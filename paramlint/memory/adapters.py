@@ -39,14 +39,15 @@ class TuningMemory(Record):
     """Per-tensor differences for the training timeline (keys: (node, param name) of the adapted graph)."""
 
     __slots__ = ("param_bytes", "trainable", "extra_frozen", "dequantized", "adapter_bytes", "quantized_bytes",
-                 "quantization_stats", "base_bytes", "param_parts")
+                 "quantization_stats", "base_bytes", "param_parts", "int8_layers")
 
     # base_bytes: the model's own weights (quantized ones packed), trained copies included; before rounding
     # param_parts: a quantized weight's tensors (packed values, absmax, code, ...), each its own allocation
     def __init__(self, param_bytes: Dict[ParamKey, int], trainable: Dict[ParamKey, bool], extra_frozen: List[int],
                  dequantized: Dict[int, int], adapter_bytes: int = 0, quantized_bytes: int = 0,
                  quantization_stats: int = 0, base_bytes: int = 0,
-                 param_parts: Optional[Dict[ParamKey, Tuple[int, ...]]] = None) -> None:
+                 param_parts: Optional[Dict[ParamKey, Tuple[int, ...]]] = None,
+                 int8_layers: Tuple[int, ...] = ()) -> None:
         self.param_bytes = param_bytes
         self.trainable = trainable
         self.extra_frozen = extra_frozen
@@ -56,6 +57,7 @@ class TuningMemory(Record):
         self.quantization_stats = quantization_stats
         self.base_bytes = base_bytes
         self.param_parts: Dict[ParamKey, Tuple[int, ...]] = {} if param_parts is None else param_parts
+        self.int8_layers = int8_layers  # 8-bit layers: bitsandbytes' matmul holds the input (ctx.A) for backward
 
 
 def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int, ...], r: int,
@@ -174,8 +176,9 @@ def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: Shape
         extra += [t.numel * frozen_size for t in finetune.layer_tensors[old] if t.role != "adapter"]
     adapter_bytes = finetune.adapter_params * weight_size
     base += sum(param_bytes.values()) - stats + sum(extra)
+    int8 = tuple(dequantized) if quantization is not None and quantization.bits == 8 else ()
     return TuningMemory(param_bytes, trainable, extra, dequantized, adapter_bytes, quantized_total, stats, base,
-                        param_parts)
+                        param_parts, int8)
 
 
 class FineTuneRun(Record):

@@ -172,9 +172,11 @@ def checkpoint_regions(nodes: Sequence[Node], *, every_block: bool = False) -> D
 
 class _Planner:
     def __init__(self, shapes: ShapeAnalysis, precision: Precision, device: DeviceModel, training: bool,
-                 checkpoint_blocks: bool = False, autocast_exempt: FrozenSet[int] = frozenset()) -> None:
+                 checkpoint_blocks: bool = False, autocast_exempt: FrozenSet[int] = frozenset(),
+                 keeps_input: FrozenSet[int] = frozenset()) -> None:
         self.shapes = shapes
         self.autocast_exempt = autocast_exempt  # layers autocast does not see (bitsandbytes' matmuls)
+        self.keeps_input = keeps_input  # layers whose autograd Function holds its input (ctx.A, 8-bit)
         self.precision = precision
         self.device = device
         self.training = training
@@ -331,6 +333,8 @@ class _Planner:
             plan.allocs.append(storage)
             kept.append(storage)
         kept += self._input_casts(info, plan, inputs, compute, saved_indices=saved_inputs)
+        if node.index in self.keeps_input and inputs:
+            kept.append(inputs[0].storage)
         kept += self._saved_weight_casts(info, plan, inputs, checkpointed=region is not None)
         if region is None:
             for storage in kept:
@@ -440,11 +444,14 @@ class _Planner:
 
 def plan_forward(shapes: ShapeAnalysis, output: Source, precision: Precision, device: DeviceModel, *,
                  training: bool = True, checkpoint_blocks: bool = False,
-                 autocast_exempt: Iterable[int] = ()) -> ForwardPlan:
+                 autocast_exempt: Iterable[int] = (), keeps_input: Iterable[int] = ()) -> ForwardPlan:
     """The forward half of the plan (see the module docstring).  ``autocast_exempt``:
     layers that run in their input's dtype whatever autocast says (bitsandbytes'
-    quantized Linears: a custom autograd Function that saves no tensor)."""
-    planner = _Planner(shapes, precision, device, training, checkpoint_blocks, frozenset(autocast_exempt))
+    quantized Linears: a custom autograd Function that saves no tensor through
+    autograd); ``keeps_input``: of those, the ones whose Function holds its
+    input for backward as an attribute (the 8-bit ``ctx.A``)."""
+    planner = _Planner(shapes, precision, device, training, checkpoint_blocks, frozenset(autocast_exempt),
+                       frozenset(keeps_input))
     planner.useful = useful_layers(shapes, output)
     return planner.run(output)
 
