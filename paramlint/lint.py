@@ -299,7 +299,7 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
                                       PRECISION_MODELS[setup.precision].weight_bytes, setup.base_dtype,
                                       autocast_half=_autocast_half(setup.precision))
     findings.extend(run_findings)
-    if run_findings:
+    if run is None and run_findings:
         return findings, None
     trainable_shapes = run.finetune.trainable_shapes if run is not None else shapes.trainable_shapes
     state = optimizer_state_values(setup, trainable_shapes)

@@ -216,8 +216,12 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
                                   ("training", "quantization"))]
         return None, []
     paths, containers = module_paths(graph, data)
-    finetune, findings = apply_lora(shapes, paths, containers, lora)
-    if findings:
+    model = data.get("transformers") if isinstance(data.get("transformers"), Mapping) else {}
+    output_embeddings = model.get("output_embeddings")
+    finetune, findings = apply_lora(shapes, paths, containers, lora, output_embeddings=output_embeddings,
+                                    model_type=model.get("model_type"))
+    warnings = [f for f in findings if f.code == "PL522"]
+    if len(warnings) < len(findings):
         return None, findings
     quantization = read_quantization(quantization_section)
     quantized: Tuple[int, ...] = ()
@@ -225,7 +229,8 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
         owners = [i.node.index for i in shapes.layers if i.result.params]
         tied = [i.node.index for i in shapes.layers if i.node.shares is not None]
         tied += [i.node.shares for i in shapes.layers if i.node.shares is not None]
-        quantized = tuple(quantized_layers(quantization, paths, [i.node.type for i in shapes.layers], owners, tied))
+        quantized = tuple(quantized_layers(quantization, paths, [i.node.type for i in shapes.layers], owners, tied,
+                                           output_embeddings))
     new_graph, position = adapted_graph(graph, shapes, finetune, cast=weight_size == 4)
     adapted, problems = analyze_shapes(new_graph, {})
     if adapted is None:  # a branch torch could not run either (a dilated conv: lora_A has no dilation)
@@ -236,7 +241,27 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
         adapted = _with_dora(adapted, finetune, position, quantization, set(quantized), weight_size, base_dtype,
                              autocast_half)
     tuning = tuning_memory(finetune, position, adapted, quantization, set(quantized), weight_size, base_dtype)
-    return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning), []
+    if finetune.wrapped:
+        adapted, tuning = _with_wrapped(adapted, finetune, position, tuning)
+    return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning), warnings
+
+
+def _with_wrapped(adapted: ShapeAnalysis, finetune: FineTune, position: Mapping[int, int],
+                  tuning: TuningMemory) -> Tuple[ShapeAnalysis, TuningMemory]:
+    """Adapters on a layer's parameters (peft's ParamWrapper) become that layer's trainable parameters:
+    their gradients and optimizer state count; the activations of the merged weight are not modelled."""
+    layers = list(adapted.layers)
+    trainable = dict(tuning.trainable)
+    for old, tensors in finetune.wrapped.items():
+        info = layers[position[old]]
+        params = dict(info.result.params)
+        for tensor in tensors:
+            params[tensor.name] = tensor.shape
+            trainable[(position[old], tensor.name)] = True
+        added = sum(t.numel for t in tensors)
+        layers[position[old]] = info.replace(result=info.result.replace(params=params), params=info.params + added,
+                                             trainable_params=info.trainable_params + added)
+    return adapted.replace(layers=tuple(layers)), tuning.replace(trainable=trainable)
 
 
 def _with_dora(adapted: ShapeAnalysis, finetune: FineTune, position: Mapping[int, int],

@@ -102,5 +102,16 @@ def convert(config: Mapping[str, Any], *, prefix: ConfigPath = (), sequence_leng
     if fields.findings:
         return Conversion(None, tuple(fields.findings))
     name = config.get("_name_or_path") or (config.get("architectures") or [family])[0]
+    data["transformers"] = {"model_type": family, "output_embeddings": _output_embeddings(data, head)}
     return Conversion(dict({"paramlint": 1, "name": str(name)}, **data), (), str(name), max_positions,
                       positions_field)
+
+
+# The layer transformers' get_output_embeddings() returns, by head: peft's "all-linear" skips it,
+# and so does bitsandbytes quantization by default.
+_OUTPUT_EMBEDDINGS = {"ForCausalLM": "lm_head", "LMHeadModel": "lm_head", "ForMaskedLM": "decoder"}
+
+
+def _output_embeddings(data: Mapping[str, Any], head: str) -> Optional[str]:
+    name = _OUTPUT_EMBEDDINGS.get(head)
+    return name if any(entry.get("name") == name for entry in data.get("layers", ())) else None
