@@ -163,3 +163,23 @@ def test_int8_forward_keeps_what_torch_keeps(name: str, data: Any, lora: Dict[st
     assert (ours, freed) == (kept, 0)
     if name == "llama":  # (the MLP's 8-bit layers read tensors that need no gradient: no graph, no ctx)
         assert ours > saved_by_lifetime(bridge, _inputs(data))[0]  # ctx.A counts
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16-mixed"])
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_qdora_forward_saves_what_torch_saves(dropout: float, precision: str) -> None:
+    """DoRA on 4-bit layers: peft dequantizes the weight for the norm (and, with dropout, for F.linear,
+    whose float32 copy it keeps; under autocast the half cast instead)."""
+    from test_finetune_memory import _dora_eye_bytes
+
+    lora = dict(r=2, target_modules=["q_proj", "o_proj", "down_proj"], use_dora=True, lora_dropout=dropout)
+    setting = ("nf4", True, "bfloat16")
+    analysis = _analysis(_config(LLAMA, lora, precision, *setting))
+    model = _memory_model(analysis)
+    size = sizes(model.training, BATCH, 1)
+    ours = sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+    bridge = _peft(analysis, LLAMA, lora, setting)
+    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
+    with context:
+        kept, freed = saved_by_lifetime(bridge, _inputs(LLAMA))
+    assert (ours, freed) == (kept, _dora_eye_bytes(analysis, precision))

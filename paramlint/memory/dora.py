@@ -134,7 +134,9 @@ def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Op
             continue
         x_source = base.node.sources[0]
         x_needs_grad = x_source.node is not None and needs[x_source.node]
-        copy = frozen_dtypes.get(base.node.index)  # (autocast's half copy: the recompute Linear keeps it)
+        # W.to(x.dtype) of a dequantized or narrower weight; under autocast F.linear keeps its half cast
+        # instead (the recompute Linear's own saved weight cast)
+        copy = None if autocast_half else frozen_dtypes.get(base.node.index)
         bias_trainable = "bias" in base.result.params and (biases_trained or base.node.trainable)
         saved = dora_saved(base, x_needs_grad, dropout=dropout, weight_copy=copy, bias_trainable=bias_trainable,
                            autocast=autocast_half is not None)
