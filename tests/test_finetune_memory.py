@@ -4,12 +4,15 @@ bf16 autocast) and the peak of a whole training step."""
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Tuple
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
@@ -133,3 +136,49 @@ def test_lora_step_peak_matches_torch(name: str, data: Mapping[str, Any], lora: 
     optimizer = torch.optim.AdamW([p for p in bridge.parameters() if p.requires_grad], foreach=False)
     measured = training_step(bridge, inputs, target, optimizer, forward=lambda *xs: run_graph(bridge, *xs)).peak
     assert predicted == measured
+
+
+RANDOM_CASES = int(os.environ.get("PARAMLINT_LORA_MEMORY_CASES", "25"))
+
+
+@st.composite
+def _random_mlps(draw: Any) -> Tuple[Dict[str, Any], Dict[str, Any], str]:
+    """An MLP of 2-4 Linears (GELU or nothing between), some adapted, LoRA or DoRA."""
+    count = draw(st.integers(2, 4))
+    layers: List[Dict[str, Any]] = []
+    for index in range(count):
+        layers.append({"type": "Linear", "out_features": draw(st.integers(3, 20)), "bias": draw(st.booleans()),
+                       "name": f"fc{index}"})
+        if index < count - 1 and draw(st.booleans()):
+            layers.append({"type": "GELU"})
+    data = {"paramlint": 1, "input": [draw(st.integers(1, 4)), draw(st.integers(3, 20))], "layers": layers}
+    targets = draw(st.lists(st.sampled_from([f"fc{i}" for i in range(count)]), min_size=1, unique=True))
+    lora = dict(r=draw(st.integers(1, 4)), target_modules=targets, use_dora=draw(st.booleans()),
+                lora_dropout=draw(st.sampled_from([0.0, 0.2])), bias=draw(st.sampled_from(["none", "all", "lora_only"])))
+    return data, lora, draw(st.sampled_from(["fp32", "bf16-mixed"]))
+
+
+@settings(max_examples=RANDOM_CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_random_mlps())
+def test_random_lora_and_dora_saved_tensors_and_peak(case: Tuple[Dict[str, Any], Dict[str, Any], str]) -> None:
+    data, lora, precision = case
+    analysis = _analysis(_config(data, lora, precision))
+    model = _memory_model(analysis)
+    size = sizes(model.training, BATCH, 1)
+    ours = sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+    bridge, _ = _peft_model(data, lora)
+    inputs = _inputs(data)
+    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
+    with context:
+        kept, freed = saved_by_lifetime(bridge, inputs)
+    assert (ours, freed) == (kept, _dora_eye_bytes(analysis, precision))
+    # The peak: plain LoRA only.  DoRA's backward (the gradients of its products, g * scaling, g * lora_result
+    # and their sums) is modelled as its Add's; where that moment is the step's peak (tiny layers, whose
+    # forward temporaries are small) paramlint is short by those temporaries (14,848 measured, 13,824
+    # predicted for a 3-wide Linear): docs/memory.md, "Not modelled".
+    if precision == "fp32" and not lora["use_dora"]:
+        classes = analysis.shapes.output.shape[-1]
+        target = torch.randint(0, classes, (BATCH * (analysis.shapes.output.numel // classes),))
+        optimizer = torch.optim.AdamW([p for p in bridge.parameters() if p.requires_grad], foreach=False)
+        measured = training_step(bridge, inputs, target, optimizer, forward=lambda *xs: run_graph(bridge, *xs)).peak
+        assert model.peak(BATCH) == measured

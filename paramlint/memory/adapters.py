@@ -59,6 +59,11 @@ class TuningMemory(Record):
         self.param_parts: Dict[ParamKey, Tuple[int, ...]] = {} if param_parts is None else param_parts
         self.int8_layers = int8_layers  # 8-bit layers: bitsandbytes' matmul holds the input (ctx.A) for backward
 
+    def grad_outputs(self) -> Tuple[int, ...]:
+        """Layers with some trained parameter (a bias unfrozen by peft's ``bias``): their outputs need a
+        gradient even where the layer itself (its weight) is frozen."""
+        return tuple(sorted({layer for (layer, _), trained in self.trainable.items() if trained}))
+
 
 def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int, ...], r: int,
                     dropout: float, factor: float, cast: bool, dora: bool = False) -> List[Tuple[str, Dict[str, Any]]]:
@@ -275,7 +280,9 @@ def _with_dora(adapted: ShapeAnalysis, finetune: FineTune, position: Mapping[int
         if old in quantized or stored:
             frozen[position[old]] = "float32" if weight_size == 4 else "bfloat16"
     return with_dora_tensors(adapted, dropout=finetune.settings.lora_dropout > 0, autocast_half=autocast_half,
-                             frozen_dtypes=frozen, biases_trained=finetune.settings.bias != "none", r=finetune.settings.r)
+                             frozen_dtypes=frozen, biases_trained=finetune.settings.bias != "none", r=finetune.settings.r,
+                             trained=frozenset(position[old] for old, tensors in finetune.layer_tensors.items()
+                                               if any(t.trainable for t in tensors if t.role != "adapter")))
 
 
 def finetune_contributors(run: FineTuneRun) -> Tuple[Tuple[str, int], ...]:

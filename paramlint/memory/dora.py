@@ -34,7 +34,7 @@ embedding keeps plain LoRA's activations (its parameters are exact).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from ..model.analysis import LayerInfo, ShapeAnalysis
 from ..model.graph import Source
@@ -58,12 +58,12 @@ def _read_after(shapes: ShapeAnalysis, source: Source, after: int) -> bool:
     return any(source in info.node.sources for info in shapes.layers[after + 1:])
 
 
-def _requires_grad(shapes: ShapeAnalysis) -> List[bool]:
+def _requires_grad(shapes: ShapeAnalysis, trained: FrozenSet[int]) -> List[bool]:
     """Per node: whether its output needs a gradient (a trainable parameter upstream)."""
     needs: List[bool] = []
     for info in shapes.layers:
         node = info.node
-        own = node.trainable and bool(info.result.params)
+        own = (node.trainable and bool(info.result.params)) or node.index in trained
         needs.append(own or any(s.node is not None and needs[s.node] for s in node.sources))
     return needs
 
@@ -117,13 +117,15 @@ def dora_temporaries(base: LayerInfo, r: int, *, weight_copy: bool) -> Tuple[Lis
 
 
 def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Optional[str],
-                      frozen_dtypes: Dict[int, str], biases_trained: bool, r: int) -> ShapeAnalysis:
+                      frozen_dtypes: Dict[int, str], biases_trained: bool, r: int,
+                      trained: FrozenSet[int] = frozenset()) -> ShapeAnalysis:
     """``shapes`` (the adapted graph's) with each DoRA Linear's ``lora_add``
     node holding the magnitude and keeping DoRA's tensors.  ``autocast_half``:
     the half dtype under autocast (None without); ``frozen_dtypes``: base node ->
     the dtype its frozen weight is dequantized or cast from storage to, when
-    that is a copy; ``biases_trained``: ``bias`` is ``all`` or ``lora_only``."""
-    needs = _requires_grad(shapes)
+    that is a copy; ``biases_trained``: ``bias`` is ``all`` or ``lora_only``; ``trained``: frozen
+    nodes with a trained parameter (a bias), whose outputs need a gradient."""
+    needs = _requires_grad(shapes, trained)
     layers = list(shapes.layers)
     for info in shapes.layers:
         node = info.node

@@ -118,7 +118,8 @@ class MemoryModel:
             plan = plan_forward(shapes, self.output, self.precision, device, training=True,
                                 checkpoint_blocks=checkpoint_blocks,
                                 autocast_exempt=tuning.dequantized if tuning is not None else (),
-                                keeps_input=tuning.int8_layers if tuning is not None else ())
+                                keeps_input=tuning.int8_layers if tuning is not None else (),
+                                grad_outputs=tuning.grad_outputs() if tuning is not None else ())
             self.training: Timeline = training_timeline(plan, shapes, setup, self.precision, device, tuning)
         self._inference: Optional[Timeline] = None
         self.flops = step_flops(shapes, self.output)

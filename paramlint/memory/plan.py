@@ -173,8 +173,9 @@ def checkpoint_regions(nodes: Sequence[Node], *, every_block: bool = False) -> D
 class _Planner:
     def __init__(self, shapes: ShapeAnalysis, precision: Precision, device: DeviceModel, training: bool,
                  checkpoint_blocks: bool = False, autocast_exempt: FrozenSet[int] = frozenset(),
-                 keeps_input: FrozenSet[int] = frozenset()) -> None:
+                 keeps_input: FrozenSet[int] = frozenset(), grad_outputs: FrozenSet[int] = frozenset()) -> None:
         self.shapes = shapes
+        self.grad_outputs = grad_outputs  # frozen layers whose output still needs a gradient (a trained bias)
         self.autocast_exempt = autocast_exempt  # layers autocast does not see (bitsandbytes' matmuls)
         self.keeps_input = keeps_input  # layers whose autograd Function holds its input (ctx.A, 8-bit)
         self.precision = precision
@@ -247,7 +248,7 @@ class _Planner:
         for value in inputs:
             last_use[value.storage] = index_here
         trainable = node.trainable and bool(result.params)
-        needs_grad = trainable or any(v.requires_grad for v in inputs)
+        needs_grad = trainable or index_here in self.grad_outputs or any(v.requires_grad for v in inputs)
         plan.recorded = self.training and needs_grad and self.useful[index_here]
         compute = self.compute_dtype(info, inputs)
         layer_type = node.type
@@ -444,14 +445,17 @@ class _Planner:
 
 def plan_forward(shapes: ShapeAnalysis, output: Source, precision: Precision, device: DeviceModel, *,
                  training: bool = True, checkpoint_blocks: bool = False,
-                 autocast_exempt: Iterable[int] = (), keeps_input: Iterable[int] = ()) -> ForwardPlan:
+                 autocast_exempt: Iterable[int] = (), keeps_input: Iterable[int] = (),
+                 grad_outputs: Iterable[int] = ()) -> ForwardPlan:
     """The forward half of the plan (see the module docstring).  ``autocast_exempt``:
     layers that run in their input's dtype whatever autocast says (bitsandbytes'
     quantized Linears: a custom autograd Function that saves no tensor through
     autograd); ``keeps_input``: of those, the ones whose Function holds its
-    input for backward as an attribute (the 8-bit ``ctx.A``)."""
+    input for backward as an attribute (the 8-bit ``ctx.A``); ``grad_outputs``: frozen
+    layers with a trained parameter besides the weight (peft's ``bias``), whose output
+    needs a gradient."""
     planner = _Planner(shapes, precision, device, training, checkpoint_blocks, frozenset(autocast_exempt),
-                       frozenset(keeps_input))
+                       frozenset(keeps_input), frozenset(grad_outputs))
     planner.useful = useful_layers(shapes, output)
     return planner.run(output)
 
