@@ -99,7 +99,7 @@ def test_mixtral_all_linear_targets_router_and_experts() -> None:
     parameters (gate_up_proj at rank 2r, w1 and w3 fused), lm_head left out."""
     lora = dict(r=4, target_modules="all-linear")
     total, trainable = theirs(FAMILIES["mixtral"], lora)  # type: ignore[misc]
-    hidden, inner, experts, kv, vocab, layers, r = 64, 96, 4, 32, 100, 2, 4
+    hidden, inner, experts, kv, layers, r = 64, 96, 4, 32, 2, 4
     attention = r * hidden * 2 + (r * hidden + kv * r) * 2 + r * hidden * 2  # q, k, v, o
     router = r * hidden + experts * r
     fused = (2 * r * experts) * hidden + 2 * inner * (2 * r * experts)

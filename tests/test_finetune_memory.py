@@ -54,8 +54,8 @@ CASES: List[Tuple[str, Mapping[str, Any], Dict[str, Any]]] = [
                                                   use_dora=True)),
     ("mlp-dora-bias", MLP, dict(r=2, target_modules=["hidden", "out"], use_dora=True, bias="lora_only")),
     ("mlp-dora-bias-dropout", MLP, dict(r=2, target_modules=["hidden", "out"], use_dora=True, lora_dropout=0.2)),
-    ("mlp-dora-all-biases-dropout", MLP, dict(r=4, target_modules=["stem", "hidden", "out"], use_dora=True, lora_dropout=0.1,
-                                              bias="all")),
+    ("mlp-dora-all-biases-dropout", MLP, dict(r=4, target_modules=["stem", "hidden", "out"], use_dora=True,
+                                              lora_dropout=0.1, bias="all")),
     ("cnn-dora-fc", CNN, dict(r=2, target_modules=["fc"], use_dora=True, lora_dropout=0.1)),
 ]
 
@@ -154,7 +154,8 @@ def _random_mlps(draw: Any) -> Tuple[Dict[str, Any], Dict[str, Any], str]:
     data = {"paramlint": 1, "input": [draw(st.integers(1, 4)), draw(st.integers(3, 20))], "layers": layers}
     targets = draw(st.lists(st.sampled_from([f"fc{i}" for i in range(count)]), min_size=1, unique=True))
     lora = dict(r=draw(st.integers(1, 4)), target_modules=targets, use_dora=draw(st.booleans()),
-                lora_dropout=draw(st.sampled_from([0.0, 0.2])), bias=draw(st.sampled_from(["none", "all", "lora_only"])))
+                lora_dropout=draw(st.sampled_from([0.0, 0.2])),
+                bias=draw(st.sampled_from(["none", "all", "lora_only"])))
     return data, lora, draw(st.sampled_from(["fp32", "bf16-mixed"]))
 
 

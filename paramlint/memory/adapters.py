@@ -280,7 +280,8 @@ def _with_dora(adapted: ShapeAnalysis, finetune: FineTune, position: Mapping[int
         if old in quantized or stored:
             frozen[position[old]] = "float32" if weight_size == 4 else "bfloat16"
     return with_dora_tensors(adapted, dropout=finetune.settings.lora_dropout > 0, autocast_half=autocast_half,
-                             frozen_dtypes=frozen, biases_trained=finetune.settings.bias != "none", r=finetune.settings.r,
+                             frozen_dtypes=frozen, biases_trained=finetune.settings.bias != "none",
+                             r=finetune.settings.r,
                              trained=frozenset(position[old] for old, tensors in finetune.layer_tensors.items()
                                                if any(t.trainable for t in tensors if t.role != "adapter")))
 
