@@ -315,9 +315,10 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
         findings.append(Finding("PL405", overflow, ("training", "batch_size")))
         return findings, None
     run, run_findings = plan_finetune(data, graph, shapes, setup.lora, setup.quantization,
-                                      PRECISION_MODELS[setup.precision].weight_bytes, setup.base_dtype)
+                                      PRECISION_MODELS[setup.precision].weight_bytes, setup.base_dtype,
+                                      autocast_half=_autocast_half(setup.precision))
     findings.extend(run_findings)
-    if run_findings:
+    if run is None and run_findings:
         return findings, None
     trainable_shapes = run.finetune.trainable_shapes if run is not None else shapes.trainable_shapes
     state = optimizer_state_values(setup, trainable_shapes)
@@ -338,6 +339,11 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
     analysis = Analysis(shapes, setup, state, memory, tuple(budget_uses(budgets, figures)), lines, serving,
                         finetune=run, output=graph.output)
     return findings, analysis
+
+
+def _autocast_half(precision: str) -> Optional[str]:
+    model = PRECISION_MODELS[precision]
+    return model.half if model.autocast else None
 
 
 def _batch_overflow(shapes: ShapeAnalysis, batch_size: int) -> str:

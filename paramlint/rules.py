@@ -197,13 +197,18 @@ RULES: Dict[str, Rule] = _rules(
          "scales:\n  n: [0.33, 0.25, 1024]\nbackbone:\n  - [-1, 1, Conv, [64, 3, 2]]\nhead: []  # no scale: `n` assumed",
          "Add `scale: n`, name the file yolov8n.yaml, or pass `--scale n`."),
     Rule("PL521", "bad-adapter", ERROR,
-         "`training.lora` that peft's get_peft_model would refuse: target_modules or modules_to_save that match "
-         "no layer, a target peft cannot adapt (not Linear, Conv1d/2d/3d or Embedding), a grouped conv whose "
-         "groups do not divide r; or a quantized model without adapters.",
+         "`training.lora` that peft's get_peft_model would refuse: target_modules that match no layer, a target "
+         "peft cannot adapt (not Linear, Conv1d/2d/3d or Embedding), a grouped conv whose groups do not divide r; "
+         "or a quantized model without adapters.",
          "peft raises at get_peft_model, so the run never starts; the adapter counts and memory cannot be known.",
          "training: {lora: {r: 8, target_modules: [q_proj]}}  # the model has no layer named q_proj",
          "Use names as the model registers them (`layers.0.self_attn.q_proj` matches `q_proj`), a layer type, "
          "or `all-linear`."),
+    Rule("PL522", "unmatched-modules-to-save", WARNING,
+         "A `training.lora.modules_to_save` entry that names no module of the model.",
+         "peft ignores it without a word, so the layer meant to be trained stays frozen.",
+         "training: {lora: {r: 8, target_modules: [q_proj], modules_to_save: [lm_haed]}}",
+         "Use a module name as the model registers it (`lm_head`, `embed_tokens`, `classifier`)."),
     # --- tool configuration and suppressions -----------------------------------
     Rule("PL601", "unused-suppression", WARNING,
          "A `# paramlint: ignore[...]` comment that suppresses nothing (judged only when the whole analysis ran).",

@@ -496,13 +496,30 @@ class ParamlintModel(nn.Module):
             if node.shares is not None:
                 owner = layers[node.shares].result.params
                 _tie(modules[node.index], modules[node.shares], [n for n in info.result.params if n in owner])
-        # Plain lists (not registered): the modules are registered above under their config names.
-        self._steps: List[Tuple[Node, nn.Module, Dict[str, Any]]] = [
-            (node, module, {"need_weights": bool(node.args.get("need_weights", False))}
+        # Each node's module is looked up by its path on every call (a few dict
+        # lookups), so a module replaced in place (peft's LoRA layers, a user's
+        # setattr) is the one that runs.
+        self._plan: List[Tuple[Node, Tuple[str, ...], Dict[str, Any]]] = [
+            (node, tuple(path.split(".")), {"need_weights": bool(node.args.get("need_weights", False))}
              if node.type == "MultiheadAttention" else {})
-            for node, module in zip(graph.nodes, modules)]
+            for node, path in zip(graph.nodes, paths)]
         self._paths: Tuple[str, ...] = tuple(paths)
         self._output: Source = graph.output
+
+    def _module_at(self, parts: Tuple[str, ...]) -> nn.Module:
+        module: nn.Module = self
+        try:
+            for part in parts:
+                module = module._modules[part]  # type: ignore[assignment]
+        except KeyError:
+            raise AttributeError(f"graph node module {'.'.join(parts)!r} is gone (a container replaced?); the "
+                                 f"bridge calls each node's own module, found by its path") from None
+        return module
+
+    @property
+    def _steps(self) -> List[Tuple[Node, nn.Module, Dict[str, Any]]]:
+        """(node, the module now registered at its path, call kwargs) in graph order."""
+        return [(node, self._module_at(parts), kwargs) for node, parts, kwargs in self._plan]
 
     def module_path(self, index: int) -> str:
         """The dotted name under which graph node ``index`` is registered."""
@@ -515,7 +532,8 @@ class ParamlintModel(nn.Module):
         def value(source: Source) -> torch.Tensor:
             return inputs[source.input_name] if source.node is None else values[source.node][source.output]
 
-        for node, module, kwargs in self._steps:
+        for node, parts, kwargs in self._plan:
+            module = self._module_at(parts)
             call_args = _call_inputs(node, [value(s) for s in node.sources])
             if node.checkpoint and self.training and torch.is_grad_enabled():
                 from torch.utils.checkpoint import checkpoint

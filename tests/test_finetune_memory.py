@@ -4,17 +4,20 @@ bf16 autocast) and the peak of a whole training step."""
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Tuple
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 
-from torch_memory import network_saved, run_graph, training_step  # noqa: E402
+from torch_memory import run_graph, saved_by_lifetime, training_step  # noqa: E402
 
 from paramlint.lint import analyze_document  # noqa: E402
 from paramlint.memory.model import MemoryModel  # noqa: E402
@@ -34,12 +37,26 @@ CNN = {"paramlint": 1, "input": [3, 12, 12], "layers": [
     {"type": "Flatten"},
     {"type": "Linear", "out_features": 10, "name": "fc"}]}
 
+MLP = {"paramlint": 1, "input": [5, 12], "layers": [
+    {"type": "Linear", "out_features": 24, "name": "stem"},
+    {"type": "GELU"},
+    {"type": "Linear", "out_features": 16, "name": "hidden"},
+    {"type": "Linear", "out_features": 10, "name": "out"}]}
+
 CASES: List[Tuple[str, Mapping[str, Any], Dict[str, Any]]] = [
     ("llama-qv", LLAMA, dict(r=4, target_modules=["q_proj", "v_proj"])),
     ("llama-qv-dropout", LLAMA, dict(r=4, target_modules=["q_proj", "v_proj"], lora_dropout=0.1)),
     ("llama-all-linear", LLAMA, dict(r=2, target_modules="all-linear", lora_dropout=0.05, lora_alpha=16)),
     ("llama-embed", LLAMA, dict(r=2, target_modules=["embed_tokens", "o_proj"])),
     ("cnn-conv", CNN, dict(r=2, target_modules=["conv1", "conv2", "fc"], lora_dropout=0.1)),
+    ("llama-dora-qv", LLAMA, dict(r=4, target_modules=["q_proj", "v_proj"], use_dora=True)),
+    ("llama-dora-all-linear-dropout", LLAMA, dict(r=2, target_modules="all-linear", lora_dropout=0.1,
+                                                  use_dora=True)),
+    ("mlp-dora-bias", MLP, dict(r=2, target_modules=["hidden", "out"], use_dora=True, bias="lora_only")),
+    ("mlp-dora-bias-dropout", MLP, dict(r=2, target_modules=["hidden", "out"], use_dora=True, lora_dropout=0.2)),
+    ("mlp-dora-all-biases-dropout", MLP, dict(r=4, target_modules=["stem", "hidden", "out"], use_dora=True,
+                                              lora_dropout=0.1, bias="all")),
+    ("cnn-dora-fc", CNN, dict(r=2, target_modules=["fc"], use_dora=True, lora_dropout=0.1)),
 ]
 
 
@@ -66,9 +83,6 @@ def _peft_model(data: Mapping[str, Any], lora: Dict[str, Any]) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wrapped = peft.get_peft_model(model, peft.LoraConfig(**lora))
-    # the bridge's forward walks its own list of modules: point it at peft's replacements
-    model._steps = [(node, model.get_submodule(model.module_path(node.index)), kwargs)
-                    for node, _, kwargs in model._steps]
     return model, wrapped
 
 
@@ -93,8 +107,21 @@ def test_lora_forward_saves_what_torch_saves(name: str, data: Mapping[str, Any],
     if precision == "fp32":
         context = warnings.catch_warnings()
     with context:
-        theirs = sum(network_saved(bridge, inputs).values())
-    assert ours == theirs
+        kept, freed = saved_by_lifetime(bridge, inputs)
+    assert ours == kept
+    assert freed == _dora_eye_bytes(analysis, precision)
+
+
+def _dora_eye_bytes(analysis: Any, precision: str) -> int:
+    """DoRA's lora_B(lora_A(eye(in))) packs eye(in) and lora_A(eye) and dies with the layer's forward
+    (its result is used detached): in x in and in x r values in the adapters' compute dtype."""
+    if not analysis.finetune.finetune.settings.use_dora:
+        return 0
+    r = analysis.finetune.finetune.settings.r
+    size = 2 if precision == "bf16-mixed" else 4
+    layers = analysis.shapes.layers
+    return sum((layers[i].result.params["weight"][1] ** 2 + layers[i].result.params["weight"][1] * r) * size
+               for i in analysis.finetune.finetune.adapted if layers[i].node.type == "Linear")
 
 
 @pytest.mark.parametrize("name, data, lora", CASES, ids=[c[0] for c in CASES])
@@ -109,3 +136,50 @@ def test_lora_step_peak_matches_torch(name: str, data: Mapping[str, Any], lora: 
     optimizer = torch.optim.AdamW([p for p in bridge.parameters() if p.requires_grad], foreach=False)
     measured = training_step(bridge, inputs, target, optimizer, forward=lambda *xs: run_graph(bridge, *xs)).peak
     assert predicted == measured
+
+
+RANDOM_CASES = int(os.environ.get("PARAMLINT_LORA_MEMORY_CASES", "25"))
+
+
+@st.composite
+def _random_mlps(draw: Any) -> Tuple[Dict[str, Any], Dict[str, Any], str]:
+    """An MLP of 2-4 Linears (GELU or nothing between), some adapted, LoRA or DoRA."""
+    count = draw(st.integers(2, 4))
+    layers: List[Dict[str, Any]] = []
+    for index in range(count):
+        layers.append({"type": "Linear", "out_features": draw(st.integers(3, 20)), "bias": draw(st.booleans()),
+                       "name": f"fc{index}"})
+        if index < count - 1 and draw(st.booleans()):
+            layers.append({"type": "GELU"})
+    data = {"paramlint": 1, "input": [draw(st.integers(1, 4)), draw(st.integers(3, 20))], "layers": layers}
+    targets = draw(st.lists(st.sampled_from([f"fc{i}" for i in range(count)]), min_size=1, unique=True))
+    lora = dict(r=draw(st.integers(1, 4)), target_modules=targets, use_dora=draw(st.booleans()),
+                lora_dropout=draw(st.sampled_from([0.0, 0.2])),
+                bias=draw(st.sampled_from(["none", "all", "lora_only"])))
+    return data, lora, draw(st.sampled_from(["fp32", "bf16-mixed"]))
+
+
+@settings(max_examples=RANDOM_CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_random_mlps())
+def test_random_lora_and_dora_saved_tensors_and_peak(case: Tuple[Dict[str, Any], Dict[str, Any], str]) -> None:
+    data, lora, precision = case
+    analysis = _analysis(_config(data, lora, precision))
+    model = _memory_model(analysis)
+    size = sizes(model.training, BATCH, 1)
+    ours = sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+    bridge, _ = _peft_model(data, lora)
+    inputs = _inputs(data)
+    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
+    with context:
+        kept, freed = saved_by_lifetime(bridge, inputs)
+    assert (ours, freed) == (kept, _dora_eye_bytes(analysis, precision))
+    # The peak: plain LoRA only.  DoRA's backward (the gradients of its products, g * scaling, g * lora_result
+    # and their sums) is modelled as its Add's; where that moment is the step's peak (tiny layers, whose
+    # forward temporaries are small) paramlint is short by those temporaries (14,848 measured, 13,824
+    # predicted for a 3-wide Linear): docs/memory.md, "Not modelled".
+    if precision == "fp32" and not lora["use_dora"]:
+        classes = analysis.shapes.output.shape[-1]
+        target = torch.randint(0, classes, (BATCH * (analysis.shapes.output.numel // classes),))
+        optimizer = torch.optim.AdamW([p for p in bridge.parameters() if p.requires_grad], foreach=False)
+        measured = training_step(bridge, inputs, target, optimizer, forward=lambda *xs: run_graph(bridge, *xs)).peak
+        assert model.peak(BATCH) == measured

@@ -48,7 +48,8 @@ def analysed(data: Mapping[str, Any]) -> Tuple[Any, List[str], List[str]]:
 def ours(data: Mapping[str, Any], lora: Dict[str, Any]) -> Tuple[Optional[Tuple[int, int]], FineTune]:
     shapes, paths, containers = analysed(data)
     finetune, findings = apply_lora(shapes, paths, containers, LoraSettings(**lora))
-    return (None if findings else (finetune.params, finetune.trainable_params)), finetune
+    refused = any(f.code == "PL521" for f in findings)  # (PL522, an unmatched modules_to_save, peft ignores)
+    return (None if refused else (finetune.params, finetune.trainable_params)), finetune
 
 
 def peft_config(data: Mapping[str, Any], lora: Dict[str, Any]) -> Dict[str, Any]:

@@ -260,3 +260,33 @@ def test_lists_reach_torch_as_tuples():
     """)
     model = _agrees(data, torch.randn(2, 2, 3, 4, 5))
     assert model.get_submodule("0").scale_factor == (2.0, 1.5, 1.0)
+
+
+class _Doubled(torch.nn.Module):
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: Any) -> Any:
+        return 2 * self.inner(x)
+
+
+def test_forward_runs_a_module_replaced_after_build():
+    # peft (get_peft_model) and users swap modules with setattr: the forward follows the path, not the old object
+    model = build(_config(RESIDUAL))
+    x = torch.randn(2, 3, 8, 8)
+    before = model(x)
+    stage = model.get_submodule("stage.0")
+    stage.conv = _Doubled(stage.conv)
+    after = model(x)
+    assert not torch.equal(before, after)
+    stage.conv = stage.conv.inner
+    assert torch.equal(model(x), before)
+    assert [m for _, m, _ in model._steps][1] is model.get_submodule("stage.0.conv")
+
+
+def test_a_removed_container_is_named():
+    model = build(_config(RESIDUAL))
+    del model.stage
+    with pytest.raises(AttributeError, match="stage.0.conv"):
+        model(torch.randn(2, 3, 8, 8))

@@ -145,8 +145,9 @@ def _key(source: Any) -> Any:
 
 def training_step(model: Any, inputs: Sequence[Any], target: Any, optimizer: Any,
                   forward: Optional[Callable[..., Any]] = None, loss_fn: Optional[Callable[..., Any]] = None,
-                  timeline: bool = False) -> LiveStorages:
-    """The live-storage peak of one steady-state training step (after a warm-up step)."""
+                  timeline: bool = False, resident: Sequence[Any] = ()) -> LiveStorages:
+    """The live-storage peak of one steady-state training step (after a warm-up step).
+    ``resident``: more tensors that live through the step (bitsandbytes' quantization statistics)."""
     forward = forward or (lambda *xs: model(*xs))
     loss_fn = loss_fn or torch.nn.functional.cross_entropy
 
@@ -162,7 +163,8 @@ def training_step(model: Any, inputs: Sequence[Any], target: Any, optimizer: Any
     optimizer.zero_grad(set_to_none=True)
     tracker = LiveStorages(timeline=timeline)
     tracker.track(list(model.parameters()), list(model.buffers()), list(inputs), target,
-                  [s for state in optimizer.state.values() for s in state.values() if isinstance(s, torch.Tensor)])
+                  [s for state in optimizer.state.values() for s in state.values() if isinstance(s, torch.Tensor)],
+                  list(resident))
     tracker.reset_peak()
     with tracker:
         step()
@@ -207,3 +209,54 @@ def _setter(current: List[int], index: int) -> Callable[..., None]:
     def hook(module: Any, args: Any) -> None:
         current[0] = index
     return hook
+
+
+def saved_by_lifetime(model: Any, inputs: Sequence[Any], *, run: Optional[Callable[..., Any]] = None,
+                      holders: Sequence[Any] = ()) -> Tuple[int, int]:
+    """(kept, freed): bytes of the storages autograd packs in one training-mode
+    forward of a ``paramlint.torch`` model, split by whether they are still
+    alive when the forward ends (kept for backward) or were freed before
+    (packed into a graph that nothing reaches, as DoRA's ``lora_B(lora_A(eye))``).
+    The same exclusions as :func:`network_saved`; a storage is followed by
+    a weak reference, so a freed address reused later counts again.
+    ``holders``: modules whose autograd Function keeps its input as a ``ctx``
+    attribute, out of the hooks' sight (bitsandbytes' 8-bit matmul, ``ctx.A``):
+    their inputs still alive when the forward ends count as kept too."""
+    owned = {t.untyped_storage().data_ptr() for t in list(model.parameters()) + list(model.buffers())}
+    owned |= {t.untyped_storage().data_ptr() for t in inputs}
+    entries: Dict[int, Tuple[Any, int]] = {}
+    packed: List[Tuple[Any, int]] = []
+
+    def pack(tensor: Any) -> Any:
+        storage = tensor.untyped_storage()
+        ptr = storage.data_ptr()
+        known = entries.get(ptr)
+        if ptr in owned or not storage.nbytes() or tensor.dtype == torch.uint8 or \
+                (known is not None and known[0]() is not None):
+            return tensor
+        entries[ptr] = (weakref.ref(storage), storage.nbytes())
+        packed.append(entries[ptr])
+        return tensor
+
+    held: List[Any] = []
+    handles = [module.register_forward_pre_hook(lambda module, args: held.append(args[0].untyped_storage()))
+               for module in holders]
+    model.train()
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            out = (run or run_graph)(model, *inputs)
+            held_refs = [weakref.ref(storage) for storage in held]
+            held.clear()  # (the hook's own references go first)
+            alive = {ref().data_ptr() for ref, _ in packed if ref() is not None}
+            kept = sum(size for ref, size in packed if ref() is not None)
+            freed = sum(size for ref, size in packed if ref() is None)
+            for ref in held_refs:
+                storage = ref()
+                if storage is not None and storage.data_ptr() not in alive | owned:
+                    alive.add(storage.data_ptr())
+                    kept += storage.nbytes()
+    finally:
+        for handle in handles:
+            handle.remove()
+    del out
+    return kept, freed

@@ -39,12 +39,15 @@ class TuningMemory(Record):
     """Per-tensor differences for the training timeline (keys: (node, param name) of the adapted graph)."""
 
     __slots__ = ("param_bytes", "trainable", "extra_frozen", "dequantized", "adapter_bytes", "quantized_bytes",
-                 "quantization_stats", "base_bytes")
+                 "quantization_stats", "base_bytes", "param_parts", "int8_layers")
 
     # base_bytes: the model's own weights (quantized ones packed), trained copies included; before rounding
+    # param_parts: a quantized weight's tensors (packed values, absmax, code, ...), each its own allocation
     def __init__(self, param_bytes: Dict[ParamKey, int], trainable: Dict[ParamKey, bool], extra_frozen: List[int],
                  dequantized: Dict[int, int], adapter_bytes: int = 0, quantized_bytes: int = 0,
-                 quantization_stats: int = 0, base_bytes: int = 0) -> None:
+                 quantization_stats: int = 0, base_bytes: int = 0,
+                 param_parts: Optional[Dict[ParamKey, Tuple[int, ...]]] = None,
+                 int8_layers: Tuple[int, ...] = ()) -> None:
         self.param_bytes = param_bytes
         self.trainable = trainable
         self.extra_frozen = extra_frozen
@@ -53,6 +56,13 @@ class TuningMemory(Record):
         self.quantized_bytes = quantized_bytes
         self.quantization_stats = quantization_stats
         self.base_bytes = base_bytes
+        self.param_parts: Dict[ParamKey, Tuple[int, ...]] = {} if param_parts is None else param_parts
+        self.int8_layers = int8_layers  # 8-bit layers: bitsandbytes' matmul holds the input (ctx.A) for backward
+
+    def grad_outputs(self) -> Tuple[int, ...]:
+        """Layers with some trained parameter (a bias unfrozen by peft's ``bias``): their outputs need a
+        gradient even where the layer itself (its weight) is frozen."""
+        return tuple(sorted({layer for (layer, _), trained in self.trainable.items() if trained}))
 
     def renumbered(self, index: Callable[[int], Optional[int]]) -> "TuningMemory":
         """The same run on a graph whose nodes ``index`` renumbers (None: a node it leaves out)."""
@@ -62,12 +72,13 @@ class TuningMemory(Record):
 
         dequantized = {index(node): size for node, size in self.dequantized.items()}
         dequantized.pop(None, None)  # type: ignore[call-overload]
+        int8 = tuple(moved for moved in map(index, self.int8_layers) if moved is not None)
         return self.replace(param_bytes=keys(self.param_bytes), trainable=keys(self.trainable),
-                            dequantized=dequantized)
+                            dequantized=dequantized, param_parts=keys(self.param_parts), int8_layers=int8)
 
 
 def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int, ...], r: int,
-                    dropout: float, factor: float, cast: bool) -> List[Tuple[str, Dict[str, Any]]]:
+                    dropout: float, factor: float, cast: bool, dora: bool = False) -> List[Tuple[str, Dict[str, Any]]]:
     """(suffix, entry) of the layers peft's forward adds after ``node``; ``from`` is filled in later."""
     layers: List[Tuple[str, Dict[str, Any]]] = []
     if cast and node.type != "Embedding":  # _cast_input_dtype: x.to(lora_A.weight.dtype), float32
@@ -78,6 +89,8 @@ def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int,
     else:
         if dropout > 0:
             layers.append(("lora_dropout", {"type": "Dropout", "p": dropout}))
+        if dora and node.type == "Linear":  # the moment DoRA computes its weight norm (memory/dora.py)
+            layers.append(("dora_weight_norm", {"type": "Identity"}))
         if node.type == "Linear":
             layers.append(("lora_A", {"type": "Linear", "out_features": r, "bias": False}))
             layers.append(("lora_B", {"type": "Linear", "out_features": weight[0], "bias": False}))
@@ -88,7 +101,8 @@ def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int,
                                       "bias": False}))
             layers.append(("lora_B", {"type": node.type, "out_channels": weight[0], "kernel_size": [1] * len(kernel),
                                       "groups": info_args.get("groups", 1), "bias": False}))
-    layers.append(("scale", {"type": "Scale", "factor": factor}))
+    if not (dora and node.type == "Linear"):  # DoRA scales inside its lora_add (memory/dora.py)
+        layers.append(("scale", {"type": "Scale", "factor": factor}))
     return layers
 
 
@@ -121,12 +135,20 @@ def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
         previous = sources[0]
         weight = tuple(info.result.params["weight"])
         for suffix, entry in _adapter_layers(node, info.result.args or node.args, weight, settings.r,
-                                             settings.lora_dropout, factor, cast):
+                                             settings.lora_dropout, factor, cast, settings.use_dora):
             args = {k: v for k, v in entry.items() if k != "type"}
             nodes.append(Node(len(nodes), entry["type"], args, (previous,), node.config_path,
                               f"{node.label}.{suffix}", node.frames, True))
             previous = Source(len(nodes) - 1)
-        nodes.append(Node(len(nodes), "Add", {}, (Source(base.index), previous), node.config_path,
+        added = (Source(base.index), previous)
+        if settings.use_dora and node.type == "Linear" and settings.lora_dropout > 0:
+            # DoRA with dropout recomputes the base output from the dropped input: F.linear(dropout(x), W)
+            dropped = next(n.index for n in reversed(nodes) if n.label == f"{node.label}.lora_dropout")
+            nodes.append(Node(len(nodes), "Linear", {"out_features": weight[0], "bias": False}, (Source(dropped),),
+                              node.config_path, f"{node.label}.dora_base_result", node.frames, False,
+                              shares=base.index))
+            added += (Source(len(nodes) - 1),)
+        nodes.append(Node(len(nodes), "Add", {}, added, node.config_path,
                           f"{node.label}.lora_add", node.frames, True))
         renumber[node.index] = len(nodes) - 1
     output = remap(graph.output)
@@ -154,6 +176,7 @@ def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: Shape
     param_bytes: Dict[ParamKey, int] = {}
     trainable: Dict[ParamKey, bool] = {}
     dequantized: Dict[int, int] = {}
+    param_parts: Dict[ParamKey, Tuple[int, ...]] = {}
     frozen_size = DTYPE_BYTES.get(base_dtype, weight_size) if base_dtype else weight_size
     quantized_total = stats = base = 0
     seen: Set[int] = set()
@@ -171,6 +194,7 @@ def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: Shape
             if old in quantized and tensor.name == "weight" and quantization is not None:
                 parts = weight_bytes(quantization, tensor.shape)
                 param_bytes[key] = sum(parts.values())
+                param_parts[key] = tuple(parts.values())
                 quantized_total += parts["packed"]
                 stats += sum(v for k, v in parts.items() if k != "packed")
                 compute = "float16" if quantization.bits == 8 else quantization.compute_dtype
@@ -183,7 +207,9 @@ def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: Shape
         extra += [t.numel * frozen_size for t in finetune.layer_tensors[old] if t.role != "adapter"]
     adapter_bytes = finetune.adapter_params * weight_size
     base += sum(param_bytes.values()) - stats + sum(extra)
-    return TuningMemory(param_bytes, trainable, extra, dequantized, adapter_bytes, quantized_total, stats, base)
+    int8 = tuple(dequantized) if quantization is not None and quantization.bits == 8 else ()
+    return TuningMemory(param_bytes, trainable, extra, dequantized, adapter_bytes, quantized_total, stats, base,
+                        param_parts, int8)
 
 
 class FineTuneRun(Record):
@@ -205,8 +231,10 @@ class FineTuneRun(Record):
 
 def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, lora: Any,
                   quantization_section: Optional[Mapping[str, Any]], weight_size: int,
-                  base_dtype: Optional[str]) -> Tuple[Optional[FineTuneRun], List[Any]]:
-    """The run for ``training.lora`` (None without one); findings where peft would refuse it."""
+                  base_dtype: Optional[str], *, autocast_half: Optional[str] = None
+                  ) -> Tuple[Optional[FineTuneRun], List[Any]]:
+    """The run for ``training.lora`` (None without one); findings where peft would refuse it.
+    ``autocast_half``: the half dtype of a mixed precision (DoRA keeps a half copy of a weight)."""
     from ..model.finetune import apply_lora
     from ..model.module_names import module_paths
     from .quantization import quantized_layers, read_quantization
@@ -219,8 +247,12 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
                                   ("training", "quantization"))]
         return None, []
     paths, containers = module_paths(graph, data)
-    finetune, findings = apply_lora(shapes, paths, containers, lora)
-    if findings:
+    model = data.get("transformers") if isinstance(data.get("transformers"), Mapping) else {}
+    output_embeddings = model.get("output_embeddings")
+    finetune, findings = apply_lora(shapes, paths, containers, lora, output_embeddings=output_embeddings,
+                                    model_type=model.get("model_type"))
+    warnings = [f for f in findings if f.code == "PL522"]
+    if len(warnings) < len(findings):
         return None, findings
     quantization = read_quantization(quantization_section)
     quantized: Tuple[int, ...] = ()
@@ -228,15 +260,56 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
         owners = [i.node.index for i in shapes.layers if i.result.params]
         tied = [i.node.index for i in shapes.layers if i.node.shares is not None]
         tied += [i.node.shares for i in shapes.layers if i.node.shares is not None]
-        quantized = tuple(quantized_layers(quantization, paths, [i.node.type for i in shapes.layers], owners, tied))
+        quantized = tuple(quantized_layers(quantization, paths, [i.node.type for i in shapes.layers], owners, tied,
+                                           output_embeddings))
     new_graph, position = adapted_graph(graph, shapes, finetune, cast=weight_size == 4)
     adapted, problems = analyze_shapes(new_graph, {})
     if adapted is None:  # a branch torch could not run either (a dilated conv: lora_A has no dilation)
         detail = problems[0].message if problems else "its shapes do not analyse"
         return None, [Finding("PL521", f"a LoRA branch as peft builds it cannot run on this model: {detail}",
                               ("training", "lora", "target_modules"))]
+    if finetune.settings.use_dora:
+        adapted = _with_dora(adapted, finetune, position, quantization, set(quantized), weight_size, base_dtype,
+                             autocast_half)
     tuning = tuning_memory(finetune, position, adapted, quantization, set(quantized), weight_size, base_dtype)
-    return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning), []
+    if finetune.wrapped:
+        adapted, tuning = _with_wrapped(adapted, finetune, position, tuning)
+    return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning), warnings
+
+
+def _with_wrapped(adapted: ShapeAnalysis, finetune: FineTune, position: Mapping[int, int],
+                  tuning: TuningMemory) -> Tuple[ShapeAnalysis, TuningMemory]:
+    """Adapters on a layer's parameters (peft's ParamWrapper) become that layer's trainable parameters:
+    their gradients and optimizer state count; the activations of the merged weight are not modelled."""
+    layers = list(adapted.layers)
+    trainable = dict(tuning.trainable)
+    for old, tensors in finetune.wrapped.items():
+        info = layers[position[old]]
+        params = dict(info.result.params)
+        for tensor in tensors:
+            params[tensor.name] = tensor.shape
+            trainable[(position[old], tensor.name)] = True
+        added = sum(t.numel for t in tensors)
+        layers[position[old]] = info.replace(result=info.result.replace(params=params), params=info.params + added,
+                                             trainable_params=info.trainable_params + added)
+    return adapted.replace(layers=tuple(layers)), tuning.replace(trainable=trainable)
+
+
+def _with_dora(adapted: ShapeAnalysis, finetune: FineTune, position: Mapping[int, int],
+               quantization: Optional[Quantization], quantized: Set[int], weight_size: int,
+               base_dtype: Optional[str], autocast_half: Optional[str]) -> ShapeAnalysis:
+    from .dora import with_dora_tensors
+
+    frozen: Dict[int, str] = {}  # DoRA's W.to(x.dtype) is a copy of a dequantized or narrower weight
+    stored = base_dtype if base_dtype and DTYPE_BYTES.get(base_dtype, weight_size) != weight_size else None
+    for old in finetune.adapted:
+        if old in quantized or stored:
+            frozen[position[old]] = "float32" if weight_size == 4 else "bfloat16"
+    return with_dora_tensors(adapted, dropout=finetune.settings.lora_dropout > 0, autocast_half=autocast_half,
+                             frozen_dtypes=frozen, biases_trained=finetune.settings.bias != "none",
+                             r=finetune.settings.r,
+                             trained=frozenset(position[old] for old, tensors in finetune.layer_tensors.items()
+                                               if any(t.trainable for t in tensors if t.role != "adapter")))
 
 
 def finetune_contributors(run: FineTuneRun) -> Tuple[Tuple[str, int], ...]:

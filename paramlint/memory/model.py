@@ -138,13 +138,17 @@ class MemoryModel:
                            index: Optional[Callable[[int], Optional[int]]]) -> Timeline:
         tuning = self.tuning if index is None or self.tuning is None else self.tuning.renumbered(index)
         plan = plan_forward(shapes, output, self.precision, self.device, training=True,
-                            checkpoint_blocks=self.checkpoint_blocks)
+                            checkpoint_blocks=self.checkpoint_blocks,
+                            autocast_exempt=tuning.dequantized if tuning is not None else (),
+                            keeps_input=tuning.int8_layers if tuning is not None else (),
+                            grad_outputs=tuning.grad_outputs() if tuning is not None else ())
         return training_timeline(plan, shapes, self.setup, self.precision, self.device, tuning)
 
     def _inference_timeline(self, shapes: ShapeAnalysis, output: Source,
                             index: Optional[Callable[[int], Optional[int]]]) -> Timeline:
         tuning = self.tuning if index is None or self.tuning is None else self.tuning.renumbered(index)
-        plan = plan_forward(shapes, output, self.precision, self.device, training=False)
+        plan = plan_forward(shapes, output, self.precision, self.device, training=False,
+                            autocast_exempt=tuning.dequantized if tuning is not None else ())
         return inference_timeline(plan, shapes, self.precision, tuning.param_bytes if tuning is not None else None)
 
     @property

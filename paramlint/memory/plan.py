@@ -11,7 +11,7 @@ every batch size.  ``steps`` turns the plan into the step's timeline.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from ..core.record import Record
 from ..model.analysis import LayerInfo, ShapeAnalysis
@@ -182,8 +182,12 @@ def checkpoint_regions(nodes: Sequence[Node], *, every_block: bool = False) -> D
 
 class _Planner:
     def __init__(self, shapes: ShapeAnalysis, precision: Precision, device: DeviceModel, training: bool,
-                 checkpoint_blocks: bool = False) -> None:
+                 checkpoint_blocks: bool = False, autocast_exempt: FrozenSet[int] = frozenset(),
+                 keeps_input: FrozenSet[int] = frozenset(), grad_outputs: FrozenSet[int] = frozenset()) -> None:
         self.shapes = shapes
+        self.grad_outputs = grad_outputs  # frozen layers whose output still needs a gradient (a trained bias)
+        self.autocast_exempt = autocast_exempt  # layers autocast does not see (bitsandbytes' matmuls)
+        self.keeps_input = keeps_input  # layers whose autograd Function holds its input (ctx.A, 8-bit)
         self.precision = precision
         self.device = device
         self.training = training
@@ -211,7 +215,7 @@ class _Planner:
         """The float dtype the layer computes in."""
         floats = [v.dtype for v in inputs if v.spec.is_float]
         base = floats[0] if floats else self.precision.activation_dtype("float32")
-        if not self.precision.autocast:
+        if not self.precision.autocast or info.node.index in self.autocast_exempt:
             return base
         kind = autocast_kind(info.node.type, self.device)
         if kind in HALF_WEIGHTS:
@@ -257,7 +261,8 @@ class _Planner:
         for value in inputs:
             last_use[value.storage] = index_here
         trainable = node.trainable and bool(result.params)
-        needs_grad = (trainable or any(v.requires_grad for v in inputs)) and node.type not in NO_GRAD_OUTPUTS
+        needs_grad = (trainable or index_here in self.grad_outputs or any(v.requires_grad for v in inputs)) \
+            and node.type not in NO_GRAD_OUTPUTS
         plan.recorded = self.training and needs_grad and self.useful[index_here]
         compute = self.compute_dtype(info, inputs)
         layer_type = node.type
@@ -293,8 +298,13 @@ class _Planner:
             values[(index_here, index)] = Value(storage, spec, dtype, needs_grad and dtype in FLOATS, layout)
             if last_use.get(storage, -1) < index_here:
                 last_use[storage] = index_here
-        if self.precision.autocast:
+        if self.precision.autocast and index_here not in self.autocast_exempt:
             self._weight_casts(info, plan, inputs, trainable)
+        for temporary in result.scratch:  # live only during the layer
+            storage = self.storages.new(temporary.numel, self._new_dtype(temporary, compute), temporary.per_sample,
+                                        TRANSIENT)
+            plan.allocs.append(storage)
+            plan.frees.append(storage)
         if plan.recorded:
             self._saved(info, plan, inputs, compute, trainable)
         elif inputs and self.precision.autocast:
@@ -348,6 +358,8 @@ class _Planner:
             plan.allocs.append(storage)
             kept.append(storage)
         kept += self._input_casts(info, plan, inputs, compute, saved_indices=saved_inputs)
+        if node.index in self.keeps_input and inputs:
+            kept.append(inputs[0].storage)
         kept += self._saved_weight_casts(info, plan, inputs, checkpointed=region is not None)
         if region is None:
             for storage in kept:
@@ -386,7 +398,8 @@ class _Planner:
         reshape makes (autocast into half or float32; a permuted input that
         Linear must copy).  Casts nobody keeps live only during the layer."""
         kept = []
-        kind = autocast_kind(info.node.type, self.device) if self.precision.autocast else "follow"
+        kind = autocast_kind(info.node.type, self.device) if self.precision.autocast and \
+            info.node.index not in self.autocast_exempt else "follow"
         casting = kind in ("lower", "fp32") or (kind == "promote" and info.node.type in CASTING_PROMOTES)
         for index, value in enumerate(inputs):
             cast = casting and value.spec.is_float and value.dtype != compute
@@ -430,7 +443,8 @@ class _Planner:
                             checkpointed: bool) -> List[int]:
         """Half weight copies kept for backward: a convolution keeps its weight;
         a Linear (and the other matmul layers) keeps it when the input needs a gradient."""
-        if not self.precision.autocast or autocast_kind(info.node.type, self.device) not in HALF_WEIGHTS:
+        if not self.precision.autocast or autocast_kind(info.node.type, self.device) not in HALF_WEIGHTS \
+                or info.node.index in self.autocast_exempt:
             return []
         node = info.node
         keeps = node.type in CONV_TYPES or any(v.requires_grad for v in inputs)
@@ -457,9 +471,18 @@ class _Planner:
 
 
 def plan_forward(shapes: ShapeAnalysis, output: Source, precision: Precision, device: DeviceModel, *,
-                 training: bool = True, checkpoint_blocks: bool = False) -> ForwardPlan:
-    """The forward half of the plan (see the module docstring)."""
-    planner = _Planner(shapes, precision, device, training, checkpoint_blocks)
+                 training: bool = True, checkpoint_blocks: bool = False,
+                 autocast_exempt: Iterable[int] = (), keeps_input: Iterable[int] = (),
+                 grad_outputs: Iterable[int] = ()) -> ForwardPlan:
+    """The forward half of the plan (see the module docstring).  ``autocast_exempt``:
+    layers that run in their input's dtype whatever autocast says (bitsandbytes'
+    quantized Linears: a custom autograd Function that saves no tensor through
+    autograd); ``keeps_input``: of those, the ones whose Function holds its
+    input for backward as an attribute (the 8-bit ``ctx.A``); ``grad_outputs``: frozen
+    layers with a trained parameter besides the weight (peft's ``bias``), whose output
+    needs a gradient."""
+    planner = _Planner(shapes, precision, device, training, checkpoint_blocks, frozenset(autocast_exempt),
+                       frozenset(keeps_input), frozenset(grad_outputs))
     planner.useful = useful_layers(shapes, output)
     return planner.run(output)
 

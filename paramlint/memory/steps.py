@@ -145,10 +145,11 @@ class _Emitter:
         zero3 = ("zero3",)
         trainable_shapes = []
         overrides = self.tuning.param_bytes if self.tuning is not None else {}
+        parts = self.tuning.param_parts if self.tuning is not None else {}
         for tensor in self.params:
             storages.owner_now = tensor.key[0]
-            size = overrides.get(tensor.key, tensor.numel * weight)
-            alive.append(storages.new_fixed(self.sharded(size, zero3), PARAMETERS))
+            for size in parts.get(tensor.key) or (overrides.get(tensor.key, tensor.numel * weight),):
+                alive.append(storages.new_fixed(self.sharded(size, zero3), PARAMETERS))
             if not tensor.trainable:
                 continue
             shape = (tensor.numel,) if tensor.numel else (0,)

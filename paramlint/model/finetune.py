@@ -35,6 +35,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from ..core.diagnostics import Finding
 from ..core.record import Record
 from .analysis import ShapeAnalysis
+from .finetune_moe import convert_mixtral_targets, expert_adapter_shapes
 from .layers.base import Shape
 
 LORA_TYPES = ("Linear", "Conv1d", "Conv2d", "Conv3d", "Embedding")
@@ -92,16 +93,19 @@ class FineTune(Record):
     """The parameters after peft: ``tensors`` each once; per layer, the
     tensors it uses in order (``layer_tensors``) and its adapters."""
 
-    __slots__ = ("settings", "tensors", "layer_tensors", "adapted", "copies", "paths")
+    __slots__ = ("settings", "tensors", "layer_tensors", "adapted", "copies", "paths", "wrapped")
 
+    # wrapped: layer -> adapters peft puts on its parameters (ParamWrapper: a Mixtral's experts)
     def __init__(self, settings: LoraSettings, tensors: List[Tensor], layer_tensors: Dict[int, List[Tensor]],
-                 adapted: Dict[int, List[Tensor]], copies: Dict[int, List[Tensor]], paths: Sequence[str]) -> None:
+                 adapted: Dict[int, List[Tensor]], copies: Dict[int, List[Tensor]], paths: Sequence[str],
+                 wrapped: Optional[Dict[int, List[Tensor]]] = None) -> None:
         self.settings = settings
         self.tensors = tensors
         self.layer_tensors = layer_tensors
         self.adapted = adapted
         self.copies = copies
         self.paths = tuple(paths)
+        self.wrapped: Dict[int, List[Tensor]] = {} if wrapped is None else wrapped
 
     @property
     def params(self) -> int:
@@ -162,10 +166,12 @@ def _target_list(settings: LoraSettings, shapes: ShapeAnalysis, paths: Sequence[
 
 
 def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence[str],
-               settings: LoraSettings, *, output_embeddings: Optional[str] = None
-               ) -> Tuple[FineTune, List[Finding]]:
+               settings: LoraSettings, *, output_embeddings: Optional[str] = None,
+               model_type: Optional[str] = None) -> Tuple[FineTune, List[Finding]]:
     """The parameters peft leaves for this model and LoraConfig; findings
-    where peft would raise (nothing matched, a layer it cannot adapt)."""
+    where peft would raise (nothing matched, a layer it cannot adapt).
+    ``output_embeddings`` and ``model_type``: a transformers model's (see
+    the module docstring and finetune_moe.py)."""
     where = ("training", "lora")
     findings: List[Finding] = []
     # The model's own parameters; a tied one is its owner's tensor.
@@ -187,6 +193,18 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
 
     # 1. adapters
     target = _target_list(settings, shapes, paths, output_embeddings)
+    moe = None
+    if model_type == "mixtral":
+        linear = [p for p, info in zip(paths, shapes.layers) if info.node.type == "Linear"]
+        moe, moe_findings = convert_mixtral_targets(settings.target_modules, settings.r, linear, paths,
+                                                    output_embeddings)
+        findings += moe_findings
+        if moe is not None:
+            target = moe.modules + (["gate"] if "gate.weight" in moe.parameters else [])
+            if moe.parameters and (settings.use_dora or settings.lora_dropout):
+                findings.append(Finding("PL521", "peft wraps a Mixtral's router and experts as parameters "
+                                                 "(ParamWrapper), which takes neither DoRA nor lora_dropout",
+                                        where + ("target_modules",)))
     saved = [re.compile(rf"(^|.*\.){m}($|\..*)") for m in settings.modules_to_save]
     adapted: Dict[int, List[Tensor]] = {}
     for info, path in zip(shapes.layers, paths):
@@ -210,7 +228,16 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
         adapted[node.index] = new
         tensors.extend(new)
         layer_tensors[node.index] = layer_tensors[node.index] + new
-    if not adapted and not findings:  # peft raises: nothing to adapt
+    on_params: Dict[int, List[Tensor]] = {}
+    for info in shapes.layers if moe is not None and moe.parameters else ():
+        if info.node.type == "Experts":
+            new = [Tensor(shape, True, "adapter", info.node.index, name)
+                   for name, shape in expert_adapter_shapes(info.result.params, moe.parameters)]
+            if new:
+                on_params[info.node.index] = new
+                tensors.extend(new)
+                layer_tensors[info.node.index] = layer_tensors[info.node.index] + new
+    if not adapted and not on_params and not findings:  # peft raises: nothing to adapt
         findings.append(Finding("PL521", f"target_modules {_show(settings.target_modules)} matches no layer that "
                                          f"is not in modules_to_save (layer names: {_sample(paths)})",
                                 where + ("target_modules",)))
@@ -252,10 +279,10 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
                 copied.append(memo[id(tensor)])
             copies[index] = copied
     missing = [m for m in settings.modules_to_save if m not in found]
-    if missing:
-        findings.append(Finding("PL521", f"modules_to_save {_show(missing)} matches no module "
+    if missing:  # peft 0.21 ignores them silently
+        findings.append(Finding("PL522", f"modules_to_save {_show(missing)} matches no module: peft ignores it "
                                          f"(layer names: {_sample(paths)})", where + ("modules_to_save",)))
-    return FineTune(settings, tensors, layer_tensors, adapted, copies, paths), findings
+    return FineTune(settings, tensors, layer_tensors, adapted, copies, paths, on_params), findings
 
 
 def _named_modules(paths: Sequence[str], containers: Sequence[str]) -> Iterator[str]:

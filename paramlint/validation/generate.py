@@ -369,6 +369,16 @@ def build_schema() -> Dict[str, Any]:
                 "description": "instead of `layers`: a Hugging Face config.json (a path relative to this file, or "
                                "its fields inline) that paramlint turns into the layers transformers builds",
                 "examples": ["./config.json", {"model_type": "llama", "hidden_size": 4096}]},
+            "transformers": {
+                "type": "object", "additionalProperties": False, "required": ["model_type"],
+                "properties": {"model_type": {"type": "string", "description": "transformers' model_type"},
+                               "output_embeddings": {"type": ["string", "null"],
+                                                     "description": "the top-level layer get_output_embeddings() "
+                                                                    "returns (peft's all-linear and bitsandbytes "
+                                                                    "leave it out)"}},
+                "description": "the transformers model these layers are (the Hugging Face importer writes it): "
+                               "peft and bitsandbytes treat such a model as they treat transformers' own",
+                "examples": [{"model_type": "llama", "output_embeddings": "lm_head"}]},
             "training": training_schema(),
             "inference": dict(inference_schema()),
             "budgets": budgets_schema(),

@@ -113,5 +113,17 @@ def convert(config: Mapping[str, Any], *, prefix: ConfigPath = (), sequence_leng
     name = config.get("_name_or_path") or (config.get("architectures") or [family])[0]
     quiet = {"bert": BERT_UNREAD, "gpt2": GPT2_UNREAD}.get(family, ())
     unread = frozenset(("layers", i) for i, entry in enumerate(data["layers"]) if entry["name"] in quiet)
+    data["transformers"] = {"model_type": family, "output_embeddings": _output_embeddings(data, head)}
     return Conversion(dict({"paramlint": 1, "name": str(name)}, **data), (), str(name), max_positions,
                       positions_field, unread)
+
+
+# The layer transformers' get_output_embeddings() returns, by head: peft's "all-linear" skips it,
+# and so does bitsandbytes quantization by default (GPT-2's lm_head; BERT's MLM decoder).
+_OUTPUT_EMBEDDINGS = {"ForCausalLM": ("lm_head",), "LMHeadModel": ("lm_head", "decoder"),
+                      "ForMaskedLM": ("decoder",), "ForPreTraining": ("decoder",), "DoubleHeadsModel": ("lm_head",)}
+
+
+def _output_embeddings(data: Mapping[str, Any], head: str) -> Optional[str]:
+    names = {entry.get("name") for entry in data.get("layers", ())}
+    return next((name for name in _OUTPUT_EMBEDDINGS.get(head, ()) if name in names), None)

@@ -114,7 +114,7 @@ def expand(data: Mapping[str, Any], *, path: str, read: Callable[[str], bytes]) 
         return Expansion(None, findings, external)
     expanded = {k: v for k, v in data.items() if k != "huggingface"}
     expanded.setdefault("name", conversion.name)
-    for key in ("input", "inputs", "blocks", "layers"):
+    for key in ("input", "inputs", "blocks", "layers", "transformers"):
         if key in conversion.data:
             expanded[key] = conversion.data[key]
     return Expansion(expanded, findings, external, conversion.unread)

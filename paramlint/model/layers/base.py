@@ -154,14 +154,18 @@ class LayerResult(Record):
     sample.  ``uncounted``: why ``FlopCounterMode`` counts nothing for work
     this layer does (a kernel it does not see), so that reports say "not
     counted" instead of a bare 0; empty when the count is the whole story.
+    ``scratch``: temporaries that live only while the layer runs, described
+    as ``"new"`` saved tensors are (none for the catalogue's layers; a
+    fine-tuning run's adapted graph gives them to DoRA's nodes).
     """
 
-    __slots__ = ("outputs", "params", "buffers", "flops", "args", "warnings", "saved", "uncounted")
+    __slots__ = ("outputs", "params", "buffers", "flops", "args", "warnings", "saved", "uncounted", "scratch")
 
     def __init__(self, outputs: Tuple[TensorSpec, ...], params: Optional[Dict[str, Shape]] = None,
                  buffers: Optional[Dict[str, Tuple[Shape, str]]] = None, flops: int = 0,
                  args: Optional[Dict[str, Any]] = None, warnings: Tuple[LayerWarning, ...] = (),
-                 saved: Tuple[SavedTensor, ...] = (), uncounted: str = "") -> None:
+                 saved: Tuple[SavedTensor, ...] = (), uncounted: str = "",
+                 scratch: Tuple[SavedTensor, ...] = ()) -> None:
         self.outputs = outputs
         self.params: Dict[str, Shape] = {} if params is None else params
         self.buffers: Dict[str, Tuple[Shape, str]] = {} if buffers is None else buffers
@@ -170,6 +174,7 @@ class LayerResult(Record):
         self.warnings = warnings
         self.saved = saved
         self.uncounted = uncounted
+        self.scratch = scratch
 
 
 Infer = Callable[[Mapping[str, Any], Sequence[TensorSpec]], LayerResult]

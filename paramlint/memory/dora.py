@@ -1,0 +1,158 @@
+"""DoRA's extra tensors in a training step (peft 0.21, ``use_dora: true``).
+
+peft's ``DoraLinearLayer.forward`` (peft/tuners/lora/dora.py), in training,
+after the base layer's ``result = base_layer(x)`` and with ``x`` cast to the
+adapters' dtype::
+
+    lora_weight = lora_B(lora_A(eye(in))).T          # eye and lora_A(eye) packed for backward
+    weight_norm = norm(W + scaling * lora_weight.detach(), dim=1).detach()
+    mag_norm_scale = (magnitude / weight_norm).view(1, -1)   # keeps weight_norm
+    lora_result = lora_B(lora_A(x))
+    base_result = result            (no dropout; result - bias with a bias;
+                                     F.linear(dropout(x), W) with dropout)
+    dora = (mag_norm_scale - 1) * base_result + mag_norm_scale * lora_result * scaling
+    result = result + dora
+
+So autograd keeps, beyond plain LoRA's tensors: ``base_result`` (the base
+output itself, or a new output-sized tensor with a bias or dropout),
+``lora_result`` (lora_B's output), and three float32 vectors of
+``out_features`` values: ``weight_norm``, ``mag_norm_scale - 1`` (only when
+``base_result`` needs a gradient) and ``mag_norm_scale``; with dropout,
+``F.linear`` also keeps the weight it multiplies by when that weight is a
+copy (autocast's half cast, a dequantized or up-cast frozen weight).
+
+``eye(in)`` and ``lora_A(eye)`` are packed too, but ``lora_weight`` is only
+ever used detached: its graph, and the two tensors, are freed as the layer's
+forward returns.  paramlint counts them as the layer's temporaries, not as
+saved tensors (the tests check the hooks see exactly these two more).
+
+In the adapted graph the branch ends in the ``lora_add`` node, an ``Add`` of
+the base output and lora_B's output; :func:`with_dora_tensors` gives that
+node the magnitude as its parameter and the saved tensors above.  Only
+``Linear`` layers are modelled this way; DoRA on a convolution or an
+embedding keeps plain LoRA's activations (its parameters are exact).
+"""
+from __future__ import annotations
+
+from typing import Dict, FrozenSet, List, Optional, Tuple
+
+from ..model.analysis import LayerInfo, ShapeAnalysis
+from ..model.graph import Source
+from ..model.layers.base import SavedTensor
+
+
+def _weight_norm_node(shapes: ShapeAnalysis, index: int) -> Optional[int]:
+    """The branch's ``dora_weight_norm`` Identity, walking back from lora_B."""
+    while index is not None:
+        node = shapes.layers[index].node
+        if node.label.endswith(".dora_weight_norm"):
+            return index
+        if not node.label.rsplit(".", 1)[-1].startswith("lora_"):
+            return None
+        index = node.sources[0].node  # type: ignore[assignment]
+    return None
+
+
+def _read_after(shapes: ShapeAnalysis, source: Source, after: int) -> bool:
+    """Whether a node after ``after`` reads ``source``."""
+    return any(source in info.node.sources for info in shapes.layers[after + 1:])
+
+
+def _requires_grad(shapes: ShapeAnalysis, trained: FrozenSet[int]) -> List[bool]:
+    """Per node: whether its output needs a gradient (a trainable parameter upstream)."""
+    needs: List[bool] = []
+    for info in shapes.layers:
+        node = info.node
+        own = (node.trainable and bool(info.result.params)) or node.index in trained
+        needs.append(own or any(s.node is not None and needs[s.node] for s in node.sources))
+    return needs
+
+
+def dora_saved(base: LayerInfo, x_needs_grad: bool, *, dropout: bool, weight_copy: Optional[str],
+               bias_trainable: bool, autocast: bool) -> List[SavedTensor]:
+    """What the ``lora_add`` node of a DoRA Linear keeps (inputs: base output, lora_B output).
+    ``weight_copy``: the dtype of the copy of the frozen weight F.linear keeps with dropout
+    (None: the parameter itself)."""
+    out, inp = base.result.params["weight"]
+    numel = base.result.outputs[0].numel
+    has_bias = "bias" in base.result.params
+    saved: List[SavedTensor] = []
+    if dropout:  # base_result = F.linear(dropout(x), W): the lora_add's third input, its own Linear node
+        saved.append(SavedTensor("input", numel, index=2))
+        if x_needs_grad and weight_copy is not None:  # W.to(x.dtype) of a narrower or quantized weight
+            saved.append(SavedTensor("new", out * inp, weight_copy, per_sample=False, stats=True))
+        base_grad = x_needs_grad
+    elif has_bias:  # base_result = result - bias: float32 under autocast (a half output less a float32 bias)
+        saved.append(SavedTensor("new", numel, "float32", stats=True) if autocast else SavedTensor("new", numel))
+        base_grad = x_needs_grad or bias_trainable
+    else:
+        saved.append(SavedTensor("input", numel, index=0))
+        base_grad = x_needs_grad
+    saved.append(SavedTensor("input", numel, index=1))  # lora_result
+    saved.append(SavedTensor("new", out, per_sample=False, stats=True))  # weight_norm (magnitude / weight_norm)
+    if base_grad:
+        saved.append(SavedTensor("new", out, per_sample=False, stats=True))  # mag_norm_scale - 1
+    saved.append(SavedTensor("new", out, per_sample=False, stats=True))  # mag_norm_scale
+    return saved
+
+
+def dora_temporaries(base: LayerInfo, r: int, *, weight_copy: bool) -> Tuple[List[SavedTensor], List[SavedTensor]]:
+    """(at the weight norm, at the sum): the temporaries of peft's DoRA forward.
+    At ``weight + scaling * lora_weight``: eye(in), lora_A(eye) (in the
+    adapters' compute dtype), lora_weight, ``scaling * lora_weight`` and the
+    sum (in x out, float32).  At ``mag_norm_scale * lora_result * scaling``:
+    eye, lora_A(eye), lora_weight, and two of the three output-sized float32
+    products (the third stands where the layer's output will be).  A frozen
+    weight that is not float32 (stored narrower, or quantized) is copied to
+    float32 for the whole forward (``weight.to(x.dtype)``)."""
+    out, inp = base.result.params["weight"]
+    numel = base.result.outputs[0].numel
+    held = [SavedTensor("new", inp * inp, per_sample=False), SavedTensor("new", inp * r, per_sample=False),
+            SavedTensor("new", inp * out, per_sample=False, stats=True)]
+    if weight_copy:
+        held.append(SavedTensor("new", inp * out, per_sample=False, stats=True))
+    norm = held + [SavedTensor("new", inp * out, per_sample=False, stats=True)] * 2
+    total = held + [SavedTensor("new", numel, stats=True)] * 2
+    return norm, total
+
+
+def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Optional[str],
+                      frozen_dtypes: Dict[int, str], biases_trained: bool, r: int,
+                      trained: FrozenSet[int] = frozenset()) -> ShapeAnalysis:
+    """``shapes`` (the adapted graph's) with each DoRA Linear's ``lora_add``
+    node holding the magnitude and keeping DoRA's tensors.  ``autocast_half``:
+    the half dtype under autocast (None without); ``frozen_dtypes``: base node ->
+    the dtype its frozen weight is dequantized or cast from storage to, when
+    that is a copy; ``biases_trained``: ``bias`` is ``all`` or ``lora_only``; ``trained``: frozen
+    nodes with a trained parameter (a bias), whose outputs need a gradient."""
+    needs = _requires_grad(shapes, trained)
+    layers = list(shapes.layers)
+    for info in shapes.layers:
+        node = info.node
+        if node.type != "Add" or not node.label.endswith(".lora_add"):
+            continue
+        base = shapes.layers[node.sources[0].node]  # type: ignore[index]
+        if base.node.type != "Linear":
+            continue
+        x_source = base.node.sources[0]
+        x_needs_grad = x_source.node is not None and needs[x_source.node]
+        # W.to(x.dtype) of a dequantized or narrower weight; under autocast F.linear keeps its half cast
+        # instead (the recompute Linear's own saved weight cast)
+        copy = None if autocast_half else frozen_dtypes.get(base.node.index)
+        bias_trainable = "bias" in base.result.params and (biases_trained or base.node.trainable)
+        saved = dora_saved(base, x_needs_grad, dropout=dropout, weight_copy=copy, bias_trainable=bias_trainable,
+                           autocast=autocast_half is not None)
+        out = base.result.params["weight"][0]
+        at_norm, at_sum = dora_temporaries(base, r, weight_copy=base.node.index in frozen_dtypes)
+        if dropout and not _read_after(shapes, x_source, node.sources[2].node):  # type: ignore[arg-type]
+            # peft's forward holds x until it returns; in the graph its last reader is the dropout
+            held = SavedTensor("new", base.inputs[0].numel)
+            at_norm, at_sum = at_norm + [held], at_sum + [held]
+        result = info.result.replace(params={"lora_magnitude_vector": (out,)}, saved=tuple(saved),
+                                     scratch=tuple(at_sum))
+        layers[node.index] = info.replace(result=result, params=out, trainable_params=out)
+        norm_node = _weight_norm_node(shapes, node.sources[1].node)  # type: ignore[arg-type]
+        if norm_node is not None:
+            norm = shapes.layers[norm_node]
+            layers[norm_node] = norm.replace(result=norm.result.replace(scratch=tuple(at_norm)))
+    return shapes.replace(layers=tuple(layers))
