@@ -132,9 +132,14 @@ def stacks(draw: Any) -> Dict[str, Any]:
     linears = [layer["name"] for layer in block if layer["type"] == "Linear"]
     if linears and not image and draw(st.integers(0, 2)) == 0:
         training["lora"] = {"r": draw(st.sampled_from([2, 4])), "lora_dropout": draw(st.sampled_from([0.0, 0.1])),
-                            "target_modules": draw(st.lists(st.sampled_from(linears), min_size=1, unique=True))}
-        if draw(st.booleans()):
+                            "target_modules": draw(st.lists(st.sampled_from(linears), min_size=1, unique=True)),
+                            "use_dora": draw(st.booleans()),
+                            "bias": draw(st.sampled_from(["none", "all", "lora_only"]))}
+        quantization = draw(st.sampled_from([None, "4bit", "8bit"]))
+        if quantization == "4bit":
             training["quantization"] = {"load_in_4bit": True, "bnb_4bit_compute_dtype": "bfloat16"}
+        elif quantization == "8bit":
+            training["quantization"] = {"load_in_8bit": True}
     data["training"] = training
     return data
 
