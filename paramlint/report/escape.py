@@ -8,12 +8,19 @@ recolour or rewrite the screen, in a GitHub log a newline followed by
 from __future__ import annotations
 
 import re
-from html import escape as html_escape
 
 # C0 and C1 controls, DEL, the line and paragraph separators and the bidirectional overrides (Trojan Source).
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _UNPRINTABLE_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e"}
+_HTML = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
+_HTML_QUOTED = {**_HTML, ord('"'): "&quot;", ord("'"): "&#x27;"}
+
+
+def html_escape(text: str, quote: bool = True) -> str:
+    """``&``, ``<``, ``>`` (and with ``quote`` both quotes) as entities, as ``html.escape`` writes them (the
+    ``html`` package, with its table of 2,231 entities, costs 2 ms to import for every text run)."""
+    return text.translate(_HTML_QUOTED if quote else _HTML)
 
 
 def _escape_char(match: "re.Match[str]") -> str:

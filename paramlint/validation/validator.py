@@ -52,38 +52,58 @@ class GeneratedData:
         return []
 
 
+_ENTRY = {"type": "object", "required": ["type"], "additionalProperties": True,
+          "x-expected": "a layer entry: a mapping with `type`", "properties": {"type": {"type": "string"}}}
+
+
 class SchemaValidator:
     """Compiled validators for the document, each layer type and block uses."""
 
     def __init__(self, schema: Optional[Dict[str, Any]] = None) -> None:
-        from referencing import Registry, Resource
-
         validator_class = strict_validator_class()
         self.schema = schema if schema is not None else load_schema()
-        schema_id = self.schema["$id"]
-        stub = {"type": "object", "required": ["type"], "additionalProperties": True,
-                "x-expected": "a layer entry: a mapping with `type`", "properties": {"type": {"type": "string"}}}
         # The document schema with layer entries checked only for `type` (each entry is then checked
         # against its own layer.<Type> schema) and the layer lists inlined: a $ref per entry is slow.
         layers = dict(self.schema["$defs"]["layers"], items=True)
-        document = dict(self.schema, **{"$defs": dict(self.schema["$defs"], layer=stub, layers=layers)})
+        document = dict(self.schema, **{"$defs": dict(self.schema["$defs"], layer=_ENTRY, layers=layers)})
         document["properties"] = dict(document["properties"], layers=layers)
-        self._registry = Registry().with_resource(schema_id, Resource.from_contents(self.schema))
         self._validator_class = validator_class
-        self._id = schema_id
+        self._id = self.schema["$id"]
         self.document = validator_class(document)
-        self.entry = validator_class(stub)
-        reserved = {k[len("reserved."):]: {"$ref": f"{schema_id}#/$defs/{k}"}
-                    for k in self.schema["$defs"] if k.startswith("reserved.")}
-        self.block_use = validator_class({"type": "object", "properties": reserved}, registry=self._registry)
+        self._registry: Any = None  # what the layer validators resolve their $refs in; made on first use
+        self._entry: Any = None
+        self._block_use: Any = None
         self._layers: Dict[str, Any] = {}
         self._seen: Dict[Tuple[str, str], List[Finding]] = {}
+
+    @property
+    def registry(self) -> Any:
+        if self._registry is None:
+            from referencing import Registry, Resource
+
+            self._registry = Registry().with_resource(self._id, Resource.from_contents(self.schema))
+        return self._registry
+
+    @property
+    def entry(self) -> Any:
+        if self._entry is None:
+            self._entry = self._validator_class(_ENTRY)
+        return self._entry
+
+    @property
+    def block_use(self) -> Any:
+        if self._block_use is None:
+            reserved = {k[len("reserved."):]: {"$ref": f"{self._id}#/$defs/{k}"}
+                        for k in self.schema["$defs"] if k.startswith("reserved.")}
+            self._block_use = self._validator_class({"type": "object", "properties": reserved},
+                                                    registry=self.registry)
+        return self._block_use
 
     def _layer_validator(self, layer_type: str) -> Any:
         validator = self._layers.get(layer_type)
         if validator is None:
             validator = self._validator_class({"$ref": f"{self._id}#/$defs/layer.{layer_type}"},
-                                              registry=self._registry)
+                                              registry=self.registry)
             self._layers[layer_type] = validator
         return validator
 
