@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import textwrap
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from paramlint.lint import FileReport, Linter
 
@@ -33,3 +33,12 @@ def torchvision_make_divisible(v: float, divisor: int, min_value: Optional[int] 
     if new_v < 0.9 * v:
         new_v += divisor
     return new_v
+
+
+def saved_bytes(timeline: Any, batch: int) -> int:
+    """What paramlint's training timeline keeps saved for backward after the forward pass, at ``batch``
+    (unrounded: what saved_tensors_hooks sees)."""
+    from paramlint.memory.simulation import sizes
+
+    size = sizes(timeline, batch, 1)
+    return sum(size[s] for storages in timeline.layer_saved.values() for s in storages)

@@ -46,3 +46,18 @@ def ours(config: Mapping[str, Any]) -> Tuple[int, int]:
 
 def with_head(config: Dict[str, Any], cls: str) -> Dict[str, Any]:
     return dict(config, architectures=[cls])
+
+
+def training_model(config: Mapping[str, Any], checkpointing: bool = False) -> Any:
+    """The class of ``architectures[0]`` built from ``config`` with sdpa attention (Mixtral's experts as their
+    eager loop), seeded, in training mode, with transformers' gradient checkpointing when asked."""
+    fields = dict(config)
+    model_type, (cls,) = fields.pop("model_type"), fields.pop("architectures")
+    options = {"experts_implementation": "eager"} if model_type == "mixtral" else {}
+    hf_config = transformers.AutoConfig.for_model(model_type, **fields, attn_implementation="sdpa", **options)
+    torch.manual_seed(0)
+    model = getattr(transformers, cls)(hf_config)
+    model.train()
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model

@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 
+from helpers import saved_bytes  # noqa: E402
 from torch_memory import run_graph, saved_by_lifetime, training_step  # noqa: E402
 
 from paramlint.lint import analyze_document  # noqa: E402
 from paramlint.memory.model import MemoryModel  # noqa: E402
 from paramlint.memory.precision import CPU  # noqa: E402
-from paramlint.memory.simulation import sizes  # noqa: E402
 from paramlint.torch import build  # noqa: E402
 from paramlint.validation.validator import SchemaValidator  # noqa: E402
 
@@ -99,8 +99,7 @@ def test_lora_forward_saves_what_torch_saves(name: str, data: Mapping[str, Any],
                                              precision: str) -> None:
     analysis = _analysis(_config(data, lora, precision))
     model = _memory_model(analysis)
-    size = sizes(model.training, BATCH, 1)
-    ours = sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+    ours = saved_bytes(model.training, BATCH)
     bridge, _ = _peft_model(data, lora)
     inputs = _inputs(data)
     context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else torch.no_grad()
@@ -165,8 +164,7 @@ def test_random_lora_and_dora_saved_tensors_and_peak(case: Tuple[Dict[str, Any],
     data, lora, precision = case
     analysis = _analysis(_config(data, lora, precision))
     model = _memory_model(analysis)
-    size = sizes(model.training, BATCH, 1)
-    ours = sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+    ours = saved_bytes(model.training, BATCH)
     bridge, _ = _peft_model(data, lora)
     inputs = _inputs(data)
     context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()

@@ -19,12 +19,12 @@ from typing import Any, Dict
 
 import pytest
 
-from hf_oracle import torch, transformers
+from helpers import saved_bytes
+from hf_oracle import torch, training_model
 from paramlint.importers.huggingface import convert
 from paramlint.lint import analyze_document
 from paramlint.memory.model import MemoryModel
 from paramlint.memory.precision import CPU
-from paramlint.memory.simulation import sizes
 from paramlint.model.graph import build_graph
 from paramlint.model.training import read_training
 from paramlint.validation.validator import SchemaValidator
@@ -50,20 +50,11 @@ def ours(config: Dict[str, Any], precision: str, checkpointing: bool) -> int:
     graph, _ = build_graph(data)
     setup = read_training(None).replace(batch_size=BATCH, precision=precision)
     model = MemoryModel(analysis.shapes, setup, output=graph.output, device=CPU)
-    size = sizes(model.training, BATCH, 1)
-    return sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+    return saved_bytes(model.training, BATCH)
 
 
 def theirs(config: Dict[str, Any], precision: str, checkpointing: bool) -> int:
-    fields = dict(config)
-    model_type, (cls,) = fields.pop("model_type"), fields.pop("architectures")
-    options = {"experts_implementation": "eager"} if model_type == "mixtral" else {}
-    hf_config = transformers.AutoConfig.for_model(model_type, **fields, attn_implementation="sdpa", **options)
-    torch.manual_seed(0)
-    model = getattr(transformers, cls)(hf_config)
-    model.train()
-    if checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model = training_model(config, checkpointing)
     tokens = torch.randint(0, config["vocab_size"], (BATCH, SEQ))
     owned = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), tokens]}
     found: Dict[int, int] = {}

@@ -31,7 +31,7 @@ from typing import Any, Dict
 
 import pytest
 
-from hf_oracle import torch, transformers
+from hf_oracle import torch, training_model
 from test_huggingface_memory import BATCH, FAMILIES, SEQ
 from torch_memory import training_step
 
@@ -61,14 +61,7 @@ def ours(config: Dict[str, Any], checkpointing: bool = False, precision: str = "
 
 
 def theirs(config: Dict[str, Any], checkpointing: bool = False, precision: str = "fp32") -> int:
-    fields = dict(config)
-    model_type, (cls,) = fields.pop("model_type"), fields.pop("architectures")
-    options = {"experts_implementation": "eager"} if model_type == "mixtral" else {}
-    hf_config = transformers.AutoConfig.for_model(model_type, **fields, attn_implementation="sdpa", **options)
-    torch.manual_seed(0)
-    model = getattr(transformers, cls)(hf_config)
-    if checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model = training_model(config, checkpointing)
     tokens = torch.randint(0, config["vocab_size"], (BATCH, SEQ))
     target = torch.randint(0, config["vocab_size"], (BATCH * SEQ,))
     optimizer = torch.optim.AdamW(model.parameters(), foreach=False)

@@ -25,10 +25,10 @@ torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 bnb = pytest.importorskip("bitsandbytes")
 
+from helpers import saved_bytes  # noqa: E402
 from test_finetune_memory import BATCH, LLAMA, MLP, _analysis, _inputs, _memory_model  # noqa: E402
 from torch_memory import run_graph, saved_by_lifetime, training_step  # noqa: E402
 
-from paramlint.memory.simulation import sizes  # noqa: E402
 from paramlint.torch import build  # noqa: E402
 
 SETTINGS = [("nf4", True, "float32"), ("nf4", False, "bfloat16"), ("fp4", True, "bfloat16"), ("fp4", False, "float32")]
@@ -95,8 +95,7 @@ def test_qlora_forward_saves_what_torch_saves(name: str, data: Any, lora: Dict[s
     analysis = _analysis(_config(data, lora, precision, *setting))
     assert analysis.finetune.quantized  # the head stays, the rest is quantized
     model = _memory_model(analysis)
-    size = sizes(model.training, BATCH, 1)
-    ours = sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+    ours = saved_bytes(model.training, BATCH)
     bridge = _peft(analysis, data, lora, setting)
     context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
     with context:
@@ -153,8 +152,7 @@ def test_int8_forward_keeps_what_torch_keeps(name: str, data: Any, lora: Dict[st
     config["training"]["quantization"] = {"load_in_8bit": True}
     analysis = _analysis(config)
     model = _memory_model(analysis)
-    size = sizes(model.training, BATCH, 1)
-    ours = sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+    ours = saved_bytes(model.training, BATCH)
     names = [analysis.finetune.finetune.paths[i] for i in analysis.finetune.quantized]
     bridge = _int8(data, names)
     with warnings.catch_warnings():
@@ -180,8 +178,7 @@ def test_qdora_forward_saves_what_torch_saves(dropout: float, precision: str) ->
     setting = ("nf4", True, "bfloat16")
     analysis = _analysis(_config(LLAMA, lora, precision, *setting))
     model = _memory_model(analysis)
-    size = sizes(model.training, BATCH, 1)
-    ours = sum(size[s] for storages in model.training.layer_saved.values() for s in storages)
+    ours = saved_bytes(model.training, BATCH)
     bridge = _peft(analysis, LLAMA, lora, setting)
     context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
     with context:

@@ -73,6 +73,17 @@ def _key_and_value(shapes: ShapeAnalysis, plan: Any, index: int) -> Tuple[int, .
     return tuple(plan.values[value_key(source, names)].storage for source in shapes.layers[index].node.sources[1:3])
 
 
+def _with_rotary(steps: List[Any], storages: Any, shapes: ShapeAnalysis, plan: Any, step: Any) -> Tuple[Any, Any]:
+    """An ApplyRotary step's running temporaries: those made ahead of it as their own step, those alive
+    during it added to its allocations and frees; returns its (allocs, frees)."""
+    _, allocs, frees, phase, index = step
+    if shapes.layers[index].node.type == "ApplyRotary":
+        ahead, during = _rotary_steps(storages, shapes, plan, index)
+        steps.append(((), ahead, ahead, phase, index))
+        allocs, frees = allocs + during, frees + during
+    return allocs, frees
+
+
 def prefill_timeline(shapes: ShapeAnalysis, output: Any, setup: InferenceSetup, device: DeviceModel,
                      tokens: int) -> Timeline:
     """The eval forward pass at the prompt length, each cache allocated at its layer and kept."""
@@ -83,10 +94,7 @@ def prefill_timeline(shapes: ShapeAnalysis, output: Any, setup: InferenceSetup, 
     steps: List[Any] = []
     held: Dict[int, List[int]] = {}  # layer -> what is freed after it
     for before, allocs, frees, phase, index in timeline.steps:
-        if shapes.layers[index].node.type == "ApplyRotary":
-            ahead, during = _rotary_steps(storages, shapes, plan, index)
-            steps.append(((), ahead, ahead, phase, index))
-            allocs, frees = allocs + during, frees + during
+        allocs, frees = _with_rotary(steps, storages, shapes, plan, (before, allocs, frees, phase, index))
         layer = by_layer.get(index)
         if layer is not None:
             retained = layer.retained(tokens)
@@ -120,10 +128,7 @@ def decode_timeline(step_shapes: ShapeAnalysis, output: Any, setup: InferenceSet
     steps: List[Any] = []
     held: Dict[int, List[int]] = {}  # layer -> what is freed after it
     for before, allocs, frees, phase, index in timeline.steps:
-        if step_shapes.layers[index].node.type == "ApplyRotary":
-            ahead, during = _rotary_steps(storages, step_shapes, plan, index)
-            steps.append(((), ahead, ahead, phase, index))
-            allocs, frees = allocs + during, frees + during
+        allocs, frees = _with_rotary(steps, storages, step_shapes, plan, (before, allocs, frees, phase, index))
         layer = by_layer.get(index)
         if layer is not None:
             old_length = _stored(layer, tokens - 1)
