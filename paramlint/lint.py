@@ -9,7 +9,7 @@ import errno
 import heapq
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .core.diagnostics import ERROR, MAX_DIAGNOSTICS, WARNING, ConfigPath, Diagnostic, Finding, format_config_path
 from .core.record import Record
@@ -17,7 +17,6 @@ from .core.runtime import collector_paused
 from .importers import FRONT_DOORS, HUGGINGFACE, ULTRALYTICS
 from .memory.adapters import FineTuneRun, finetune_contributors, plan_finetune
 from .memory.advice import advice
-from .memory.inference import InferenceEstimate
 from .memory.inference_check import check_inference
 from .memory.model import MemoryEstimate, MemoryModel
 from .memory.precision import PRECISION_MODELS
@@ -34,6 +33,9 @@ from .source.sniff import HEAD_BYTES, claim, register
 from .source.suppress import apply_suppressions
 from .tool_config import DEFAULT_CONFIG, ConfigResolver, ToolConfig, load_config
 from .validation.validator import GeneratedData, SchemaValidator
+
+if TYPE_CHECKING:  # the serving model is imported only for a config with `inference:`
+    from .memory.inference import InferenceEstimate
 
 for _door, _marker in FRONT_DOORS:  # the importers' files are claimed by their markers, the rest skipped unread
     register(_door, _marker)

@@ -3,15 +3,17 @@
 be applied to the graph."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from ..core.diagnostics import Finding
 from ..core.units import format_bytes
 from ..model.analysis import INT64_MAX, ShapeAnalysis, magnitude
 from ..model.budgets import Figure
 from ..model.inference_setup import InferenceSetup, read_inference
-from .inference import InferenceError, InferenceEstimate, estimate_inference
 from .precision import CUDA, DeviceModel
+
+if TYPE_CHECKING:  # the serving model (memory.inference) is imported only for a config with `inference:`
+    from .inference import InferenceEstimate
 
 INFERENCE_BUDGETS = ("kv_cache", "inference_memory")
 
@@ -26,6 +28,8 @@ def check_inference(data: Mapping[str, Any], shapes: ShapeAnalysis, output: Any,
         return None, [Finding("PL503", f"the budget {name} needs an `inference:` section (batch_size, "
                                        f"prompt_tokens, new_tokens, dtype)", ("budgets", name))
                       for name in INFERENCE_BUDGETS if name in budgets], {}
+    from .inference import InferenceError, estimate_inference
+
     if "new_tokens" in section and "context_length" in section:
         return None, [Finding("PL503", "give new_tokens or context_length, not both: the cache holds "
                                        "prompt_tokens + new_tokens - 1 positions, or context_length",

@@ -35,7 +35,6 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from ..core.diagnostics import Finding
 from ..core.record import Record
 from .analysis import ShapeAnalysis
-from .finetune_moe import convert_mixtral_targets, expert_adapter_shapes
 from .layers.base import Shape
 
 LORA_TYPES = ("Linear", "Conv1d", "Conv2d", "Conv3d", "Embedding")
@@ -172,6 +171,8 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
     where peft would raise (nothing matched, a layer it cannot adapt).
     ``output_embeddings`` and ``model_type``: a transformers model's (see
     the module docstring and finetune_moe.py)."""
+    from .finetune_moe import convert_mixtral_targets, expert_adapter_shapes  # with a LoRA only
+
     where = ("training", "lora")
     findings: List[Finding] = []
     # The model's own parameters; a tied one is its owner's tensor.
