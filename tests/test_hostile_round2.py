@@ -717,6 +717,8 @@ def test_every_reproducer_within_the_cpu_and_memory_bounds(tmp_path):
     b"{" + b'"a":1,' * 1_700_000 + b'"paramlint": 1}',                  # the key last
 ])
 def test_the_marker_test_is_bounded_on_10_mb(data):
+    """A hang guard, not a speed test: one linear pass over 10 MB takes 0.3 to 2 s of CPU on a loaded
+    2-core machine (the nested-brackets case walks the depths in Python); a quadratic scan would take hours."""
     start = time.process_time()
     sniff.claim(data, "m.json")
-    assert time.process_time() - start < CPU_SECONDS
+    assert time.process_time() - start < 5 * CPU_SECONDS
