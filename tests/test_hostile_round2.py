@@ -33,7 +33,9 @@ from paramlint.source import sniff
 from paramlint.source.document import LIMITS
 
 ROOT = Path(__file__).resolve().parent.parent
-CPU_SECONDS = 2.0
+# Hang guards, not speed tests (benchmarks/ measures speed): every case here takes well under a second of CPU
+# on an idle machine (the slowest, 90,000 unknown keys, 1.3 s); what the guards catch took minutes or hours.
+CPU_SECONDS = 5.0
 PEAK_RSS_MB = 300
 EXAMPLES = int(os.environ.get("PARAMLINT_HOSTILE_EXAMPLES", "60"))
 HEAD = "paramlint: 1\ninput: [3, 8, 8]\nlayers:\n"
@@ -721,4 +723,4 @@ def test_the_marker_test_is_bounded_on_10_mb(data):
     2-core machine (the nested-brackets case walks the depths in Python); a quadratic scan would take hours."""
     start = time.process_time()
     sniff.claim(data, "m.json")
-    assert time.process_time() - start < 5 * CPU_SECONDS
+    assert time.process_time() - start < 2 * CPU_SECONDS
