@@ -123,18 +123,34 @@ class FineTune(Record):
         return tuple(t.shape for t in self.tensors if t.trainable)
 
 
-def _matches_target(target: Any, path: str, layer_type: str) -> bool:
-    if isinstance(target, str):
-        return re.fullmatch(target, path) is not None
-    return any(path == t or path.endswith("." + t) or t == layer_type for t in target)
+class _Names:
+    """peft's name matching, compiled once: a string is a regular expression that must match the whole
+    name; a list matches a name equal to an entry or ending with ``.`` + an entry (and, in a format-1
+    config, a layer type).  A list is a set of names here, and a name is looked up with each of its
+    dotted suffixes: linear in the name's depth, not in the list's length (``"all-linear"`` on a
+    70B model lists 560 layers)."""
 
+    __slots__ = ("regex", "names")
 
-def _excluded(exclude: Any, path: str) -> bool:
-    if not exclude:
+    def __init__(self, target: Any) -> None:
+        self.regex = re.compile(target) if isinstance(target, str) and target else None
+        self.names = frozenset(t for t in target if isinstance(t, str)) if self.regex is None and target else \
+            frozenset()
+
+    def match(self, path: str, layer_type: Optional[str] = None) -> bool:
+        if self.regex is not None:
+            return self.regex.fullmatch(path) is not None
+        names = self.names
+        if not names:
+            return False
+        if path in names or layer_type in names:
+            return True
+        dot = path.find(".")
+        while dot >= 0:
+            if path[dot + 1:] in names:
+                return True
+            dot = path.find(".", dot + 1)
         return False
-    if isinstance(exclude, str):
-        return re.fullmatch(exclude, path) is not None
-    return path in exclude or any(path.endswith("." + e) for e in exclude)
 
 
 def _adapter_shapes(layer_type: str, weight: Shape, args: Mapping[str, Any], r: int,
@@ -206,11 +222,15 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
                 findings.append(Finding("PL521", "peft wraps a Mixtral's router and experts as parameters "
                                                  "(ParamWrapper), which takes neither DoRA nor lora_dropout",
                                         where + ("target_modules",)))
+    problems = _pattern_problems(settings, paths, where)
+    if problems:
+        return FineTune(settings, tensors, layer_tensors, {}, {}, paths), problems
     saved = [re.compile(rf"(^|.*\.){m}($|\..*)") for m in settings.modules_to_save]
     adapted: Dict[int, List[Tensor]] = {}
+    targets, excluded = _Names(target), _Names(settings.exclude_modules)
     for info, path in zip(shapes.layers, paths):
         node = info.node
-        if not target or not _matches_target(target, path, node.type) or _excluded(settings.exclude_modules, path):
+        if not targets.match(path, node.type) or excluded.match(path):
             continue
         if any(p.match(path) for p in saved):
             continue
@@ -284,6 +304,25 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
         findings.append(Finding("PL522", f"modules_to_save {_show(missing)} matches no module: peft ignores it "
                                          f"(layer names: {_sample(paths)})", where + ("modules_to_save",)))
     return FineTune(settings, tensors, layer_tensors, adapted, copies, paths, on_params), findings
+
+
+def _pattern_problems(settings: LoraSettings, paths: Sequence[str], where: Tuple[str, ...]) -> List[Finding]:
+    """PL202 for a regular expression peft would refuse, PL103 for one paramlint will not run
+    (model/name_patterns.py)."""
+    from .name_patterns import pattern_problem
+
+    longest = max(map(len, paths), default=0)
+    patterns = [("target_modules", settings.target_modules, 0), ("exclude_modules", settings.exclude_modules, 0)]
+    patterns += [("modules_to_save", m, 2) for m in settings.modules_to_save]  # inside (^|.*\.)m($|\..*)
+    findings = []
+    for field, pattern, surrounding in patterns:
+        if not isinstance(pattern, str) or not pattern or pattern.lower() == "all-linear":
+            continue
+        problem = pattern_problem(pattern, longest, surrounding)
+        if problem:
+            code = "PL202" if problem.startswith("is not a valid") else "PL103"
+            findings.append(Finding(code, f"{field} {_show(pattern)} {problem}", where + (field,)))
+    return findings
 
 
 def _named_modules(paths: Sequence[str], containers: Sequence[str]) -> Iterator[str]:

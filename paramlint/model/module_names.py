@@ -9,7 +9,7 @@ an attribute of ``torch.nn.Module`` there, gets ``_`` appended, as
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..core.diagnostics import format_config_path
 from .graph import Graph, Node
@@ -49,11 +49,12 @@ def copy_number(label: str, prefix: str) -> Optional[int]:
 
 
 class _Container:
-    __slots__ = ("children", "keys", "root")
+    __slots__ = ("children", "keys", "taken", "root")
 
     def __init__(self, root: bool = False) -> None:
         self.children: Dict[str, "_Container"] = {}
         self.keys: Dict[Tuple[Any, ...], str] = {}
+        self.taken: Set[str] = set()  # the values of keys
         self.root = root
 
     def key_for(self, config_path: Sequence[Any], entry: Mapping[str, Any]) -> str:
@@ -62,10 +63,10 @@ class _Container:
             return self.keys[ident]
         raw = entry.get("name") if isinstance(entry.get("name"), str) else str(config_path[-1])
         key = raw.replace(".", "_") or "_"
-        taken = set(self.keys.values())
-        while key in taken or (key not in self.children and self._attribute(key)):
+        while key in self.taken or (key not in self.children and self._attribute(key)):
             key += "_"
         self.keys[ident] = key
+        self.taken.add(key)
         return key
 
     def _attribute(self, key: str) -> bool:
