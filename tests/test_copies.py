@@ -125,3 +125,83 @@ def test_a_repeated_layer_is_cloned_as_expanded():
     graph, findings = _built(data)
     assert (graph, findings) == _expanded_without_cloning(data)
     assert [n.label for n in graph.nodes[:3]] == ["fc#1", "fc#2", "fc#3"] and graph.nodes[11].label == "fc#12"
+
+
+def _paths_alike(data: Dict[str, Any]) -> None:
+    from paramlint.model.module_names import module_paths
+
+    graph, _ = build_graph(data)
+    if graph is not None:
+        assert module_paths(graph, data) == module_paths(graph, data, clone=False)
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").rglob("*.yaml")))
+def test_cloned_copies_are_named_as_placed(path):
+    """model.module_names names a cloned copy from the copy before: the names and containers equal placing
+    every node (peft's target matching and modules_to_save read them)."""
+    data = yaml.safe_load((ROOT / path).read_text())
+    if isinstance(data, dict) and "layers" in data and "paramlint" in data:
+        _paths_alike(data)
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stacks())
+def test_random_stacks_are_named_as_placed(data):
+    _paths_alike(data)
+
+
+def test_nested_and_plain_repeats_are_named_as_placed():
+    blocks = {"Inner": {"layers": [{"type": "Linear", "out_features": 4, "name": "fc"}, {"type": "ReLU"}]},
+              "Outer": {"layers": [{"type": "Inner", "repeat": 5, "name": "inner"},
+                                   {"type": "Linear", "out_features": 4, "repeat": 6}]}}
+    data = {"paramlint": 1, "input": [4], "blocks": blocks,
+            "layers": [{"type": "Outer", "repeat": 7, "name": "outer"}, {"type": "Linear", "out_features": 2,
+                                                                          "repeat": 9, "name": "head"}]}
+    from paramlint.model.module_names import module_paths
+
+    graph, _ = build_graph(data)
+    paths, containers = module_paths(graph, data)
+    assert "outer.6.inner.4.fc" in paths and "head.8" in paths and "outer.6.inner" in containers
+    _paths_alike(data)
+
+
+def _adapted_alike(data: Dict[str, Any]) -> Any:
+    """The adapted graph (memory.adapters) keeps a repeat cloned only where its copies are adapted alike:
+    its analysis with reuse equals inferring every node."""
+    from paramlint.memory.adapters import adapted_graph
+    from paramlint.model.finetune import apply_lora, read_lora
+    from paramlint.model.module_names import module_paths
+
+    graph, _ = build_graph(data)
+    shapes, _ = analyze_shapes(graph, {})
+    paths, containers = module_paths(graph, data)
+    finetune, findings = apply_lora(shapes, paths, containers, read_lora(data["training"]["lora"]))
+    if any(f.code != "PL522" for f in findings):
+        return None
+    adapted, _ = adapted_graph(graph, shapes, finetune)
+    reused, inferred = analyze_shapes(adapted, {}), analyze_shapes(adapted.replace(repeats=()), {})
+    assert reused[1] == inferred[1]
+    assert reused[0].replace(equal_copies=()) == inferred[0]
+    return adapted
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stacks())
+def test_adapted_stacks_analyse_alike(data):
+    if "lora" in data["training"]:
+        adapted = _adapted_alike(data)
+        assert adapted is None or [r.cloned for r in adapted.repeats] == [3]
+
+
+def test_a_stack_adapted_in_some_copies_only_is_not_cloned():
+    block = [{"type": "Linear", "out_features": 8, "name": "fc"}, {"type": "ReLU"}]
+    data = {"paramlint": 1, "input": [8], "blocks": {"Blk": {"layers": block}},
+            "layers": [{"type": "Blk", "repeat": 9, "name": "stack"}],
+            "training": {"lora": {"r": 2, "target_modules": r"stack\.[0-5]\.fc"}}}
+    adapted = _adapted_alike(data)
+    assert [r.cloned for r in adapted.repeats] == []  # copies 6-8 have no branch: sizes differ
+    data["training"]["lora"] = {"r": 2, "target_modules": ["fc"], "bias": "all"}
+    assert [r.cloned for r in _adapted_alike(data).repeats] == [3]
+    block.append({"type": "Linear", "out_features": 8, "name": "other"})
+    data["training"]["lora"]["modules_to_save"] = ["stack.7.other"]  # one copy's layer trained: same sizes
+    assert [r.cloned for r in _adapted_alike(data).repeats] == [0]

@@ -116,9 +116,11 @@ def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
     nodes: List[Node] = []
     renumber: Dict[int, int] = {}   # old node -> the node its consumers read (the Add)
     position: Dict[int, int] = {}   # old node -> its own new index
+    kinds: Dict[int, Tuple[bool, bool]] = {}  # old node -> (adapted, trained): what makes a copy its predecessor
+    branches: Dict[Tuple[Any, ...], List[Tuple[str, str, Dict[str, Any]]]] = {}  # the copies share their branches
 
     def remap(source: Source) -> Source:
-        return source if source.node is None else source.replace(node=renumber[source.node])
+        return source if source.node is None else Source(renumber[source.node], source.output, source.input_name)
 
     for node in graph.nodes:
         info = shapes.layers[node.index]
@@ -127,23 +129,33 @@ def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
         own = [t for t in finetune.layer_tensors[node.index] if t.role != "adapter"]
         main = next((t for t in own if t.name == "weight"), own[0] if own else None)
         trained = node.index in finetune.copies or (main is not None and main.trainable)
-        base = node.replace(index=len(nodes), sources=sources, shares=shares, trainable=trained)
+        base = Node(len(nodes), node.type, node.args, sources, node.config_path, node.label, node.frames, trained,
+                    shares, node.checkpoint)
         nodes.append(base)
         position[node.index] = renumber[node.index] = base.index
-        if node.index not in finetune.adapted:
+        adapted = node.index in finetune.adapted
+        kinds[node.index] = (adapted, trained)
+        if not adapted:
             continue
         previous = sources[0]
+        args = info.result.args or node.args
         weight = tuple(info.result.params["weight"])
-        for suffix, entry in _adapter_layers(node, info.result.args or node.args, weight, settings.r,
-                                             settings.lora_dropout, factor, cast, settings.use_dora):
-            args = {k: v for k, v in entry.items() if k != "type"}
-            nodes.append(Node(len(nodes), entry["type"], args, (previous,), node.config_path,
+        key = (node.type, id(args), weight)
+        branch = branches.get(key)
+        if branch is None:
+            branch = branches[key] = [
+                (suffix, entry["type"], {k: v for k, v in entry.items() if k != "type"})
+                for suffix, entry in _adapter_layers(node, args, weight, settings.r, settings.lora_dropout, factor,
+                                                     cast, settings.use_dora)]
+        dropped = None
+        for suffix, layer_type, layer_args in branch:
+            nodes.append(Node(len(nodes), layer_type, layer_args, (previous,), node.config_path,
                               f"{node.label}.{suffix}", node.frames, True))
             previous = Source(len(nodes) - 1)
+            dropped = previous.node if suffix == "lora_dropout" else dropped
         added = (Source(base.index), previous)
-        if settings.use_dora and node.type == "Linear" and settings.lora_dropout > 0:
+        if settings.use_dora and node.type == "Linear" and dropped is not None:
             # DoRA with dropout recomputes the base output from the dropped input: F.linear(dropout(x), W)
-            dropped = next(n.index for n in reversed(nodes) if n.label == f"{node.label}.lora_dropout")
             nodes.append(Node(len(nodes), "Linear", {"out_features": weight[0], "bias": False}, (Source(dropped),),
                               node.config_path, f"{node.label}.dora_base_result", node.frames, False,
                               shares=base.index))
@@ -152,20 +164,31 @@ def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
                           f"{node.label}.lora_add", node.frames, True))
         renumber[node.index] = len(nodes) - 1
     output = remap(graph.output)
-    repeats = _adapted_repeats(graph, position, len(nodes))
+    repeats = _adapted_repeats(graph, position, len(nodes), kinds)
     return graph.replace(nodes=tuple(nodes), output=output, repeats=repeats), position
 
 
-def _adapted_repeats(graph: Graph, position: Mapping[int, int], total: int) -> Tuple[Any, ...]:
-    """The graph's repeats in the adapted graph: kept where every copy still has the same number of nodes."""
+def _adapted_repeats(graph: Graph, position: Mapping[int, int], total: int,
+                     kinds: Mapping[int, Tuple[bool, bool]]) -> Tuple[Any, ...]:
+    """The graph's repeats in the adapted graph: kept where every copy still has the same number of nodes.
+    A cloned copy (each the copy before again) stays cloned where its layers are adapted and trained as
+    the copy before's: its branches are then that copy's again, one copy along."""
     kept = []
     for repeat in graph.repeats:
         end = repeat.start + repeat.count * repeat.size
         starts = [position[repeat.start + copy * repeat.size] for copy in range(repeat.count)]
         starts.append(position[end] if end < len(graph.nodes) else total)
         sizes = {after - before for before, after in zip(starts, starts[1:])}
-        if len(sizes) == 1:
-            kept.append(repeat.replace(start=starts[0], size=sizes.pop(), cloned=0))  # adapters are not cloned
+        if len(sizes) != 1:
+            continue
+        cloned = repeat.cloned
+        if cloned:
+            first = repeat.start + (cloned - 1) * repeat.size  # the copy the cloned ones follow
+            pattern = [kinds[first + local] for local in range(repeat.size)]
+            if any(kinds[first + copy * repeat.size + local] != kind
+                   for copy in range(1, repeat.count - cloned + 1) for local, kind in enumerate(pattern)):
+                cloned = 0
+        kept.append(repeat.replace(start=starts[0], size=sizes.pop(), cloned=cloned))
     return tuple(kept)
 
 

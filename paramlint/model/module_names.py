@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..core.diagnostics import format_config_path
-from .graph import Graph, Node
+from .graph import Graph, Node, Repeat
 
 # Attributes of a torch.nn.Module (torch 2.13) and of paramlint's root model
 # when its layers are registered: a layer cannot be registered under them.
@@ -76,14 +76,77 @@ class _Container:
         return self.children.setdefault(key, _Container())
 
 
-def module_paths(graph: Graph, data: Mapping[str, Any]) -> Tuple[List[str], List[str]]:
-    """(the dotted name of each node, every container name) of the built model."""
+def module_paths(graph: Graph, data: Mapping[str, Any], *, clone: bool = True) -> Tuple[List[str], List[str]]:
+    """(the dotted name of each node, every container name) of the built model.
+
+    The copies of a repeat that the graph builder cloned (``Repeat.cloned``: each the copy before
+    again) are named from the copy before with their copy number moved along, once the copy before was
+    seen to be named from its own predecessor that way (one dotted component differs, by 1), and the
+    containers it opened likewise; otherwise (or with ``clone=False``, for the tests) every node is
+    placed in full."""
     root = _Container(root=True)
     paths: List[str] = []
     containers: Dict[str, None] = {}
-    for node in graph.nodes:
-        paths.append(_place(root, node, data, containers))
+    nodes = graph.nodes
+    starts = _cloned_starts(graph) if clone else {}
+    templates = {r.start + (r.cloned - 1) * r.size for r in starts.values()}  # the copies cloned copies follow
+    marks: Dict[int, int] = {}  # a template's first node -> the number of containers before it
+    index = 0
+    while index < len(nodes):
+        repeat = starts.get(index)
+        if repeat is not None and _named_from_before(repeat, paths, containers, marks):
+            index = repeat.start + repeat.count * repeat.size
+            continue
+        if index in templates:
+            marks[index] = len(containers)
+        paths.append(_place(root, nodes[index], data, containers))
+        index += 1
     return paths, list(containers)
+
+
+def _cloned_starts(graph: Graph) -> Dict[int, Repeat]:
+    """First cloned node -> its repeat, for the largest non-overlapping repeats with cloned copies."""
+    starts: Dict[int, Repeat] = {}
+    taken: List[Tuple[int, int]] = []
+    for repeat in sorted(graph.repeats, key=lambda r: -(r.size * r.count)):
+        begin, end = repeat.start, repeat.start + repeat.size * repeat.count
+        if repeat.cloned < 2 or repeat.cloned >= repeat.count or any(begin < e and b < end for b, e in taken):
+            continue
+        taken.append((begin, end))
+        starts[repeat.start + repeat.cloned * repeat.size] = repeat
+    return starts
+
+
+def _named_from_before(repeat: Repeat, paths: List[str], containers: Dict[str, None], marks: Dict[int, int]) -> bool:
+    """Name the cloned copies of ``repeat`` from the last copy placed, if its names are its predecessor's
+    with one dotted component counted up by 1 (the copy number); False (nothing written) otherwise."""
+    size, last = repeat.size, repeat.start + (repeat.cloned - 1) * repeat.size
+    if last not in marks or len(paths) != last + size:
+        return False
+    position, number = -1, -1
+    template = []
+    for offset in range(size):
+        before, after = paths[last - size + offset].split("."), paths[last + offset].split(".")
+        differ = [k for k, (a, b) in enumerate(zip(before, after)) if a != b]
+        if len(before) != len(after) or len(differ) != 1:
+            return False
+        k = differ[0]
+        if not (before[k].isdigit() and after[k].isdigit() and int(after[k]) == int(before[k]) + 1) or \
+                (position >= 0 and (k != position or int(after[k]) != number)):
+            return False
+        position, number = k, int(after[k])
+        template.append(after)
+    opened = [name.split(".") for name in list(containers)[marks[last]:]]
+    if any(len(parts) <= position or parts[position] != str(number) or parts[:position] != template[0][:position]
+           for parts in opened):
+        return False
+    for copy in range(repeat.cloned, repeat.count):
+        moved = str(number + copy - repeat.cloned + 1)
+        for parts in template:
+            paths.append(".".join(parts[:position] + [moved] + parts[position + 1:]))
+        for parts in opened:
+            containers[".".join(parts[:position] + [moved] + parts[position + 1:])] = None
+    return True
 
 
 def _place(root: _Container, node: Node, data: Mapping[str, Any], containers: Dict[str, None]) -> str:
