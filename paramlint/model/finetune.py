@@ -281,7 +281,7 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
     copies: Dict[int, List[Tensor]] = {}
     wrapped: List[str] = []
     found = set()
-    for key in _named_modules(paths, containers):
+    for key in _named_modules(paths, containers) if settings.modules_to_save else ():
         hit = [m for m in settings.modules_to_save if key.endswith(m)]
         if not hit or any(key.startswith(w + ".") for w in wrapped):
             continue
