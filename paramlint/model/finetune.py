@@ -187,8 +187,6 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
     where peft would raise (nothing matched, a layer it cannot adapt).
     ``output_embeddings`` and ``model_type``: a transformers model's (see
     the module docstring and finetune_moe.py)."""
-    from .finetune_moe import convert_mixtral_targets, expert_adapter_shapes  # with a LoRA only
-
     where = ("training", "lora")
     findings: List[Finding] = []
     # The model's own parameters; a tied one is its owner's tensor.
@@ -212,6 +210,8 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
     target = _target_list(settings, shapes, paths, output_embeddings)
     moe = None
     if model_type == "mixtral":
+        from .finetune_moe import convert_mixtral_targets  # a Mixtral's LoRA only
+
         linear = [p for p, info in zip(paths, shapes.layers) if info.node.type == "Linear"]
         moe, moe_findings = convert_mixtral_targets(settings.target_modules, settings.r, linear, paths,
                                                     output_embeddings)
@@ -252,6 +252,8 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
     on_params: Dict[int, List[Tensor]] = {}
     for info in shapes.layers if moe is not None and moe.parameters else ():
         if info.node.type == "Experts":
+            from .finetune_moe import expert_adapter_shapes
+
             new = [Tensor(shape, True, "adapter", info.node.index, name)
                    for name, shape in expert_adapter_shapes(info.result.params, moe.parameters)]
             if new:
@@ -309,8 +311,6 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
 def _pattern_problems(settings: LoraSettings, paths: Sequence[str], where: Tuple[str, ...]) -> List[Finding]:
     """PL202 for a regular expression peft would refuse, PL103 for one paramlint will not run
     (model/name_patterns.py)."""
-    from .name_patterns import pattern_problem
-
     longest = max(map(len, paths), default=0)
     patterns = [("target_modules", settings.target_modules, 0), ("exclude_modules", settings.exclude_modules, 0)]
     patterns += [("modules_to_save", m, 2) for m in settings.modules_to_save]  # inside (^|.*\.)m($|\..*)
@@ -318,6 +318,8 @@ def _pattern_problems(settings: LoraSettings, paths: Sequence[str], where: Tuple
     for field, pattern, surrounding in patterns:
         if not isinstance(pattern, str) or not pattern or pattern.lower() == "all-linear":
             continue
+        from .name_patterns import pattern_problem  # a regular expression only
+
         problem = pattern_problem(pattern, longest, surrounding)
         if problem:
             code = "PL202" if problem.startswith("is not a valid") else "PL103"
