@@ -15,10 +15,10 @@ from .core.diagnostics import ERROR, MAX_DIAGNOSTICS, WARNING, ConfigPath, Diagn
 from .core.record import Record
 from .core.runtime import collector_paused
 from .importers import FRONT_DOORS, HUGGINGFACE, ULTRALYTICS
-from .memory.adapters import FineTuneRun, finetune_contributors, plan_finetune
+from .memory.finetune_run import FineTuneRun, finetune_contributors, memory_model, plan_finetune
 from .memory.advice import advice
 from .memory.inference_check import check_inference
-from .memory.model import MemoryEstimate, MemoryModel
+from .memory.model import MemoryEstimate
 from .memory.precision import PRECISION_MODELS
 from .model.analysis import INT64_MAX, LayerInfo, ShapeAnalysis, analyze_shapes, magnitude
 from .model.budgets import BudgetUse, Figure, budget_uses, check_budgets, top_contributors
@@ -52,7 +52,7 @@ class Analysis(Record):
 
     # inference: the serving figures, when the config has a usable `inference:` section
     # front: figures of the file's own convention (an Ultralytics import: model.info()'s layers and GFLOPs)
-    # finetune: memory.adapters.FineTuneRun when training.lora is set
+    # finetune: memory.finetune_run.FineTuneRun when training.lora is set
     # output: the graph's output (what the loss reads), None for the last layer
     def __init__(self, shapes: ShapeAnalysis, training: TrainingSetup, optimizer_state: int, memory: MemoryEstimate,
                  budgets: Tuple[BudgetUse, ...] = (), lines: Optional[Mapping[int, int]] = None,
@@ -324,15 +324,9 @@ def analyze_document(data: Mapping[str, Any], document: Optional[Document],
         return findings, None
     trainable_shapes = run.finetune.trainable_shapes if run is not None else shapes.trainable_shapes
     state = optimizer_state_values(setup, trainable_shapes)
-    planned, output = (run.shapes, run.output) if run else (shapes, graph.output)
-    fold = None
-    if planned.equal_copies:  # a stack of equal copies: planned as three (imported only then)
-        from .memory.folding import find_fold
-
-        fold = find_fold(planned, output)
-    memory_model = MemoryModel(planned, setup, output=output, tuning=run.tuning if run else None, fold=fold)
-    memory = memory_model.estimate()
-    figures = _figures(shapes, setup, state, memory, advice(memory_model), run)
+    model = memory_model(run, shapes, graph.output, setup)
+    memory = model.estimate()
+    figures = _figures(shapes, setup, state, memory, advice(model), run)
     serving, serving_findings, serving_figures = check_inference(data, shapes, graph.output)
     findings.extend(serving_findings)
     figures.update(serving_figures)

@@ -107,13 +107,9 @@ def main(argv: Optional[Sequence[str]] = None, *, stdout: Optional[TextIO] = Non
         return fit_inference(args, analysis, output, budget, budget_text, device, stdout, stderr)
     if args.sequence_length:
         return _sequence(args, budget, budget_text, device, stdout, stderr)
-    from ..memory.folding import find_fold
-    from ..memory.model import MemoryModel
+    from ..memory.finetune_run import memory_model
 
-    run = analysis.finetune
-    shapes, planned_output = (run.shapes, run.output) if run else (analysis.shapes, output)
-    model = MemoryModel(shapes, analysis.training, output=planned_output, device=device,
-                        tuning=run.tuning if run else None, fold=find_fold(shapes, planned_output))
+    model = memory_model(analysis.finetune, analysis.shapes, output, analysis.training, device=device)
     batch, peak = largest_batch(model.peak, budget)
     estimate = model.estimate(max(batch, 1))
     above = model.peak(batch + 1) if batch else None

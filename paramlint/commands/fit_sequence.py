@@ -42,8 +42,7 @@ def longest_sequence(data: Any, budget: int, device: DeviceModel, *, path: str =
                      ) -> Tuple[Optional[int], int, Optional[Any], str]:
     """(longest length that fits or None, its peak, its analysis, a note when no search is possible)."""
     from ..lint import analyze_document
-    from ..memory.folding import find_fold
-    from ..memory.model import MemoryModel
+    from ..memory.finetune_run import memory_model
     from ..validation.validator import SchemaValidator
 
     at_length = _length_setter(data, path)
@@ -62,10 +61,7 @@ def longest_sequence(data: Any, budget: int, device: DeviceModel, *, path: str =
         if analysis is None:
             return INFEASIBLE
         analyses[length] = analysis
-        run = analysis.finetune
-        shapes, output = (run.shapes, run.output) if run else (analysis.shapes, analysis.output)
-        model = MemoryModel(shapes, analysis.training, output=output, device=device,
-                            tuning=run.tuning if run else None, fold=find_fold(shapes, output))
+        model = memory_model(analysis.finetune, analysis.shapes, analysis.output, analysis.training, device=device)
         return model.peak(analysis.training.batch_size)
 
     length, peak = largest_batch(peak_at, budget, limit=MAX_LENGTH)

@@ -24,9 +24,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
-from ..core.diagnostics import Finding
 from ..core.record import Record
-from ..model.analysis import ShapeAnalysis, analyze_shapes
+from ..model.analysis import ShapeAnalysis
 from ..model.finetune import FineTune
 from ..model.graph import Graph, Node, Source
 from ..model.layers.base import DTYPE_BYTES
@@ -192,158 +191,52 @@ def _adapted_repeats(graph: Graph, position: Mapping[int, int], total: int,
     return tuple(kept)
 
 
-def tuning_memory(finetune: FineTune, position: Mapping[int, int], shapes: ShapeAnalysis,
+def tuning_memory(finetune: FineTune, position: Callable[[int], Optional[int]],
                   quantization: Optional[Quantization], quantized: Set[int], weight_size: int,
                   base_dtype: Optional[str]) -> TuningMemory:
-    """Bytes and trainability per tensor of the adapted graph (``shapes``)."""
+    """Bytes and trainability per tensor of the adapted graph (``position``: base node -> adapted node;
+    None for a node the adapted graph leaves out, a copy of a shortened stack: its bytes count in the
+    totals, it has no entry of its own)."""
     param_bytes: Dict[ParamKey, int] = {}
     trainable: Dict[ParamKey, bool] = {}
     dequantized: Dict[int, int] = {}
     param_parts: Dict[ParamKey, Tuple[int, ...]] = {}
     frozen_size = DTYPE_BYTES.get(base_dtype, weight_size) if base_dtype else weight_size
-    quantized_total = stats = base = 0
+    quantized_total = stats = base = frozen = 0
     seen: Set[int] = set()
     for old, tensors in finetune.layer_tensors.items():
-        new = position[old]
+        new = position(old)
         for tensor in tensors:
             if tensor.role == "adapter" or id(tensor) in seen:
                 continue
             seen.add(id(tensor))
             key = (new, tensor.name)
-            trainable[key] = tensor.trainable or old in finetune.copies
-            if tensor.trainable or old in finetune.copies:
+            trained = tensor.trainable or old in finetune.copies
+            if new is not None:
+                trainable[key] = trained  # type: ignore[index]
+            if trained:
                 base += tensor.numel * weight_size
                 continue
             if old in quantized and tensor.name == "weight" and quantization is not None:
                 parts = weight_bytes(quantization, tensor.shape)
-                param_bytes[key] = sum(parts.values())
-                param_parts[key] = tuple(parts.values())
+                size = sum(parts.values())
                 quantized_total += parts["packed"]
-                stats += sum(v for k, v in parts.items() if k != "packed")
-                compute = "float16" if quantization.bits == 8 else quantization.compute_dtype
-                dequantized[new] = math.prod(tensor.shape) * DTYPE_BYTES.get(compute, 4)
+                stats += size - parts["packed"]
+                if new is not None:
+                    param_parts[key] = tuple(parts.values())  # type: ignore[index]
+                    compute = "float16" if quantization.bits == 8 else quantization.compute_dtype
+                    dequantized[new] = math.prod(tensor.shape) * DTYPE_BYTES.get(compute, 4)
             else:
-                param_bytes[key] = tensor.numel * frozen_size
+                size = tensor.numel * frozen_size
+            frozen += size
+            if new is not None:
+                param_bytes[key] = size  # type: ignore[index]
     extra = []
     for old, copies in finetune.copies.items():
         # the frozen original stays (the copy, trained, is the layer's own parameters)
         extra += [t.numel * frozen_size for t in finetune.layer_tensors[old] if t.role != "adapter"]
     adapter_bytes = finetune.adapter_params * weight_size
-    base += sum(param_bytes.values()) - stats + sum(extra)
+    base += frozen - stats + sum(extra)
     int8 = tuple(dequantized) if quantization is not None and quantization.bits == 8 else ()
     return TuningMemory(param_bytes, trainable, extra, dequantized, adapter_bytes, quantized_total, stats, base,
                         param_parts, int8)
-
-
-class FineTuneRun(Record):
-    """Everything the pipeline knows about a fine-tuning run: the adapters
-    (``finetune``), the quantization, the adapted graph the memory model
-    simulates (``shapes``, ``output``) and its per-tensor differences."""
-
-    __slots__ = ("finetune", "quantization", "quantized", "shapes", "output", "tuning")
-
-    def __init__(self, finetune: FineTune, quantization: Optional[Quantization], quantized: Tuple[int, ...],
-                 shapes: ShapeAnalysis, output: Source, tuning: TuningMemory) -> None:
-        self.finetune = finetune
-        self.quantization = quantization
-        self.quantized = quantized
-        self.shapes = shapes
-        self.output = output
-        self.tuning = tuning
-
-
-def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, lora: Any,
-                  quantization_section: Optional[Mapping[str, Any]], weight_size: int,
-                  base_dtype: Optional[str], *, autocast_half: Optional[str] = None
-                  ) -> Tuple[Optional[FineTuneRun], List[Any]]:
-    """The run for ``training.lora`` (None without one); findings where peft would refuse it.
-    ``autocast_half``: the half dtype of a mixed precision (DoRA keeps a half copy of a weight)."""
-    from ..model.finetune import apply_lora
-    from ..model.module_names import module_paths
-    from .quantization import quantized_layers, read_quantization
-
-    if lora is None:
-        if quantization_section and (quantization_section.get("load_in_4bit") or
-                                     quantization_section.get("load_in_8bit")):
-            return None, [Finding("PL521", "a quantized model trains only through adapters: add `training.lora` "
-                                           "(bitsandbytes' 4- and 8-bit weights take no gradient)",
-                                  ("training", "quantization"))]
-        return None, []
-    paths, containers = module_paths(graph, data)
-    model = data.get("transformers") if isinstance(data.get("transformers"), Mapping) else {}
-    output_embeddings = model.get("output_embeddings")
-    finetune, findings = apply_lora(shapes, paths, containers, lora, output_embeddings=output_embeddings,
-                                    model_type=model.get("model_type"))
-    warnings = [f for f in findings if f.code == "PL522"]
-    if len(warnings) < len(findings):
-        return None, findings
-    quantization = read_quantization(quantization_section)
-    quantized: Tuple[int, ...] = ()
-    if quantization is not None:
-        owners = [i.node.index for i in shapes.layers if i.result.params]
-        tied = [i.node.index for i in shapes.layers if i.node.shares is not None]
-        tied += [i.node.shares for i in shapes.layers if i.node.shares is not None]
-        quantized = tuple(quantized_layers(quantization, paths, [i.node.type for i in shapes.layers], owners, tied,
-                                           output_embeddings))
-    new_graph, position = adapted_graph(graph, shapes, finetune, cast=weight_size == 4)
-    adapted, problems = analyze_shapes(new_graph, {})
-    if adapted is None:  # a branch torch could not run either (a dilated conv: lora_A has no dilation)
-        detail = problems[0].message if problems else "its shapes do not analyse"
-        return None, [Finding("PL521", f"a LoRA branch as peft builds it cannot run on this model: {detail}",
-                              ("training", "lora", "target_modules"))]
-    if finetune.settings.use_dora:
-        adapted = _with_dora(adapted, finetune, position, quantization, set(quantized), weight_size, base_dtype,
-                             autocast_half)
-    tuning = tuning_memory(finetune, position, adapted, quantization, set(quantized), weight_size, base_dtype)
-    if finetune.wrapped:
-        adapted, tuning = _with_wrapped(adapted, finetune, position, tuning)
-    return FineTuneRun(finetune, quantization, quantized, adapted, new_graph.output, tuning), warnings
-
-
-def _with_wrapped(adapted: ShapeAnalysis, finetune: FineTune, position: Mapping[int, int],
-                  tuning: TuningMemory) -> Tuple[ShapeAnalysis, TuningMemory]:
-    """Adapters on a layer's parameters (peft's ParamWrapper) become that layer's trainable parameters:
-    their gradients and optimizer state count; the activations of the merged weight are not modelled."""
-    layers = list(adapted.layers)
-    trainable = dict(tuning.trainable)
-    for old, tensors in finetune.wrapped.items():
-        info = layers[position[old]]
-        params = dict(info.result.params)
-        for tensor in tensors:
-            params[tensor.name] = tensor.shape
-            trainable[(position[old], tensor.name)] = True
-        added = sum(t.numel for t in tensors)
-        layers[position[old]] = info.replace(result=info.result.replace(params=params), params=info.params + added,
-                                             trainable_params=info.trainable_params + added)
-    return adapted.replace(layers=tuple(layers)), tuning.replace(trainable=trainable)
-
-
-def _with_dora(adapted: ShapeAnalysis, finetune: FineTune, position: Mapping[int, int],
-               quantization: Optional[Quantization], quantized: Set[int], weight_size: int,
-               base_dtype: Optional[str], autocast_half: Optional[str]) -> ShapeAnalysis:
-    from .dora import with_dora_tensors
-
-    frozen: Dict[int, str] = {}  # DoRA's W.to(x.dtype) is a copy of a dequantized or narrower weight
-    stored = base_dtype if base_dtype and DTYPE_BYTES.get(base_dtype, weight_size) != weight_size else None
-    for old in finetune.adapted:
-        if old in quantized or stored:
-            frozen[position[old]] = "float32" if weight_size == 4 else "bfloat16"
-    return with_dora_tensors(adapted, dropout=finetune.settings.lora_dropout > 0, autocast_half=autocast_half,
-                             frozen_dtypes=frozen, biases_trained=finetune.settings.bias != "none",
-                             r=finetune.settings.r,
-                             trained=frozenset(position[old] for old, tensors in finetune.layer_tensors.items()
-                                               if any(t.trainable for t in tensors if t.role != "adapter")))
-
-
-def finetune_contributors(run: FineTuneRun) -> Tuple[Tuple[str, int], ...]:
-    """The largest trainable contributions: adapters by kind, trained copies, biases."""
-    from ..model.budgets import top_contributors
-
-    totals: Dict[str, int] = {}
-    for tensor in run.finetune.tensors:
-        if tensor.trainable:
-            kind = {"adapter": f"LoRA {tensor.name}", "copy": "modules_to_save copies"}.get(tensor.role,
-                                                                                         f"base {tensor.name}")
-            totals[kind] = totals.get(kind, 0) + tensor.numel
-    largest = sorted(totals.items(), key=lambda item: -item[1])[:3]
-    return top_contributors(largest)

@@ -51,7 +51,7 @@ def _variant(model: MemoryModel, *, checkpoint_blocks: bool = False, **changes: 
     setup = model.setup.replace(**changes)  # type: ignore[arg-type]
     other = MemoryModel(model.shapes, setup, output=model.output, device=model.device,
                         checkpoint_blocks=checkpoint_blocks or model.checkpoint_blocks, tuning=model.tuning,
-                        fold=model.fold)
+                        fold=model.fold, expand=model.expand)
     return other.peak(setup.batch_size)
 
 

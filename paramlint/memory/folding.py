@@ -42,18 +42,27 @@ Build = Callable[[ShapeAnalysis, Source, Callable[[int], Optional[int]]], Timeli
 
 
 class Fold(Record):
-    """``count`` equal copies of ``size`` nodes from ``start`` in the graph the memory model plans."""
+    """``count`` equal copies of ``size`` nodes from ``start`` in the model the memory model plans, of
+    which the shapes it is given hold the first ``stored`` (all of them unless a fine-tuning run wrote its
+    adapted graph with a shortened stack: memory.short_stack)."""
 
-    __slots__ = ("start", "size", "count")
+    __slots__ = ("start", "size", "count", "stored")
 
-    def __init__(self, start: int, size: int, count: int) -> None:
+    def __init__(self, start: int, size: int, count: int, stored: Optional[int] = None) -> None:
         self.start = start
         self.size = size
         self.count = count
+        self.stored = count if stored is None else stored
+
+    @property
+    def short(self) -> bool:
+        """The shapes hold fewer copies than the model has."""
+        return self.stored < self.count
 
     def folded_index(self, copies: int) -> Callable[[int], Optional[int]]:
-        """Node index in the graph of ``copies`` copies (None for a node of a dropped copy)."""
-        start, size, count = self.start, self.size, self.count
+        """Node index in the graph of ``copies`` copies (None for a node of a dropped copy), from the
+        index in the shapes the fold was given."""
+        start, size, count = self.start, self.size, self.stored
         kept_end, end, shift = start + copies * size, start + count * size, (count - copies) * size
 
         def index(node: int) -> Optional[int]:
@@ -70,12 +79,12 @@ def find_fold(shapes: ShapeAnalysis, output: Source) -> Optional[Fold]:
     """The largest stack of equal copies (``shapes.equal_copies``, checked layer by layer by the shape
     analysis) that the layers after it read through its last copy only, or None."""
     for repeat in sorted(shapes.equal_copies, key=lambda r: -(r.count * r.size)):
-        if repeat.count >= MIN_COPIES and _read_through_last_copy(shapes.layers, output, repeat):
+        if repeat.count >= MIN_COPIES and read_through_last_copy(shapes.layers, output, repeat):
             return Fold(repeat.start, repeat.size, repeat.count)
     return None
 
 
-def _read_through_last_copy(layers: Sequence[LayerInfo], output: Source, repeat: Repeat) -> bool:
+def read_through_last_copy(layers: Sequence[LayerInfo], output: Source, repeat: Repeat) -> bool:
     end = repeat.start + repeat.count * repeat.size
     last = end - repeat.size
     for info in layers[end:]:
@@ -88,7 +97,7 @@ def _read_through_last_copy(layers: Sequence[LayerInfo], output: Source, repeat:
 
 def folded_shapes(shapes: ShapeAnalysis, output: Source, fold: Fold, copies: int) -> Tuple[ShapeAnalysis, Source]:
     """The model with ``copies`` copies of the stack (the layers after it renumbered)."""
-    start, size, count = fold.start, fold.size, fold.count
+    start, size, count = fold.start, fold.size, fold.stored
     end, shift = start + count * size, (count - copies) * size
     last = end - size
 

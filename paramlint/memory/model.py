@@ -24,7 +24,7 @@ from ..model.training import TrainingSetup
 from .plan import CATEGORIES, plan_forward
 from .precision import CUDA, PRECISION_MODELS, DeviceModel
 from .simulation import MemoryTrace, SimResult, TracePoint, layer_bytes, simulate
-from .step_flops import step_flops
+from .step_flops import StepFlops, stacked_step_flops, step_flops
 from .steps import Timeline, inference_timeline, optimizer_temporary, training_timeline
 
 if TYPE_CHECKING:  # imported when a model has a stack to fold (memory.folding)
@@ -110,19 +110,24 @@ class MemoryModel:
 
     def __init__(self, shapes: ShapeAnalysis, setup: TrainingSetup, *, output: Optional[Source] = None,
                  device: DeviceModel = CUDA, checkpoint_blocks: bool = False, tuning: Optional[Any] = None,
-                 fold: Optional["Fold"] = None) -> None:
+                 fold: Optional["Fold"] = None, expand: Optional[Callable[[], Tuple[ShapeAnalysis, Source, Any]]] = None
+                 ) -> None:
         self.shapes = shapes
         self.setup = setup
         self.tuning = tuning  # memory.adapters.TuningMemory of a fine-tuning run (shapes are its adapted graph's)
         self.device = device
         self.checkpoint_blocks = checkpoint_blocks
         self.fold = fold  # memory.folding: a stack of equal blocks, planned as three copies and unrolled
+        # a fold whose shapes hold fewer copies than the model (fold.short): ``expand`` gives the whole
+        # model's (shapes, output, tuning) for what cannot be read from the copies stored
+        self.expand = expand
         self.precision = PRECISION_MODELS[setup.precision]
         self.output = output if output is not None else Source(len(shapes.layers) - 1)
+        self.layers = len(shapes.layers) + ((fold.count - fold.stored) * fold.size if fold is not None else 0)
         with collector_paused():
             self._training = self._timeline(self._training_timeline, optimizer=True)
         self._inference: Optional[Union[Timeline, "FoldedTimeline"]] = None
-        self.flops = step_flops(shapes, self.output)
+        self.flops = self._step_flops()
 
     def _timeline(self, build: Callable[..., Timeline], *, optimizer: bool) -> Union[Timeline, "FoldedTimeline"]:
         if self.fold is not None:
@@ -132,7 +137,25 @@ class MemoryModel:
             folded = fold_timeline(build, self.shapes, self.output, self.fold, grads)
             if folded is not None:
                 return folded
+            self._expanded()
         return build(self.shapes, self.output, None)
+
+    def _expanded(self) -> None:
+        """Hold the whole model from now on (a fold that does not unroll exactly is planned in full)."""
+        if self.fold is not None and self.fold.short:
+            if self.expand is None:
+                raise ValueError("a fold over fewer copies than the model has needs `expand`")
+            self.shapes, self.output, self.tuning = self.expand()
+            self.fold = None
+
+    def _step_flops(self) -> StepFlops:
+        fold = self.fold
+        if fold is not None and fold.short:
+            flops = stacked_step_flops(self.shapes, self.output, fold.start, fold.size, fold.stored, fold.count)
+            if flops is not None:
+                return flops
+            self._expanded()
+        return step_flops(self.shapes, self.output)
 
     def _training_timeline(self, shapes: ShapeAnalysis, output: Source,
                            index: Optional[Callable[[int], Optional[int]]]) -> Timeline:
@@ -196,10 +219,10 @@ class MemoryModel:
         end = dict(zip(CATEGORIES, result.end_of_forward))
         walk = self._training
         if not isinstance(walk, Timeline):  # folded
-            layers = walk.layer_bytes(batch, rounding, len(self.shapes.layers))
+            layers = walk.layer_bytes(batch, rounding, self.layers)
             gradients = walk.gradient_bytes(rounding)
         else:
-            layers = layer_bytes(walk, batch, rounding, len(self.shapes.layers))
+            layers = layer_bytes(walk, batch, rounding, self.layers)
             gradients = sum(-(-walk.storages.fixed[s] // rounding) * rounding for s in _gradient_storages(walk))
         return MemoryEstimate(
             params=parts["parameters"], gradients=parts["gradients"], optimizer_state=parts["optimizer_state"],

@@ -16,7 +16,7 @@ fused LSTM and flash-attention kernels count 0 both ways; paramlint follows
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from ..core.record import Record
 from ..model.analysis import LayerInfo, ShapeAnalysis
@@ -49,6 +49,35 @@ class StepFlops(Record):
 def step_flops(shapes: ShapeAnalysis, output: Optional[Source] = None) -> StepFlops:
     """Forward and backward FLOPs per sample, for every layer."""
     output = output if output is not None else Source(len(shapes.layers) - 1)
+    forward, backward, _, _ = _per_layer(shapes, output)
+    return StepFlops(sum(forward), sum(backward), forward, backward)
+
+
+def stacked_step_flops(shapes: ShapeAnalysis, output: Source, start: int, size: int, stored: int,
+                       count: int) -> Optional[StepFlops]:
+    """:func:`step_flops` of the model whose ``shapes`` hold ``stored`` (at least 4) of the ``count`` equal
+    copies of a stack (``size`` nodes from ``start``), read by the layers after it through its last copy
+    only; None when the two middle copies differ.
+
+    Which outputs need a gradient runs forward, copy by copy, and which layers the output uses runs
+    backward: once copies 1 and 2 agree on both (and so on every count), every middle copy of the model
+    is copy 1 again, its last copy the stored last one."""
+    forward, backward, needs, useful = _per_layer(shapes, output)
+    one, two = slice(start + size, start + 2 * size), slice(start + 2 * size, start + 3 * size)
+    if stored < 4 or any(values[one] != values[two] for values in (forward, backward, needs, useful)):
+        return None
+    tail = start + (stored - 1) * size
+
+    def stacked(values: tuple) -> tuple:
+        return values[:start + size] + values[one] * (count - 2) + values[tail:]
+
+    forward, backward = stacked(forward), stacked(backward)
+    return StepFlops(sum(forward), sum(backward), forward, backward)
+
+
+def _per_layer(shapes: ShapeAnalysis, output: Source) -> Tuple[tuple, tuple, tuple, tuple]:
+    """Forward and backward FLOPs per layer, and per layer whether its outputs need a gradient and whether
+    the output uses it."""
     useful = useful_layers(shapes, output)
     needs = [False] * len(shapes.layers)  # every output of a node needs a gradient, or none does
     backward: List[int] = []
@@ -67,7 +96,7 @@ def step_flops(shapes: ShapeAnalysis, output: Optional[Source] = None) -> StepFl
             flops = known[key] = layer_backward(info, inputs, trainable)
         backward.append(flops)
     forward = tuple(info.result.flops for info in shapes.layers)
-    return StepFlops(sum(forward), sum(backward), forward, tuple(backward))
+    return forward, tuple(backward), tuple(needs), tuple(useful)
 
 
 def layer_backward(info: LayerInfo, input_grads: Sequence[bool], trainable: bool) -> int:

@@ -17,7 +17,7 @@ def finetune_dict(analysis: Analysis) -> Dict[str, Any]:
              "effective_batch": setup.effective_batch}
     if run is None:
         return batch if setup.gradient_accumulation_steps > 1 else {}
-    finetune, tuning = run.finetune, run.tuning
+    finetune, tuning = run.finetune, run.planned.tuning  # its totals are the whole model's
     settings = finetune.settings
     memory = analysis.memory
     return dict(batch, **{
