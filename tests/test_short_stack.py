@@ -130,6 +130,14 @@ def test_what_takes_the_short_path(monkeypatch, lora, taken):
     assert _assert_alike(_llama_like(**lora), monkeypatch) is taken
 
 
+def test_a_head_tied_to_the_embedding_takes_the_short_path(monkeypatch):
+    data = _llama_like()
+    head = data["layers"][-1]
+    assert head["name"] == "lm_head"
+    head["shares"] = "embed_tokens"
+    assert _assert_alike(data, monkeypatch)
+
+
 def test_a_fold_that_does_not_unroll_falls_back_to_the_whole_graph(monkeypatch):
     """Where the three planned copies do not unroll to four, or the middle copies' FLOPs differ, the memory
     model writes the whole adapted graph out and plans it (the same figures as the run adapted in full)."""

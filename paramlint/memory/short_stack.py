@@ -15,8 +15,9 @@ The stack qualifies when the base model's copies are equal
 (``ShapeAnalysis.equal_copies``: same layers, shapes and wiring, checked by
 the shape analysis), the graph builder wrote copies from the third on as
 the copy before (``Repeat.cloned``), every copy from there on is adapted,
-trained and quantized as the copy before it, no layer shares a parameter
-with another, and the layers after the stack read it through its last copy.
+trained and quantized as the copy before it, no parameter is shared with
+or within the stack (a head tied to the embedding, both outside it, is
+fine), and the layers after the stack read it through its last copy.
 Parameter counts, trainable counts and the quantized storage totals are
 never read from the cut graph: they come from the whole model's tensors.
 """
@@ -75,7 +76,7 @@ def short_stack(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, quantiz
                 (repeat.start, repeat.size, repeat.count) not in equal:
             continue
         if _adapted_alike(repeat, finetune, quantized) and read_through_last_copy(shapes.layers, output, repeat) \
-                and not any(info.node.shares is not None for info in shapes.layers):
+                and not _tied_to(repeat, shapes):
             fold = Fold(repeat.start, repeat.size, repeat.count)
             cut, cut_output = folded_shapes(shapes, output, fold, KEPT)
             repeats = tuple(_cut_repeats(graph.repeats, repeat))
@@ -83,6 +84,14 @@ def short_stack(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, quantiz
                                       repeats=repeats)
             return ShortStack(repeat, cut_graph, cut, (repeat.count - KEPT) * repeat.size)
     return None
+
+
+def _tied_to(repeat: Repeat, shapes: ShapeAnalysis) -> bool:
+    """A layer of the stack shares a parameter, or one shares a parameter of the stack (a head tied to the
+    embedding, both outside it, is neither)."""
+    start, end = repeat.start, repeat.start + repeat.count * repeat.size
+    return any(node.shares is not None and (start <= node.index < end or start <= node.shares < end)
+               for node in (info.node for info in shapes.layers))
 
 
 def _adapted_alike(repeat: Repeat, finetune: FineTune, quantized: Set[int]) -> bool:
