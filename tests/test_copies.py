@@ -168,7 +168,7 @@ def test_nested_and_plain_repeats_are_named_as_placed():
 def _adapted_alike(data: Dict[str, Any]) -> Any:
     """The adapted graph (memory.adapters) keeps a repeat cloned only where its copies are adapted alike:
     its analysis with reuse equals inferring every node."""
-    from paramlint.memory.adapters import adapted_graph
+    from paramlint.memory.adapters import adapted_graph, adapted_size
     from paramlint.model.finetune import apply_lora, read_lora
     from paramlint.model.module_names import module_paths
 
@@ -179,6 +179,7 @@ def _adapted_alike(data: Dict[str, Any]) -> Any:
     if any(f.code != "PL522" for f in findings):
         return None
     adapted, _ = adapted_graph(graph, shapes, finetune)
+    assert len(adapted.nodes) == adapted_size(graph, finetune)  # the node limit counts it before writing it
     reused, inferred = analyze_shapes(adapted, {}), analyze_shapes(adapted.replace(repeats=()), {})
     assert reused[1] == inferred[1]
     assert reused[0].replace(equal_copies=()) == inferred[0]

@@ -105,6 +105,22 @@ def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int,
     return layers
 
 
+def adapted_size(graph: Graph, finetune: FineTune, *, cast: bool = True) -> int:
+    """The number of nodes :func:`adapted_graph` writes, counted without writing them."""
+    settings = finetune.settings
+    per_type: Dict[str, int] = {}
+    total = len(graph.nodes)
+    for index in finetune.adapted:
+        node_type = graph.nodes[index].type
+        if node_type not in per_type:
+            branch = _adapter_layers(graph.nodes[index], {}, (1, 1, 1), settings.r, settings.lora_dropout, 1.0,
+                                     cast, settings.use_dora)
+            dora_base = settings.use_dora and node_type == "Linear" and settings.lora_dropout > 0
+            per_type[node_type] = len(branch) + 1 + dora_base  # the branch, its Add (and DoRA's base result)
+        total += per_type[node_type]
+    return total
+
+
 def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
                   cast: bool = True) -> Tuple[Graph, Dict[int, int]]:
     """The graph with each LoRA branch after its layer; returns it and old index -> new index.

@@ -125,6 +125,14 @@ def plan_finetune(data: Mapping[str, Any], graph: Graph, shapes: ShapeAnalysis, 
         tied += [i.node.shares for i in shapes.layers if i.node.shares is not None]
         quantized = tuple(quantized_layers(quantization, paths, [i.node.type for i in shapes.layers], owners, tied,
                                            output_embeddings))
+    from ..model.graph import MAX_NODES
+    from .adapters import adapted_size
+
+    size = adapted_size(graph, finetune, cast=weight_size == 4)
+    if size > MAX_NODES:  # what the graph builder's limit holds every graph to, peft's branches included
+        return None, [Finding("PL103", f"with peft's LoRA branches ({len(finetune.adapted):,} adapted layers) the "
+                                       f"network has {size:,} layers, past the limit of {MAX_NODES:,}",
+                              ("training", "lora", "target_modules"))]
     adapt = _Adapting(finetune, quantization, set(quantized), weight_size, base_dtype, autocast_half)
     if short and graph.repeats:
         from .short_stack import short_stack
