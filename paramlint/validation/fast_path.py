@@ -18,14 +18,14 @@ class FastPath:
     ``SchemaValidator`` derives from it."""
 
     def __init__(self, schema: Mapping[str, Any], document: Mapping[str, Any], entry: Mapping[str, Any]) -> None:
-        self._schema = Interpreter(schema)  # layer.<Type> and reserved.* resolve their $refs here
-        self._document = Interpreter(document)
-        self._document_check = self._document.compile(document)
-        self._entry_check = self._schema.compile(entry)
+        self.schema = Interpreter(schema)  # layer.<Type> and reserved.* resolve their $refs here
+        self.document = Interpreter(document)
+        self._document_check = self.document.compile(document)
+        self._entry_check = self.schema.compile(entry)
         reserved = {k[len("reserved."):]: {"$ref": f"{schema['$id']}#/$defs/{k}"}
                     for k in schema["$defs"] if k.startswith("reserved.")}
-        self._block_use = {"type": "object", "properties": reserved}
-        self._block_use_check: Any = None
+        self.block_use = {"type": "object", "properties": reserved}  # a block's use: its reserved keys
+        self._block_use_check = self.schema.compile(self.block_use)
         self._layers: Dict[str, Check] = {}
 
     def certainly_valid(self, data: Any, *, layers: bool = True) -> bool:
@@ -53,11 +53,7 @@ class FastPath:
         layer_type = entry["type"]
         check = self._layers.get(layer_type)
         if check is None:
-            if layer_type in REGISTRY:
-                check = self._schema.definition(f"#/$defs/layer.{layer_type}")
-            else:
-                if self._block_use_check is None:
-                    self._block_use_check = self._schema.compile(self._block_use)
-                check = self._block_use_check
+            check = self.schema.definition(f"#/$defs/layer.{layer_type}") if layer_type in REGISTRY \
+                else self._block_use_check
             self._layers[layer_type] = check
         return check(entry) is True
