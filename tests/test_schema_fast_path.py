@@ -78,10 +78,15 @@ def document_verdicts(data: Any) -> Tuple[Optional[bool], bool]:
 TOOL_FAST = Interpreter(TOOL_SCHEMA, strict_integer=False)
 
 
-def tool_verdicts(table: Any) -> Tuple[Optional[bool], bool]:
-    from jsonschema import Draft202012Validator
+TOOL_ORACLE: List[Any] = []
 
-    return TOOL_FAST.is_valid(table), Draft202012Validator(TOOL_SCHEMA).is_valid(table)
+
+def tool_verdicts(table: Any) -> Tuple[Optional[bool], bool]:
+    if not TOOL_ORACLE:
+        from jsonschema import Draft202012Validator
+
+        TOOL_ORACLE.append(Draft202012Validator(TOOL_SCHEMA))
+    return TOOL_FAST.is_valid(table), TOOL_ORACLE[0].is_valid(table)
 
 
 # --- edge values ------------------------------------------------------------------------------------------
@@ -129,11 +134,14 @@ def edge_values(schema: Any, root: Dict[str, Any] = SCHEMA) -> List[Any]:
                     if bound in part:
                         b = part[bound]
                         values.extend([b, b - 1, b + 1, b - 0.5, b + 0.5, float(b)])
+                for size in ("minItems", "maxItems"):
+                    if size in part:
+                        values.extend([[1] * part[size], [1] * (part[size] + 1), [1] * max(0, part[size] - 1)])
                 if "$ref" in part:
                     found.append(part)
         frontier = found
     near = [v + "x" for v in values if isinstance(v, str)] + [v.upper() for v in values if isinstance(v, str)] + \
-        [v[:-1] for v in values if isinstance(v, str) and v]
+        [v[:-1] for v in values if isinstance(v, (str, list)) and v] + [v + v[-1:] for v in values if isinstance(v, list)]
     scalars = {json.dumps(v, sort_keys=True): v for v in values + near if not isinstance(v, float) or math.isfinite(v)}
     return list(scalars.values())[:60]
 
@@ -293,6 +301,68 @@ def test_documents_under_random_edits(data):
     assert FAST.validate(config) == SLOW.validate(config)  # the pieces too: layers, blocks, budgets
 
 
+def _paths(value: Any, at: Tuple[Any, ...] = ()) -> Iterator[Tuple[Any, ...]]:
+    """The path of every key and list item in ``value``."""
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield at + (key,)
+        yield from _paths(child, at + (key,))
+
+
+def _replaced(value: Any, path: Tuple[Any, ...], new: Any) -> Any:
+    """A copy of ``value`` with the item at ``path`` set to ``new`` (or removed, for ``_DROP``)."""
+    copied = copy.deepcopy(value)
+    holder = copied
+    for key in path[:-1]:
+        holder = holder[key]
+    if new is _DROP:
+        del holder[path[-1]]
+    else:
+        holder[path[-1]] = copy.deepcopy(new)
+    return copied
+
+
+_DROP = object()
+_TRAINING = SCHEMA["properties"]["training"]
+
+
+def _training_seeds() -> List[Dict[str, Any]]:
+    """The training schema's own examples, once with each optimizer as a mapping of its arguments."""
+    full = {k: v["examples"][0] for k, v in _TRAINING["properties"].items() if v.get("examples")}
+    seeds = [full]
+    for rule in _TRAINING["properties"]["optimizer"]["else"]["allOf"]:
+        name = rule["if"]["properties"]["type"].get("const")
+        arguments = {k: v["examples"][0] for k, v in rule["then"].get("properties", {}).items() if v.get("examples")}
+        if name:
+            seeds.append(dict(full, optimizer=dict(arguments, type=name)))
+    return seeds
+
+
+TRAINING_SEEDS = _training_seeds()
+TRAINING_EDGES = list({json.dumps(v, sort_keys=True): v for v in edge_values(_TRAINING, SCHEMA) + JUNK + [
+    [0.9, 0.999, 0.1], [0.9], [None, 1e-3], [1e-30, None], ["q_proj", 1], "all-linear", "lora_only"]}.values())
+
+
+def test_training_key_by_key_in_the_document_and_the_tool_schema():
+    """Every key and item of each training seed (optimizers with their arguments, LoRA, quantization), set
+    to each edge value or dropped, in a model config and in a tool table."""
+    assert len(TRAINING_SEEDS) > 10
+    tally, tool_tally = Tally(), Tally()
+    arguments = [v for v in TRAINING_EDGES if isinstance(v, (list, float)) or v in (None, True, 0, 1, "x")]
+    for number, seed in enumerate(TRAINING_SEEDS):  # the first whole, the others in their optimizer
+        for path in (p for p in _paths(seed) if number == 0 or p[0] == "optimizer"):
+            for value in (TRAINING_EDGES if number == 0 else arguments) + [_DROP]:
+                training = _replaced(seed, path, value)
+                config = {"paramlint": 1, "input": [4], "layers": [{"type": "Linear", "out_features": 2}],
+                          "training": training}
+                tally.compare(str(path), *document_verdicts(config), training)
+                if number == 0:  # the same definitions in the tool schema, with its own "integer"
+                    tool_tally.compare(str(path), *tool_verdicts({"training": training}), training)
+    tally.assert_exact()
+    tool_tally.assert_exact()
+    assert tally.unsure + tool_tally.unsure <= UNSURE_AT_MOST * (tally.checked + tool_tally.checked)
+
+
 # --- the tool schema --------------------------------------------------------------------------------------
 
 TOOL_SEEDS: List[Dict[str, Any]] = [
@@ -338,6 +408,58 @@ def test_integer_is_strict_in_format_1_and_not_in_the_tool_schema():
     assert TOOL_FAST.is_valid({"training": {"batch_size": 8.0}}) is True
     assert TOOL_FAST.is_valid({"training": {"batch_size": 8.5}}) is False
     assert TOOL_FAST.is_valid({"training": {"batch_size": True}}) is False
+
+
+# --- each keyword on its own -----------------------------------------------------------------------------
+
+KEYWORD_SCHEMAS: List[Any] = [
+    True, False, {}, {"type": "integer"}, {"type": "number"}, {"type": ["boolean", "null"]}, {"type": "string"},
+    {"type": ["string", "object"]}, {"type": "array"}, {"const": 1}, {"const": True}, {"const": [1, {"a": None}]},
+    {"const": "1"}, {"enum": ["a", "1", ""]}, {"enum": [1, None, [True]]}, {"properties": {"a": {"type": "integer"}}},
+    {"additionalProperties": False, "properties": {"a": True}}, {"additionalProperties": {"type": "string"}},
+    {"required": ["a", "type"]}, {"minProperties": 1}, {"propertyNames": {"pattern": "^[a-z]+$"}},
+    {"items": {"type": "integer"}}, {"items": False, "prefixItems": [{"type": "number"}]},
+    {"prefixItems": [{"type": ["number", "null"]}, {"type": "number"}], "minItems": 2, "maxItems": 2},
+    {"minItems": 1}, {"maxItems": 1}, {"minimum": 1}, {"maximum": 1.5}, {"exclusiveMinimum": 0}, {"minLength": 1},
+    {"pattern": "^PL[0-9]{0,3}$"}, {"pattern": "[0-9]"}, {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+    {"allOf": [{"minimum": 0}, {"maximum": 2}]}, {"if": {"type": "string"}, "then": {"minLength": 2}},
+    {"if": {"required": ["type"]}, "then": {"properties": {"type": {"const": "a"}}}, "else": {"minProperties": 2}},
+    {"$ref": "#/$defs/positive", "$defs": {"positive": {"type": "integer", "minimum": 1}}},
+]
+KEYWORD_INSTANCES: List[Any] = JUNK + [{"a": 1}, {"a": 1.0}, {"a": "x", "b": 2}, {"type": "a"}, {"type": "b", "a": 1},
+                                       {"A": 1}, [1.5], [None, 2], [None, 2, 3], [1, "x"], "PL45", "PL", "ab", "é"]
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_each_keyword_alone_on_every_kind_of_value(strict):
+    """Each keyword on instances of every JSON type (a keyword ignores the types it does not apply to)."""
+    from jsonschema import Draft202012Validator
+
+    from paramlint.validation.validator import strict_validator_class
+
+    tally = Tally()
+    for schema in KEYWORD_SCHEMAS:
+        oracle = (strict_validator_class() if strict else Draft202012Validator)(schema)
+        interpreter = Interpreter(schema if isinstance(schema, dict) else {"allOf": [schema]}, strict_integer=strict)
+        for instance in KEYWORD_INSTANCES:
+            tally.compare(json.dumps(schema), interpreter.is_valid(instance), oracle.is_valid(instance), instance)
+    tally.assert_exact()
+    assert tally.unsure == 0
+
+
+def test_top_level_keys_of_the_document():
+    """Each top-level key of a few configs set to each edge value of the document schema, or dropped."""
+    tally = Tally()
+    names = ["examples/cifar10_cnn.yaml", "examples/finetune/llama2_70b_qlora.yaml"]
+    names += [n for n in sorted(CONFIGS) if "blocks" in CONFIGS[n]][:1]
+    for name in names:
+        config = CONFIGS[name]
+        for key in sorted(SCHEMA["properties"]):
+            for value in DOCUMENT_EDGES + JUNK + [_DROP]:
+                changed = {k: v for k, v in config.items() if k != key} if value is _DROP else dict(config, **{key: value})
+                tally.compare(f"{name} {key}", *document_verdicts(changed), value)
+    tally.assert_exact()
+    assert tally.unsure == 0
 
 
 # --- the primitives ---------------------------------------------------------------------------------------
