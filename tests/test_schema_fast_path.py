@@ -141,7 +141,8 @@ def edge_values(schema: Any, root: Dict[str, Any] = SCHEMA) -> List[Any]:
                     found.append(part)
         frontier = found
     near = [v + "x" for v in values if isinstance(v, str)] + [v.upper() for v in values if isinstance(v, str)] + \
-        [v[:-1] for v in values if isinstance(v, (str, list)) and v] + [v + v[-1:] for v in values if isinstance(v, list)]
+        [v[:-1] for v in values if isinstance(v, (str, list)) and v] + \
+        [v + v[-1:] for v in values if isinstance(v, list)]
     scalars = {json.dumps(v, sort_keys=True): v for v in values + near if not isinstance(v, float) or math.isfinite(v)}
     return list(scalars.values())[:60]
 
@@ -456,7 +457,8 @@ def test_top_level_keys_of_the_document():
         config = CONFIGS[name]
         for key in sorted(SCHEMA["properties"]):
             for value in DOCUMENT_EDGES + JUNK + [_DROP]:
-                changed = {k: v for k, v in config.items() if k != key} if value is _DROP else dict(config, **{key: value})
+                changed = {k: v for k, v in config.items() if k != key} if value is _DROP else \
+                    dict(config, **{key: value})
                 tally.compare(f"{name} {key}", *document_verdicts(changed), value)
     tally.assert_exact()
     assert tally.unsure == 0
