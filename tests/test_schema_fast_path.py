@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paramlint.lint import Linter
+from strategies import block_graphs, cnn_graphs, mlp_graphs, sequence_graphs
 from test_fuzz import mutated_configs  # the fuzzer's mutations of the examples
 from paramlint.tool_config import check_table
 from paramlint.validation.interpreter import Interpreter, json_equal, plain_json
@@ -362,6 +363,16 @@ def test_training_key_by_key_in_the_document_and_the_tool_schema():
     tally.assert_exact()
     tool_tally.assert_exact()
     assert tally.unsure + tool_tally.unsure <= UNSURE_AT_MOST * (tally.checked + tool_tally.checked)
+
+
+@settings(max_examples=RANDOM_EXAMPLES, deadline=None, derandomize=not LONG_RUN,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.one_of(cnn_graphs(), mlp_graphs(), sequence_graphs(), block_graphs()))
+def test_random_graphs_validate_the_same(config):
+    """The differential tests' random networks (some with faults): every piece validate() checks."""
+    fast, oracle = document_verdicts(config)
+    assert fast is None or fast == oracle
+    assert FAST.validate(config) == SLOW.validate(config)
 
 
 # --- the tool schema --------------------------------------------------------------------------------------
