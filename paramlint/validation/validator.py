@@ -5,6 +5,11 @@ Each layer entry is checked against the schema's ``$defs/layer.<Type>``
 directly instead of through the schema's ``if``/``then`` dispatch (which
 editors use): the same rules, but one subschema per layer instead of one
 ``if`` per layer type, and identical layers are checked once.
+
+A document is first given to the fast path (``fast_path.py``: paramlint's own
+exact interpreter of the schema's keywords, ``interpreter.py``); when it is
+certainly valid, jsonschema is never imported.  Anything else goes through
+jsonschema as described above, so the findings are jsonschema's.
 """
 from __future__ import annotations
 
@@ -112,14 +117,14 @@ class SchemaValidator:
             reserved = {k[len("reserved."):]: {"$ref": f"{self._id}#/$defs/{k}"}
                         for k in self.schema["$defs"] if k.startswith("reserved.")}
             self._block_use = self.validator_class({"type": "object", "properties": reserved},
-                                                    registry=self.registry)
+                                                   registry=self.registry)
         return self._block_use
 
     def _layer_validator(self, layer_type: str) -> Any:
         validator = self._layers.get(layer_type)
         if validator is None:
             validator = self.validator_class({"$ref": f"{self._id}#/$defs/layer.{layer_type}"},
-                                              registry=self.registry)
+                                             registry=self.registry)
             self._layers[layer_type] = validator
         return validator
 
