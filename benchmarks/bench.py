@@ -339,6 +339,11 @@ def report(results: Dict[str, object]) -> str:
     out.append(f"\nModules a seed run imports beyond `import yaml, jsonschema`: {len(ours_loaded)} of paramlint's "
                f"own, and {len(beyond)} others: {', '.join(beyond) or 'none'}.")
     version_deps = ", ".join(results["version_imports_deps"]) or "none"
+    skipped = [m for m in results.get("modules_not_imported", []) if m.split(".")[0] in ("jsonschema", "referencing")]
+    out.append(f"Modules of the floor a seed run does not import: {len(skipped)} of jsonschema and referencing "
+               f"(jsonschema itself {'among them' if 'jsonschema' in skipped else 'not among them'}): a valid "
+               "config is checked by paramlint's interpreter of the schema's keywords, and jsonschema words the "
+               "findings of an invalid one.")
     out.append(f"`paramlint --version` imports of yaml/jsonschema: {version_deps}.\n")
     return "\n".join(out) + "\n"
 

@@ -236,22 +236,38 @@ class Problem(NamedTuple):
     severity: str = ERROR
 
 
-def check_table(table: Any, prefix: ConfigPath = ()) -> List[Problem]:
-    """Validate the paramlint table against schemas/tool-config.json, then its units and codes."""
-    import json
+def check_table(table: Any, prefix: ConfigPath = (), *, fast: bool = True) -> List[Problem]:
+    """Validate the paramlint table against schemas/tool-config.json, then its units and codes.
 
-    from jsonschema import Draft202012Validator
+    A table paramlint's schema interpreter finds certainly valid skips jsonschema (and its import);
+    ``fast=False`` (for tests) sends every table through jsonschema."""
+    problems: List[Problem] = []
+    if not (fast and _tool_schema().is_valid(table) is True):
+        from jsonschema import Draft202012Validator
 
-    from .validation.validator import schema_path
-
-    where = "[" + ".".join(prefix) + "]" if prefix else "the configuration"
-    schema = json.loads(schema_path(TOOL_SCHEMA_FILE).read_text(encoding="utf-8"))
-    problems = [_humanize(error, where) for error in Draft202012Validator(schema).iter_errors(table)]
-    if problems or not isinstance(table, Mapping):
-        return problems
+        where = "[" + ".".join(prefix) + "]" if prefix else "the configuration"
+        problems = [_humanize(error, where) for error in Draft202012Validator(_tool_schema().root).iter_errors(table)]
+        if problems or not isinstance(table, Mapping):
+            return problems
     problems.extend(_budget_units(table.get("budgets", {})))
     problems.extend(_unknown_codes(table))
     return problems
+
+
+_TOOL_SCHEMA: List[Any] = []
+
+
+def _tool_schema() -> Any:
+    """The tool schema's interpreter, made once per process (jsonschema's own "integer", which takes 3.0)."""
+    if not _TOOL_SCHEMA:
+        import json
+
+        from .validation.interpreter import Interpreter
+        from .validation.validator import schema_path
+
+        schema = json.loads(schema_path(TOOL_SCHEMA_FILE).read_text(encoding="utf-8"))
+        _TOOL_SCHEMA.append(Interpreter(schema, strict_integer=False))
+    return _TOOL_SCHEMA[0]
 
 
 def _humanize(error: Any, where: str) -> Problem:

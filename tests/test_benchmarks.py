@@ -33,4 +33,5 @@ def test_quick_benchmark_produces_its_report(tmp_path):
     assert results["batch"]["50 files"]["exit_codes"][0] == 1  # the batch includes examples/broken.yaml
     assert "torch" not in results["modules_beyond_floor"]
     assert results["version_imports_deps"] == []
+    assert "jsonschema" in results["modules_not_imported"]  # a valid seed config never imports jsonschema
     assert list(scratch.iterdir()) == []  # its temporary files are gone

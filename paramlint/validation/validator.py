@@ -5,6 +5,11 @@ Each layer entry is checked against the schema's ``$defs/layer.<Type>``
 directly instead of through the schema's ``if``/``then`` dispatch (which
 editors use): the same rules, but one subschema per layer instead of one
 ``if`` per layer type, and identical layers are checked once.
+
+A document is first given to the fast path (``fast_path.py``: paramlint's own
+exact interpreter of the schema's keywords, ``interpreter.py``); when it is
+certainly valid, jsonschema is never imported.  Anything else goes through
+jsonschema as described above, so the findings are jsonschema's.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from ..core.diagnostics import MAX_DIAGNOSTICS, ConfigPath, Finding, format_conf
 from ..core.suggest import closest, did_you_mean
 from ..core.units import BYTE_BUDGETS, UnitError, parse_bytes, parse_count
 from ..model.layers import REGISTRY
+from .fast_path import FastPath
 
 SCHEMA_FILE = "format-1.json"
 
@@ -59,22 +65,37 @@ _ENTRY = {"type": "object", "required": ["type"], "additionalProperties": True,
 class SchemaValidator:
     """Compiled validators for the document, each layer type and block uses."""
 
-    def __init__(self, schema: Optional[Dict[str, Any]] = None) -> None:
-        validator_class = strict_validator_class()
+    def __init__(self, schema: Optional[Dict[str, Any]] = None, *, fast: bool = True) -> None:
+        """``fast=False`` (for tests) sends every document through jsonschema, valid or not."""
         self.schema = schema if schema is not None else load_schema()
         # The document schema with layer entries checked only for `type` (each entry is then checked
         # against its own layer.<Type> schema) and the layer lists inlined: a $ref per entry is slow.
         layers = dict(self.schema["$defs"]["layers"], items=True)
         document = dict(self.schema, **{"$defs": dict(self.schema["$defs"], layer=_ENTRY, layers=layers)})
         document["properties"] = dict(document["properties"], layers=layers)
-        self._validator_class = validator_class
+        self._document_schema = document
         self._id = self.schema["$id"]
-        self.document = validator_class(document)
+        # jsonschema (imported, its validators compiled) only for a document the interpreter cannot pass
+        self._validator_class: Any = None
+        self._document: Any = None
         self._registry: Any = None  # what the layer validators resolve their $refs in; made on first use
         self._entry: Any = None
         self._block_use: Any = None
         self._layers: Dict[str, Any] = {}
         self._seen: Dict[Tuple[str, str], List[Finding]] = {}
+        self._fast = FastPath(self.schema, document, _ENTRY) if fast else None
+
+    @property
+    def validator_class(self) -> Any:
+        if self._validator_class is None:
+            self._validator_class = strict_validator_class()
+        return self._validator_class
+
+    @property
+    def document(self) -> Any:
+        if self._document is None:
+            self._document = self.validator_class(self._document_schema)
+        return self._document
 
     @property
     def registry(self) -> Any:
@@ -87,7 +108,7 @@ class SchemaValidator:
     @property
     def entry(self) -> Any:
         if self._entry is None:
-            self._entry = self._validator_class(_ENTRY)
+            self._entry = self.validator_class(_ENTRY)
         return self._entry
 
     @property
@@ -95,19 +116,21 @@ class SchemaValidator:
         if self._block_use is None:
             reserved = {k[len("reserved."):]: {"$ref": f"{self._id}#/$defs/{k}"}
                         for k in self.schema["$defs"] if k.startswith("reserved.")}
-            self._block_use = self._validator_class({"type": "object", "properties": reserved},
-                                                    registry=self.registry)
+            self._block_use = self.validator_class({"type": "object", "properties": reserved},
+                                                   registry=self.registry)
         return self._block_use
 
     def _layer_validator(self, layer_type: str) -> Any:
         validator = self._layers.get(layer_type)
         if validator is None:
-            validator = self._validator_class({"$ref": f"{self._id}#/$defs/layer.{layer_type}"},
-                                              registry=self.registry)
+            validator = self.validator_class({"$ref": f"{self._id}#/$defs/layer.{layer_type}"},
+                                             registry=self.registry)
             self._layers[layer_type] = validator
         return validator
 
     def validate(self, data: Any) -> List[Finding]:
+        if self._fast is not None and self._fast.certainly_valid(data):  # nothing for jsonschema to report
+            return _sorted(_input_choice(data) + _budget_units(data.get("budgets") or {}))
         findings = _humanized(self.document.iter_errors(data))
         if findings or not isinstance(data, Mapping):
             return _sorted(findings)
@@ -125,6 +148,8 @@ class SchemaValidator:
     def validate_written(self, data: Any) -> List[Finding]:
         """The keys a file with ``huggingface:`` writes itself (training, budgets, inference...): its layers
         come from the importer, which checks its own fields."""
+        if self._fast is not None and self._fast.certainly_valid(data, layers=False):
+            return _sorted(_budget_units(data.get("budgets") or {}))
         findings = _humanized(self.document.iter_errors(data))
         if not findings and isinstance(data, Mapping):
             findings.extend(_budget_units(data.get("budgets") or {}))
