@@ -8,10 +8,14 @@ output embeddings (``get_output_embeddings()``: ``lm_head``, BERT's MLM
 ``decoder``); ``modules_to_save`` of a tied head copies the shared weight
 (the embedding stays frozen and tied to the original); and a Mixtral's
 experts and router are targeted as parameters (peft's MoE conversion: see
-paramlint/model/finetune_moe.py).
+paramlint/model/finetune_moe.py); ``ensure_weight_tying`` on a model with
+tied embeddings (Llama tied, Gemma, GPT-2, BERT MLM) makes one trained copy
+of the embedding and the head, or adapts the head with the embedding (see
+paramlint/model/finetune_tying.py), and changes nothing on untied models.
 """
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from typing import Any, Dict, Optional, Tuple
@@ -58,6 +62,16 @@ LORAS = [
     dict(r=4, target_modules=".*experts.*"),
     dict(r=4, target_modules=["c_attn", "c_proj"], modules_to_save=["lm_head"]),
     dict(r=4, target_modules=["query", "value"], modules_to_save=["decoder"]),
+    # ensure_weight_tying (peft ties what is trained of a tied head to the embedding's: finetune_tying.py)
+    dict(r=4, target_modules=["q_proj", "c_attn", "query"], modules_to_save=["lm_head"], ensure_weight_tying=True),
+    dict(r=4, target_modules=["q_proj"], modules_to_save=["embed_tokens", "lm_head"], ensure_weight_tying=True,
+         bias="all"),
+    dict(r=2, target_modules=["q_proj", "lm_head"], ensure_weight_tying=True),
+    dict(r=2, target_modules=["query", "c_attn", "embed_tokens"], ensure_weight_tying=True, use_dora=True),
+    dict(r=2, target_modules=r".*\.(q_proj|c_attn|query)|lm_head", ensure_weight_tying=True, bias="lora_only"),
+    dict(r=2, target_modules=["q_proj", "embed_tokens"], modules_to_save=["lm_head"], ensure_weight_tying=True),
+    dict(r=2, target_modules=["q_proj", "lm_head"], modules_to_save=["lm_head"], ensure_weight_tying=True),
+    dict(r=2, target_modules="all-linear", ensure_weight_tying=True),
 ]
 
 
@@ -66,7 +80,10 @@ def theirs(config: Dict[str, Any], lora: Dict[str, Any]) -> Optional[Tuple[int, 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = peft.get_peft_model(model, peft.LoraConfig(**lora))
+            model = peft.get_peft_model(model, peft.LoraConfig(**copy.deepcopy(lora)))  # peft edits its lists
+    except TypeError as error:  # ensure_weight_tying: a tied head both adapted and copied
+        assert "modules_to_save cannot be applied to modules of type" in str(error), error
+        return None
     except ValueError as error:  # nothing matched, ParamWrapper's refusals, a half fused target
         assert any(s in str(error) for s in ("not found", "does not work with", "Cannot convert", "not supported",
                                              "no parameter was matched", "No modules were targeted")), error

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.diagnostics import Finding
 from ..core.record import Record
 from .analysis import ShapeAnalysis
+from .finetune_tying import is_tied_name, tie_weights
 from .layers.base import Shape
 
 LORA_TYPES = ("Linear", "Conv1d", "Conv2d", "Conv3d", "Embedding")
@@ -45,11 +46,11 @@ class LoraSettings(Record):
     """``training.lora``: peft's LoraConfig fields that change what is stored."""
 
     __slots__ = ("r", "target_modules", "lora_alpha", "lora_dropout", "bias", "use_dora", "modules_to_save",
-                 "exclude_modules")
+                 "exclude_modules", "ensure_weight_tying")
 
     def __init__(self, r: int = 8, target_modules: Any = None, lora_alpha: float = 8, lora_dropout: float = 0.0,
                  bias: str = "none", use_dora: bool = False, modules_to_save: Sequence[str] = (),
-                 exclude_modules: Any = None) -> None:
+                 exclude_modules: Any = None, ensure_weight_tying: bool = False) -> None:
         self.r = r
         self.target_modules = target_modules
         self.lora_alpha = lora_alpha
@@ -58,6 +59,7 @@ class LoraSettings(Record):
         self.use_dora = use_dora
         self.modules_to_save = tuple(modules_to_save)
         self.exclude_modules = exclude_modules
+        self.ensure_weight_tying = ensure_weight_tying
 
 
 def read_lora(section: Optional[Mapping[str, Any]]) -> Optional[LoraSettings]:
@@ -67,7 +69,8 @@ def read_lora(section: Optional[Mapping[str, Any]]) -> Optional[LoraSettings]:
         r=section.get("r", 8), target_modules=section.get("target_modules"),
         lora_alpha=section.get("lora_alpha", 8), lora_dropout=section.get("lora_dropout", 0.0),
         bias=section.get("bias", "none"), use_dora=bool(section.get("use_dora", False)),
-        modules_to_save=section.get("modules_to_save") or (), exclude_modules=section.get("exclude_modules"))
+        modules_to_save=section.get("modules_to_save") or (), exclude_modules=section.get("exclude_modules"),
+        ensure_weight_tying=bool(section.get("ensure_weight_tying", False)))
 
 
 class Tensor:
@@ -172,9 +175,7 @@ def _adapter_shapes(layer_type: str, weight: Shape, args: Mapping[str, Any], r: 
     return shapes
 
 
-def _target_list(settings: LoraSettings, shapes: ShapeAnalysis, paths: Sequence[str],
-                 output_embeddings: Optional[str]) -> Any:
-    target = settings.target_modules
+def _target_list(target: Any, shapes: ShapeAnalysis, paths: Sequence[str], output_embeddings: Optional[str]) -> Any:
     if isinstance(target, str) and target.lower() == "all-linear":
         return [p for p, info in zip(paths, shapes.layers) if info.node.type == "Linear" and p != output_embeddings]
     return target
@@ -188,7 +189,6 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
     ``output_embeddings`` and ``model_type``: a transformers model's (see
     the module docstring and finetune_moe.py)."""
     where = ("training", "lora")
-    findings: List[Finding] = []
     # The model's own parameters; a tied one is its owner's tensor.
     layer_tensors: Dict[int, List[Tensor]] = {}
     own: Dict[Tuple[int, str], Tensor] = {}
@@ -206,8 +206,12 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
             used.append(tensor)
         layer_tensors[node.index] = used
 
+    # 0. ensure_weight_tying: peft rewrites target_modules and modules_to_save (finetune_tying.py)
+    tying, findings = tie_weights(settings, shapes, paths, model_type)
+    to_save = tying.modules_to_save
+
     # 1. adapters
-    target = _target_list(settings, shapes, paths, output_embeddings)
+    target = _target_list(tying.target_modules, shapes, paths, output_embeddings)
     moe = None
     if model_type == "mixtral":
         from .finetune_moe import convert_mixtral_targets  # a Mixtral's LoRA only
@@ -225,15 +229,16 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
     problems = _pattern_problems(settings, paths, where)
     if problems:
         return FineTune(settings, tensors, layer_tensors, {}, {}, paths), problems
-    saved = [re.compile(rf"(^|.*\.){m}($|\..*)") for m in settings.modules_to_save]
+    saved = [re.compile(rf"(^|.*\.){m}($|\..*)") for m in to_save]
     adapted: Dict[int, List[Tensor]] = {}
     targets, excluded = _Names(target), _Names(settings.exclude_modules)
     for info, path in zip(shapes.layers, paths):
         node = info.node
-        if not targets.match(path, node.type) or excluded.match(path):
-            continue
-        if any(p.match(path) for p in saved):
-            continue
+        if not is_tied_name(path, tying.targets):  # a tied module is adapted before anything is checked
+            if not targets.match(path, node.type) or excluded.match(path):
+                continue
+            if any(p.match(path) for p in saved):
+                continue
         if node.type not in LORA_TYPES:
             findings.append(Finding("PL521", f"LoRA target `{path}` is a {node.type}; peft adapts only "
                                              f"{', '.join(LORA_TYPES)} layers here", where + ("target_modules",)))
@@ -260,7 +265,7 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
                 on_params[info.node.index] = new
                 tensors.extend(new)
                 layer_tensors[info.node.index] = layer_tensors[info.node.index] + new
-    if not adapted and not on_params and not findings:  # peft raises: nothing to adapt
+    if not adapted and not on_params and all(f.code == "PL522" for f in findings):  # peft raises: nothing to adapt
         findings.append(Finding("PL521", f"target_modules {_show(settings.target_modules)} matches no layer that "
                                          f"is not in modules_to_save (layer names: {_sample(paths)})",
                                 where + ("target_modules",)))
@@ -283,8 +288,8 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
     copies: Dict[int, List[Tensor]] = {}
     wrapped: List[str] = []
     found = set()
-    for key in _named_modules(paths, containers) if settings.modules_to_save else ():
-        hit = [m for m in settings.modules_to_save if key.endswith(m)]
+    for key in _named_modules(paths, containers) if to_save else ():
+        hit = [m for m in to_save if key.endswith(m)]
         if not hit or any(key.startswith(w + ".") for w in wrapped):
             continue
         found.update(hit)
@@ -301,11 +306,32 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
                     tensors.append(memo[id(tensor)])
                 copied.append(memo[id(tensor)])
             copies[index] = copied
-    missing = [m for m in settings.modules_to_save if m not in found]
+    _tie_copies(tying.copies, tying.embedding, paths, layer_tensors, copies)
+    for index in sorted(i for i in copies if i in adapted and is_tied_name(paths[i], tying.copies)):
+        findings.append(Finding("PL521", f"`{paths[index]}` is both a LoRA target and, tied to the embedding by "
+                                         f"ensure_weight_tying, a modules_to_save copy: peft raises (modules_to_save "
+                                         f"cannot be applied to a LoRA layer)", where + ("target_modules",)))
+    missing = [m for m in to_save if m not in found]
     if missing:  # peft 0.21 ignores them silently
         findings.append(Finding("PL522", f"modules_to_save {_show(missing)} matches no module: peft ignores it "
                                          f"(layer names: {_sample(paths)})", where + ("modules_to_save",)))
     return FineTune(settings, tensors, layer_tensors, adapted, copies, paths, on_params), findings
+
+
+def _tie_copies(tied: FrozenSet[str], embedding: Optional[int], paths: Sequence[str], layer_tensors: Dict[int, List[Tensor]],
+                copies: Dict[int, List[Tensor]]) -> None:
+    """ensure_weight_tying's copies: each module named by a tied key (a plain suffix, as modules_to_save)
+    is frozen, and its copy is a bias-free Linear whose weight is the embedding copy's own tensor."""
+    if not tied:
+        return
+    embedding_copy = next((t for t in copies.get(embedding, ()) if t.name == "weight"), None)
+    if embedding_copy is None:  # the embedding is inside a wrapped module: peft fails to find its copy
+        return
+    for index, path in enumerate(paths):
+        if any(path.endswith(key) for key in tied):
+            for tensor in layer_tensors[index]:
+                tensor.trainable = False
+            copies[index] = [embedding_copy]
 
 
 def _pattern_problems(settings: LoraSettings, paths: Sequence[str], where: Tuple[str, ...]) -> List[Finding]:

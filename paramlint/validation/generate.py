@@ -253,6 +253,10 @@ def lora_schema() -> Dict[str, Any]:
                                                        "ModulesToSaveWrapper); matched as a name suffix"),
             "exclude_modules": {"anyOf": [{"type": "string"}, names], "x-expected": "a list of module names or "
                                 "a regular expression", "description": "names never adapted"},
+            "ensure_weight_tying": {"type": "boolean", "default": False,
+                                    "description": "a transformers model with tied embeddings: one trained copy "
+                                                   "of the embedding and its tied head (modules_to_save), or the "
+                                                   "head adapted with the embedding (target_modules)"},
             "use_rslora": {"type": "boolean", "description": "accepted; no effect on counts or memory"},
             "init_lora_weights": {"description": "accepted; no effect on counts or memory"},
             "task_type": {"type": "string", "description": "accepted; no effect on counts or memory"},
