@@ -198,15 +198,19 @@ RULES: Dict[str, Rule] = _rules(
          "Add `scale: n`, name the file yolov8n.yaml, or pass `--scale n`."),
     Rule("PL521", "bad-adapter", ERROR,
          "`training.lora` that peft's get_peft_model would refuse: target_modules that match no layer, a target "
-         "peft cannot adapt (not Linear, Conv1d/2d/3d or Embedding), a grouped conv whose groups do not divide r; "
-         "or a quantized model without adapters.",
+         "peft cannot adapt (not Linear, Conv1d/2d/3d or Embedding), a grouped conv whose groups do not divide r, "
+         "a head that ensure_weight_tying both adapts and ties as a copy, or ties to an embedding that is not "
+         "adapted; or a quantized model without adapters.",
          "peft raises at get_peft_model, so the run never starts; the adapter counts and memory cannot be known.",
          "training: {lora: {r: 8, target_modules: [q_proj]}}  # the model has no layer named q_proj",
          "Use names as the model registers them (`layers.0.self_attn.q_proj` matches `q_proj`), a layer type, "
          "or `all-linear`."),
     Rule("PL522", "unmatched-modules-to-save", WARNING,
-         "A `training.lora.modules_to_save` entry that names no module of the model.",
-         "peft ignores it without a word, so the layer meant to be trained stays frozen.",
+         "A `training.lora.modules_to_save` entry that names no module of the model; or `ensure_weight_tying` "
+         "on a format-1 model whose head shares an embedding (peft finds tied weights only in a transformers "
+         "model, so nothing is tied).",
+         "peft ignores it (without a word, or with a warning), so the layer meant to be trained stays frozen, "
+         "or the head and the embedding are trained apart.",
          "training: {lora: {r: 8, target_modules: [q_proj], modules_to_save: [lm_haed]}}",
          "Use a module name as the model registers it (`lm_head`, `embed_tokens`, `classifier`)."),
     # --- tool configuration and suppressions -----------------------------------

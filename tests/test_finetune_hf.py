@@ -72,6 +72,8 @@ LORAS = [
     dict(r=2, target_modules=["q_proj", "embed_tokens"], modules_to_save=["lm_head"], ensure_weight_tying=True),
     dict(r=2, target_modules=["q_proj", "lm_head"], modules_to_save=["lm_head"], ensure_weight_tying=True),
     dict(r=2, target_modules="all-linear", ensure_weight_tying=True),
+    dict(r=2, target_modules=["q_proj", "c_attn", "query", "lm_head"], ensure_weight_tying=True,
+         exclude_modules=["embed_tokens", "wte", "word_embeddings"]),
 ]
 
 
@@ -83,6 +85,9 @@ def theirs(config: Dict[str, Any], lora: Dict[str, Any]) -> Optional[Tuple[int, 
             model = peft.get_peft_model(model, peft.LoraConfig(**copy.deepcopy(lora)))  # peft edits its lists
     except TypeError as error:  # ensure_weight_tying: a tied head both adapted and copied
         assert "modules_to_save cannot be applied to modules of type" in str(error), error
+        return None
+    except AttributeError as error:  # ensure_weight_tying: a tied head's adapters, the embedding not adapted
+        assert "lora_embedding_A" in str(error), error
         return None
     except ValueError as error:  # nothing matched, ParamWrapper's refusals, a half fused target
         assert any(s in str(error) for s in ("not found", "does not work with", "Cannot convert", "not supported",

@@ -181,3 +181,63 @@ def test_random_lora_and_dora_saved_tensors_and_peak(case: Tuple[Dict[str, Any],
         optimizer = torch.optim.AdamW([p for p in bridge.parameters() if p.requires_grad], foreach=False)
         measured = training_step(bridge, inputs, target, optimizer, forward=lambda *xs: run_graph(bridge, *xs)).peak
         assert model.peak(BATCH) == measured
+
+
+# ensure_weight_tying: peft ties only a transformers model's weights (its _tied_weights_keys); the tiny Llama
+# with its head tied to the embedding, declared a transformers model on both sides, is one.
+TIED = copy.deepcopy(dict(LLAMA), memo={})
+TIED["layers"][3]["shares"] = "embed_tokens"
+TIED["transformers"] = {"model_type": "llama", "output_embeddings": "lm_head"}
+
+
+def _without_input_grads(model: Any) -> None:
+    """peft makes the input embeddings' output require grad in a model with get_input_embeddings (as
+    transformers' enable_input_require_grads); paramlint does not model that, and it is not tying."""
+    for module in model.modules():
+        for key, hook in list(module._forward_hooks.items()):
+            if getattr(hook, "__name__", "") == "make_inputs_require_grad":
+                del module._forward_hooks[key]
+
+
+def _as_transformers(model: Any) -> Any:
+    """What peft reads of a transformers model with tied embeddings (transformers 4's list of keys)."""
+    model._tied_weights_keys = ["lm_head.weight"]
+    model.get_input_embeddings = lambda: model.get_submodule("embed_tokens")  # peft's wrapper, once it is one
+    return model
+
+
+TIED_CASES = [
+    ("save-head", dict(r=4, target_modules=["q_proj"], modules_to_save=["lm_head"])),
+    ("save-both", dict(r=4, target_modules=["q_proj"], modules_to_save=["lm_head", "embed_tokens"])),
+    ("target-head", dict(r=4, target_modules=["q_proj", "lm_head"])),
+    ("target-embedding-dropout", dict(r=2, target_modules=["o_proj", "embed_tokens"], lora_dropout=0.1)),
+    ("regex-head", dict(r=2, target_modules=r".*\.v_proj|lm_head")),
+]
+
+
+@pytest.mark.parametrize("tying", [False, True])
+@pytest.mark.parametrize("name, lora", TIED_CASES, ids=[c[0] for c in TIED_CASES])
+def test_weight_tying_step_peak_matches_torch(name: str, lora: Dict[str, Any], tying: bool) -> None:
+    """A tied trained copy is one tensor (one gradient, one optimizer state); tied adapters are
+    Parameters of their own on shared storage."""
+    lora = dict(lora, ensure_weight_tying=tying)
+    analysis = _analysis(_config(TIED, lora, "fp32"))
+    predicted = _memory_model(analysis).peak(BATCH)
+    torch.manual_seed(0)
+    bridge = _as_transformers(build({k: v for k, v in TIED.items() if k not in ("training", "transformers")}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wrapped = peft.get_peft_model(bridge, peft.LoraConfig(**copy.deepcopy(lora)))
+    _without_input_grads(bridge)
+    params = {id(p): p for p in wrapped.parameters()}.values()
+    finetune = analysis.finetune.finetune
+    assert (finetune.params, finetune.trainable_params) == (sum(p.numel() for p in params),
+                                                          sum(p.numel() for p in params if p.requires_grad))
+    head, embedding = finetune.paths.index("lm_head"), finetune.paths.index("embed_tokens")
+    if tying and finetune.copies:  # one trained tensor for both
+        assert finetune.copies[head] == [finetune.copy_of(embedding, "weight")]
+    inputs = _inputs(TIED)
+    target = torch.randint(0, 100, (BATCH * 16,))
+    optimizer = torch.optim.AdamW([p for p in bridge.parameters() if p.requires_grad], foreach=False)
+    measured = training_step(bridge, inputs, target, optimizer, forward=lambda *xs: run_graph(bridge, *xs)).peak
+    assert predicted == measured

@@ -70,7 +70,7 @@ def theirs(data: Mapping[str, Any], lora: Dict[str, Any]) -> Optional[Tuple[int,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = peft.get_peft_model(model, peft.LoraConfig(**peft_config(data, lora)))
+            model = peft.get_peft_model(model, peft.LoraConfig(**copy.deepcopy(peft_config(data, lora))))
     except (NoMatchingPeftModuleError, StopIteration):  # StopIteration: a model without parameters
         return None
     except (ValueError, TypeError, RuntimeError) as error:
@@ -105,6 +105,17 @@ CASES = [
     (EXAMPLES / "mobilenet_v2.yaml", dict(r=8, target_modules=["Linear"], bias="lora_only")),
     (EXAMPLES / "vit_b16.yaml", dict(r=8, target_modules=["Linear"], use_dora=True)),
     (EXAMPLES / "unet_small.yaml", dict(r=4, target_modules=["Conv2d"], bias="all")),
+    # ensure_weight_tying on a head that `shares:` the embedding: peft finds no _tied_weights_keys on a plain
+    # torch module, so copies and adapters stay separate (paramlint says so: PL522)
+    (EXAMPLES / "gpt2_small.yaml", dict(r=4, target_modules=["c_attn"], modules_to_save=["lm_head"],
+                                        ensure_weight_tying=True)),
+    (EXAMPLES / "gpt2_small.yaml", dict(r=4, target_modules=["c_attn"], modules_to_save=["wte", "lm_head"],
+                                        ensure_weight_tying=True)),
+    (EXAMPLES / "gpt2_small.yaml", dict(r=2, target_modules=["c_proj", "lm_head"], ensure_weight_tying=True)),
+    (EXAMPLES / "gpt2_small.yaml", dict(r=2, target_modules=["wte", "lm_head"], ensure_weight_tying=True,
+                                        use_dora=True)),
+    (EXAMPLES / "gpt2_small.yaml", dict(r=2, target_modules=["nothing_here"], ensure_weight_tying=True)),
+    (LLAMA, dict(r=4, target_modules=["q_proj"], modules_to_save=["embed_tokens"], ensure_weight_tying=True)),
 ]
 
 
@@ -112,6 +123,20 @@ CASES = [
 def test_counts_equal_peft(path: Path, lora: Dict[str, Any]) -> None:
     data = load(path)
     assert ours(data, lora)[0] == theirs(data, lora)
+
+
+def test_weight_tying_on_a_format1_model_is_a_warning() -> None:
+    """peft warns that it found no tied modules; paramlint says why (PL522) where a head shares an
+    embedding, and says nothing where nothing is tied."""
+    lora = dict(r=4, target_modules=["c_attn"], modules_to_save=["lm_head"], ensure_weight_tying=True)
+    shapes, paths, containers = analysed(load(EXAMPLES / "gpt2_small.yaml"))
+    finetune, findings = apply_lora(shapes, paths, containers, LoraSettings(**lora))
+    assert [(f.code, f.config_path) for f in findings] == [("PL522", ("training", "lora", "ensure_weight_tying"))]
+    assert "lm_head" in findings[0].message and "wte" in findings[0].message
+    head = paths.index("lm_head")
+    assert [t.shape for t in finetune.copies[head]] == [(50257, 768)]  # its own copy, not tied
+    shapes, paths, containers = analysed(load(LLAMA))
+    assert apply_lora(shapes, paths, containers, LoraSettings(**dict(lora, target_modules=["q_proj"])))[1] == []
 
 
 def test_module_names_equal_the_torch_bridge() -> None:
@@ -208,6 +233,8 @@ def lora_cases(draw: Any) -> Tuple[Dict[str, Any], Dict[str, Any]]:
                                 use_dora=draw(st.booleans()), bias=draw(st.sampled_from(("none", "all", "lora_only"))))
     if draw(st.integers(0, 3)) == 0:
         lora["modules_to_save"] = [draw(st.sampled_from(paths + containers)).rsplit(".", 1)[-1]]
+    if draw(st.integers(0, 3)) == 0:
+        lora["ensure_weight_tying"] = True
     return config, lora
 
 

@@ -133,6 +133,7 @@ def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
     position: Dict[int, int] = {}   # old node -> its own new index
     kinds: Dict[int, Tuple[bool, bool]] = {}  # old node -> (adapted, trained): what makes a copy its predecessor
     branches: Dict[Tuple[Any, ...], List[Tuple[str, str, Dict[str, Any]]]] = {}  # the copies share their branches
+    untied = finetune.untied_copies()  # a tied head's own trained copy: a parameter of its own
 
     def remap(source: Source) -> Source:
         return source if source.node is None else Source(renumber[source.node], source.output, source.input_name)
@@ -140,7 +141,7 @@ def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
     for node in graph.nodes:
         info = shapes.layers[node.index]
         sources = tuple(remap(s) for s in node.sources)
-        shares = position[node.shares] if node.shares is not None else None
+        shares = position[node.shares] if node.shares is not None and node.index not in untied else None
         own = [t for t in finetune.layer_tensors[node.index] if t.role != "adapter"]
         main = next((t for t in own if t.name == "weight"), own[0] if own else None)
         trained = node.index in finetune.copies or (main is not None and main.trainable)
@@ -207,6 +208,24 @@ def _adapted_repeats(graph: Graph, position: Mapping[int, int], total: int,
     return tuple(kept)
 
 
+def _tied_adapter_keys(finetune: FineTune, position: Callable[[int], Optional[int]],
+                       cast: bool) -> Dict[ParamKey, int]:
+    """The adapted graph's keys of the adapters that are views of other adapters' storage, and their sizes."""
+    settings = finetune.settings
+    keys: Dict[ParamKey, int] = {}
+    for old, tensors in finetune.adapted.items():
+        new = position(old)
+        if new is None or not any(t.view_of is not None for t in tensors):
+            continue
+        linear = Node(0, "Linear", {}, (), (), "")
+        branch = [suffix for suffix, _ in _adapter_layers(linear, {}, (1, 1), settings.r, settings.lora_dropout, 1.0,
+                                                          cast, settings.use_dora)]
+        for tensor in tensors:
+            if tensor.view_of is not None:
+                keys[(new + 1 + branch.index(tensor.name), "weight")] = tensor.numel  # type: ignore[index]
+    return keys
+
+
 def tuning_memory(finetune: FineTune, position: Callable[[int], Optional[int]],
                   quantization: Optional[Quantization], quantized: Set[int], weight_size: int,
                   base_dtype: Optional[str]) -> TuningMemory:
@@ -220,14 +239,16 @@ def tuning_memory(finetune: FineTune, position: Callable[[int], Optional[int]],
     frozen_size = DTYPE_BYTES.get(base_dtype, weight_size) if base_dtype else weight_size
     quantized_total = stats = base = frozen = 0
     seen: Set[int] = set()
+    untied = finetune.untied_copies()
     for old, tensors in finetune.layer_tensors.items():
         new = position(old)
         for tensor in tensors:
-            if tensor.role == "adapter" or id(tensor) in seen:
+            if tensor.role == "adapter" or (id(tensor) in seen and old not in untied):
                 continue
             seen.add(id(tensor))
             key = (new, tensor.name)
-            trained = tensor.trainable or old in finetune.copies
+            # a module's trained copy stands for its parameters (a tied copy, ensure_weight_tying: its weight)
+            trained = tensor.trainable or finetune.copy_of(old, tensor.name) is not None
             if new is not None:
                 trainable[key] = trained  # type: ignore[index]
             if trained:
@@ -248,10 +269,19 @@ def tuning_memory(finetune: FineTune, position: Callable[[int], Optional[int]],
             if new is not None:
                 param_bytes[key] = size  # type: ignore[index]
     extra = []
-    for old, copies in finetune.copies.items():
-        # the frozen original stays (the copy, trained, is the layer's own parameters)
-        extra += [t.numel * frozen_size for t in finetune.layer_tensors[old] if t.role != "adapter"]
-    adapter_bytes = finetune.adapter_params * weight_size
+    originals: Set[int] = set()
+    for old in finetune.copies:
+        # the frozen original stays (the copy, trained, is the layer's own parameters), once per tensor; an
+        # untied head's shared original is its owner's parameter
+        for t in finetune.layer_tensors[old]:
+            if t.role == "adapter" or id(t) in originals or finetune.copy_of(old, t.name) is None or \
+                    (old in untied and t.layer != old):
+                continue
+            originals.add(id(t))
+            extra.append(t.numel * frozen_size)
+    views = _tied_adapter_keys(finetune, position, weight_size == 4)
+    param_bytes.update((key, 0) for key in views)  # ensure_weight_tying: views of the embedding's adapters
+    adapter_bytes = (finetune.adapter_params - sum(views.values())) * weight_size
     base += frozen - stats + sum(extra)
     int8 = tuple(dequantized) if quantization is not None and quantization.bits == 8 else ()
     return TuningMemory(param_bytes, trainable, extra, dequantized, adapter_bytes, quantized_total, stats, base,

@@ -24,6 +24,10 @@ peft (0.21) does three things in order, and so does :func:`apply_lora`:
    (its own parameters, ties inside it kept, ties to outside cut) is
    trained.
 
+``ensure_weight_tying`` first rewrites ``target_modules`` and
+``modules_to_save`` as peft does, and ties what is trained of a tied head to
+the embedding's (finetune_tying.py).
+
 Parameters are identities here as in torch: a tied weight is one tensor.
 """
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequ
 from ..core.diagnostics import Finding
 from ..core.record import Record
 from .analysis import ShapeAnalysis
-from .finetune_tying import is_tied_name, tie_weights
+from .finetune_tying import is_tied_name, tie_adapters, tie_copies, tie_weights
 from .layers.base import Shape
 
 LORA_TYPES = ("Linear", "Conv1d", "Conv2d", "Conv3d", "Embedding")
@@ -76,15 +80,18 @@ def read_lora(section: Optional[Mapping[str, Any]]) -> Optional[LoraSettings]:
 class Tensor:
     """One parameter tensor (an identity, as a torch Parameter is)."""
 
-    __slots__ = ("shape", "trainable", "role", "layer", "name")
+    __slots__ = ("shape", "trainable", "role", "layer", "name", "view_of")
 
     # role: "base" (the model's own), "adapter" (lora_A, lora_B, magnitude), "copy" (modules_to_save)
-    def __init__(self, shape: Shape, trainable: bool, role: str, layer: int, name: str) -> None:
+    # view_of: a Parameter of its own on another tensor's storage (ensure_weight_tying's tied adapters)
+    def __init__(self, shape: Shape, trainable: bool, role: str, layer: int, name: str,
+                 view_of: Optional["Tensor"] = None) -> None:
         self.shape = tuple(shape)
         self.trainable = trainable
         self.role = role
         self.layer = layer
         self.name = name
+        self.view_of = view_of
 
     @property
     def numel(self) -> int:
@@ -124,6 +131,22 @@ class FineTune(Record):
     @property
     def trainable_shapes(self) -> Tuple[Shape, ...]:
         return tuple(t.shape for t in self.tensors if t.trainable)
+
+    def copy_of(self, layer: int, name: str) -> Optional[Tensor]:
+        """The trained copy of ``layer``'s parameter ``name`` (modules_to_save), if it has one."""
+        return next((t for t in self.copies.get(layer, ()) if t.name == name), None)
+
+    def untied_copies(self) -> FrozenSet[int]:
+        """Layers whose trained copy cuts a tie: the layer shares another's parameter, and its copy of
+        it is not that layer's copy (peft's deep copy of a tied head without ensure_weight_tying)."""
+        untied = set()
+        for index in self.copies:
+            for tensor in self.layer_tensors[index]:
+                if tensor.role != "adapter" and tensor.layer != index:
+                    mine = self.copy_of(index, tensor.name)
+                    if mine is not None and mine is not self.copy_of(tensor.layer, tensor.name):
+                        untied.add(index)
+        return frozenset(untied)
 
 
 class _Names:
@@ -265,6 +288,7 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
                 on_params[info.node.index] = new
                 tensors.extend(new)
                 layer_tensors[info.node.index] = layer_tensors[info.node.index] + new
+    findings += tie_adapters(tying, paths, adapted, where)
     if not adapted and not on_params and all(f.code == "PL522" for f in findings):  # peft raises: nothing to adapt
         findings.append(Finding("PL521", f"target_modules {_show(settings.target_modules)} matches no layer that "
                                          f"is not in modules_to_save (layer names: {_sample(paths)})",
@@ -306,32 +330,12 @@ def apply_lora(shapes: ShapeAnalysis, paths: Sequence[str], containers: Sequence
                     tensors.append(memo[id(tensor)])
                 copied.append(memo[id(tensor)])
             copies[index] = copied
-    _tie_copies(tying.copies, tying.embedding, paths, layer_tensors, copies)
-    for index in sorted(i for i in copies if i in adapted and is_tied_name(paths[i], tying.copies)):
-        findings.append(Finding("PL521", f"`{paths[index]}` is both a LoRA target and, tied to the embedding by "
-                                         f"ensure_weight_tying, a modules_to_save copy: peft raises (modules_to_save "
-                                         f"cannot be applied to a LoRA layer)", where + ("target_modules",)))
+    findings += tie_copies(tying, paths, layer_tensors, adapted, copies, where)
     missing = [m for m in to_save if m not in found]
     if missing:  # peft 0.21 ignores them silently
         findings.append(Finding("PL522", f"modules_to_save {_show(missing)} matches no module: peft ignores it "
                                          f"(layer names: {_sample(paths)})", where + ("modules_to_save",)))
     return FineTune(settings, tensors, layer_tensors, adapted, copies, paths, on_params), findings
-
-
-def _tie_copies(tied: FrozenSet[str], embedding: Optional[int], paths: Sequence[str], layer_tensors: Dict[int, List[Tensor]],
-                copies: Dict[int, List[Tensor]]) -> None:
-    """ensure_weight_tying's copies: each module named by a tied key (a plain suffix, as modules_to_save)
-    is frozen, and its copy is a bias-free Linear whose weight is the embedding copy's own tensor."""
-    if not tied:
-        return
-    embedding_copy = next((t for t in copies.get(embedding, ()) if t.name == "weight"), None)
-    if embedding_copy is None:  # the embedding is inside a wrapped module: peft fails to find its copy
-        return
-    for index, path in enumerate(paths):
-        if any(path.endswith(key) for key in tied):
-            for tensor in layer_tensors[index]:
-                tensor.trainable = False
-            copies[index] = [embedding_copy]
 
 
 def _pattern_problems(settings: LoraSettings, paths: Sequence[str], where: Tuple[str, ...]) -> List[Finding]:

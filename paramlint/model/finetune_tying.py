@@ -28,10 +28,13 @@ Without the flag peft only warns; the copies and adapters stay separate.
 from __future__ import annotations
 
 import re
-from typing import Any, FrozenSet, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.diagnostics import Finding
 from .analysis import ShapeAnalysis
+
+if TYPE_CHECKING:
+    from .finetune import Tensor
 
 EMBEDDING_LAYER_NAMES = ("embed_tokens", "lm_head")  # peft.utils.constants
 
@@ -42,15 +45,17 @@ class Tying:
     trained copy is the embedding's (``copies``) and those adapted whatever
     the targets say (``targets``)."""
 
-    __slots__ = ("target_modules", "modules_to_save", "copies", "targets", "embedding")
+    __slots__ = ("target_modules", "modules_to_save", "copies", "targets", "embedding", "shared_storage")
 
     def __init__(self, target_modules: Any, modules_to_save: Sequence[str], copies: FrozenSet[str] = frozenset(),
-                 targets: FrozenSet[str] = frozenset(), embedding: Optional[int] = None) -> None:
+                 targets: FrozenSet[str] = frozenset(), embedding: Optional[int] = None,
+                 shared_storage: FrozenSet[int] = frozenset()) -> None:
         self.target_modules = target_modules
         self.modules_to_save = tuple(modules_to_save)
         self.copies = copies
         self.targets = targets
         self.embedding = embedding  # the input embedding's layer
+        self.shared_storage = shared_storage  # tied heads whose adapters are views of the embedding's
 
 
 def is_tied_name(path: str, tied: FrozenSet[str]) -> bool:
@@ -107,5 +112,52 @@ def tie_weights(settings: Any, shapes: ShapeAnalysis, paths: Sequence[str],
             target = rf"(?:{target}|^{re.escape(embedding)}$)"
         else:
             target = _drop_tied(sorted(set(target) | {embedding}), tied)
-        return Tying(target, saved, targets=frozenset(tied), embedding=owner), []
+        # peft ties the adapters of a tied key that is also the module's own name (its last part): a
+        # top-level head; BERT's MLM decoder (cls.predictions.decoder) gets adapters of its own
+        top_level = frozenset(head for head, source in shared if source == owner and model_type != "bert"
+                              and "." not in paths[head])
+        return Tying(target, saved, targets=frozenset(tied), embedding=owner, shared_storage=top_level), []
     return untouched, []  # peft warns that neither names a tied module
+
+
+def tie_adapters(tying: Tying, paths: Sequence[str], adapted: Dict[int, List[Tensor]],
+                 where: Tuple[str, ...]) -> List[Finding]:
+    """A tied head's lora_A and lora_B: Parameters of their own on the transposed storage of the
+    embedding's lora_embedding_B and lora_embedding_A (``view_of``); PL521 where peft fails."""
+    findings = []
+    for index in sorted(i for i in adapted if i in tying.shared_storage):
+        embedding = {t.name: t for t in adapted.get(tying.embedding, ())}  # type: ignore[arg-type]
+        if "lora_embedding_A" not in embedding:
+            owner = paths[tying.embedding]  # type: ignore[index]
+            findings.append(Finding("PL521", f"ensure_weight_tying ties the adapters of `{paths[index]}` to those "
+                                             f"of the embedding `{owner}`, which is not adapted: peft fails",
+                                    where + ("target_modules",)))
+            continue
+        for tensor in adapted[index]:
+            source = {"lora_A": "lora_embedding_B", "lora_B": "lora_embedding_A"}.get(tensor.name)
+            if source is not None:
+                tensor.view_of = embedding[source]
+    return findings
+
+
+def tie_copies(tying: Tying, paths: Sequence[str], layer_tensors: Dict[int, List[Tensor]],
+               adapted: Mapping[int, Any], copies: Dict[int, List[Tensor]], where: Tuple[str, ...]) -> List[Finding]:
+    """Each module a tied key names (a plain suffix, as modules_to_save) is frozen, and its copy is a
+    bias-free Linear whose weight is the embedding copy's own tensor; PL521 where peft raises."""
+    embedding_copy = next((t for t in copies.get(tying.embedding, ()) if t.name == "weight"),  # type: ignore[arg-type]
+                          None) if tying.copies else None
+    if embedding_copy is None:  # no tied copies (or the embedding inside a wrapped module: peft finds no copy)
+        return []
+    findings = []
+    for index, path in enumerate(paths):
+        if not any(path.endswith(key) for key in tying.copies):
+            continue
+        for tensor in layer_tensors[index]:
+            tensor.trainable = False
+        copies[index] = [embedding_copy]
+        if index in adapted:
+            findings.append(Finding("PL521", f"`{path}` is both a LoRA target and, tied to the embedding by "
+                                             f"ensure_weight_tying, a modules_to_save copy: peft raises "
+                                             f"(modules_to_save cannot be applied to a LoRA layer)",
+                                    where + ("target_modules",)))
+    return findings
