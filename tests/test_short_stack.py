@@ -138,6 +138,20 @@ def test_a_head_tied_to_the_embedding_takes_the_short_path(monkeypatch):
     assert _assert_alike(data, monkeypatch)
 
 
+@pytest.mark.parametrize("lora", [
+    {"modules_to_save": ["lm_head"]},
+    {"modules_to_save": ["embed_tokens", "lm_head"]},
+    {"target_modules": ["q_proj", "lm_head"]},
+])
+@pytest.mark.parametrize("tying", [False, True])
+def test_a_tied_head_of_a_transformers_model_reports_as_the_whole(monkeypatch, lora, tying):
+    """ensure_weight_tying's tied copy and tied adapters (and a head's own copy without it) on the short path."""
+    data = _llama_like(**dict(lora, ensure_weight_tying=tying))
+    data["layers"][-1]["shares"] = "embed_tokens"
+    data["transformers"] = {"model_type": "llama", "output_embeddings": "lm_head"}
+    assert _assert_alike(data, monkeypatch)
+
+
 def test_a_fold_that_does_not_unroll_falls_back_to_the_whole_graph(monkeypatch):
     """Where the three planned copies do not unroll to four, or the middle copies' FLOPs differ, the memory
     model writes the whole adapted graph out and plans it (the same figures as the run adapted in full)."""
