@@ -28,13 +28,12 @@ Without the flag peft only warns; the copies and adapters stay separate.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.diagnostics import Finding
 from .analysis import ShapeAnalysis
 
-if TYPE_CHECKING:
-    from .finetune import Tensor
+Tensor = Any  # model.finetune.Tensor (which imports this module)
 
 EMBEDDING_LAYER_NAMES = ("embed_tokens", "lm_head")  # peft.utils.constants
 
