@@ -62,10 +62,18 @@ def is_tied_name(path: str, tied: FrozenSet[str]) -> bool:
     return path in tied or any(path.endswith("." + key) for key in tied)
 
 
+def _matches(pattern: str, name: str) -> bool:
+    """A whole-name match; a pattern that is no regular expression matches nothing (PL202 says why)."""
+    try:
+        return re.fullmatch(pattern, name) is not None
+    except re.error:
+        return False
+
+
 def _names_embedding(target_modules: Any, modules_to_save: Sequence[str]) -> Tuple[bool, bool]:
     to_save = any(m.split(".")[-1] in EMBEDDING_LAYER_NAMES for m in modules_to_save)
     if isinstance(target_modules, str):
-        in_target = any(re.fullmatch(target_modules, m) for m in EMBEDDING_LAYER_NAMES)
+        in_target = any(_matches(target_modules, m) for m in EMBEDDING_LAYER_NAMES)
     else:
         in_target = any(m.split(".")[-1] in EMBEDDING_LAYER_NAMES for m in target_modules or ())
     return to_save, in_target
@@ -74,7 +82,7 @@ def _names_embedding(target_modules: Any, modules_to_save: Sequence[str]) -> Tup
 def _drop_tied(entries: List[str], tied: Sequence[str]) -> List[str]:
     for key in tied:
         for entry in entries:
-            if re.match(rf"(^|.*\.){entry}($|\..*)", key):
+            if _matches(rf"(^|.*\.){entry}($|\..*)", key):
                 entries.remove(entry)
                 break
     return entries
