@@ -158,3 +158,26 @@ def test_fit_sequence_length_of_a_model_that_pins_it(tmp_path: Path) -> None:
     assert fit_main([str(ROOT / "examples" / "gpt2_small.yaml"), "--gpu", "A100-80GB", "--sequence-length"],
                     stdout=out, stderr=err) == 2
     assert "takes 1,024 tokens and not every shorter length" in err.getvalue()
+
+
+GEMMA = ("paramlint: 1\nhuggingface: {model_type: gemma, architectures: [GemmaForCausalLM], hidden_size: 64, "
+         "intermediate_size: 96, num_hidden_layers: 2, vocab_size: 100, num_attention_heads: 4, "
+         "num_key_value_heads: 2, head_dim: 16, max_position_embeddings: 64}\n"
+         "training:\n  batch_size: 2\n  sequence_length: 8\n")
+
+
+def test_ensure_weight_tying_findings_land_on_the_lora_line() -> None:
+    """peft raises on a tied head both adapted and copied (PL521); a format-1 model's tie is not peft's to
+    see (PL522 at the flag); a bad value is the schema's PL202; on Gemma (tied) the flag is accepted."""
+    both = GEMMA + "  lora: {r: 4, target_modules: [q_proj, lm_head], modules_to_save: [lm_head], " \
+                   "ensure_weight_tying: true}\n"
+    assert [(d.code, d.line) for d in lint_text(both).diagnostics] == [("PL521", both.count("\n"))]
+    ok = GEMMA + "  lora: {r: 4, target_modules: [q_proj], modules_to_save: [lm_head], ensure_weight_tying: true}\n"
+    report = lint_text(ok)
+    assert not report.diagnostics and report.analysis.finetune.finetune.trainable_params == 1024 + 6400
+    tied = LLAMA.replace("bias: false, name: lm_head}", "bias: false, shares: embed_tokens, name: lm_head}")
+    text = tied + "training:\n  lora: {r: 4, target_modules: [q_proj], modules_to_save: [lm_head],\n" \
+                  "         ensure_weight_tying: true}\n"
+    assert [(d.code, d.line) for d in lint_text(text).diagnostics] == [("PL522", text.count("\n"))]
+    bad = config("  lora: {r: 4, target_modules: [q_proj], ensure_weight_tying: 1}\n")
+    assert [d.code for d in lint_text(bad).diagnostics] == ["PL202"]
