@@ -36,6 +36,7 @@ FAMILIES = {
     "llama": dict(SMALL, model_type="llama", architectures=["LlamaForCausalLM"]),
     "llama-tied": dict(SMALL, model_type="llama", architectures=["LlamaForCausalLM"], tie_word_embeddings=True),
     "qwen2": dict(SMALL, model_type="qwen2", architectures=["Qwen2ForCausalLM"]),
+    "qwen2-tied": dict(SMALL, model_type="qwen2", architectures=["Qwen2ForCausalLM"], tie_word_embeddings=True),
     "gemma": dict(SMALL, model_type="gemma", architectures=["GemmaForCausalLM"], head_dim=16),
     "mixtral": dict(SMALL, model_type="mixtral", architectures=["MixtralForCausalLM"], num_local_experts=4,
                     num_experts_per_tok=2),
