@@ -144,8 +144,10 @@ def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Op
                            autocast=autocast_half is not None)
         out = base.result.params["weight"][0]
         at_norm, at_sum = dora_temporaries(base, r, weight_copy=base.node.index in frozen_dtypes)
-        if dropout and not _read_after(shapes, x_source, node.sources[2].node):  # type: ignore[arg-type]
-            # peft's forward holds x until it returns; in the graph its last reader is the dropout
+        # peft's forward holds x until it returns; in the graph its last reader is the dropout (a model
+        # input lives through the step anyway)
+        if dropout and x_source.node is not None \
+                and not _read_after(shapes, x_source, node.sources[2].node):  # type: ignore[arg-type]
             held = SavedTensor("new", base.inputs[0].numel)
             at_norm, at_sum = at_norm + [held], at_sum + [held]
         result = info.result.replace(params={"lora_magnitude_vector": (out,)}, saved=tuple(saved),

@@ -1,0 +1,142 @@
+"""DoRA's backward, node by node (peft 0.21, ``use_dora: true`` on a Linear).
+
+peft's DoRA forward (memory/dora.py) ends in::
+
+    dora = (mag_norm_scale - 1) * base_result + mag_norm_scale * lora_result * scaling
+    result = result + dora
+
+In the adapted graph that is the ``lora_add`` node; autograd runs it as
+small nodes, by decreasing sequence number (measured with live storages,
+torch 2.13 CPU; every tensor below is autograd's own, so the same on CUDA):
+
+1. ``* scaling`` and ``mag_norm_scale * lora_result``: ``g * scaling``, then
+   its products with ``lora_result`` (the magnitude's gradient, full size)
+   and with ``mag_norm_scale`` (lora_B's gradient), and the engine's sum of
+   the first to ``[1, out]``; then ``g * scaling``, the full-size product,
+   and the node's saved ``lora_result`` and ``mag_norm_scale`` are freed.
+2. ``(mag_norm_scale - 1) * base_result``: ``g * base_result`` and its sum,
+   and ``g * (mag_norm_scale - 1)`` when ``base_result`` needs a gradient;
+   then the product, ``base_result``, ``mag_norm_scale - 1`` and ``g``
+   itself (unless the base layer still holds it) are freed, and the
+   base-result gradient reaches its value (summed with ``g`` into a new
+   tensor when that is the base output).
+3. The two ``[1, out]`` gradients of ``mag_norm_scale`` are summed (a new
+   vector) and wait until ``magnitude / weight_norm``'s node, which runs
+   after lora_A's backward: it allocates the magnitude's gradient and frees
+   the sum and ``weight_norm``.
+4. With a bias and no dropout, ``base_result = result - bias``: the bias's
+   gradient ``-(g * (mag_norm_scale - 1))`` summed over the batch (a
+   full-size temporary, then the bias's first gradient; the base Linear's
+   own is summed into it later as a second one).
+"""
+from __future__ import annotations
+
+from typing import Any, List, Optional, Tuple
+
+from .plan import GRADIENTS, TRANSIENT, value_key
+
+MAGNITUDE = "lora_magnitude_vector"
+
+
+def is_dora_add(info: Any) -> bool:
+    return info.node.type == "Add" and info.node.label.endswith(".lora_add") and MAGNITUDE in info.result.params
+
+
+def _lora_a(shapes: Any, lora_b: int) -> Optional[int]:
+    source = shapes.layers[lora_b].node.sources[0]
+    return source.node if source.node is not None and shapes.layers[source.node].node.label.endswith(".lora_A") \
+        else None
+
+
+def dora_backward(em: Any, index: int, released: List[int]) -> List[Tuple[int, List[int], List[int]]]:
+    """Emit the steps of a DoRA ``lora_add``'s backward on emitter ``em``
+    (memory.steps._Emitter); returns the deferred steps, (after layer, allocs, frees):
+    the magnitude's gradient, after lora_A's backward."""
+    info = em.shapes.layers[index]
+    node = info.node
+    storages = em.storages
+    g = em.buffers.pop((index, 0), None)
+    if g is None:
+        return []
+    keys = [value_key(source, em.input_names) for source in node.sources]
+    values = [em.plan.values[key] for key in keys]
+    spec = info.result.outputs[0]
+    dtype = em.plan.values[(index, 0)].dtype
+    out = info.result.params[MAGNITUDE][0]
+    r_index = 2 if len(node.sources) > 2 else 0
+    base = em.shapes.layers[node.sources[0].node]
+    has_bias = r_index == 0 and "bias" in base.result.params
+    trainable = em.tuning.trainable if em.tuning is not None else {}
+    bias_key = (base.node.index, "bias")
+    bias_trained = has_bias and trainable.get(bias_key, base.node.trainable)
+    base_grad = values[r_index].requires_grad or bias_trained
+
+    def full() -> int:
+        return storages.new(spec.numel, dtype, spec.batched, TRANSIENT)
+
+    def vector(category: int = TRANSIENT) -> int:
+        return storages.new_fixed(out * 4, category)
+
+    # the saved tensors (memory/dora.py's order; a checkpointed layer's are its recomputed twins)
+    out_storage = em.plan.values[(index, 0)].storage
+    mine = sorted(s for s in released if s != out_storage and s not in (values[0].storage, values[1].storage)
+                  and (len(values) < 3 or s != values[2].storage))
+    vectors: List[Optional[int]] = [s for s in mine if not storages.per_sample[s] and storages.fixed[s] == out * 4]
+    vectors = [None] * max(0, 3 - len(vectors)) + vectors
+    wn, minus_one, scale = (vectors[-3], vectors[-2], vectors[-1]) if base_grad else (vectors[-2], None, vectors[-1])
+    if has_bias:
+        r_saved = next((s for s in mine if storages.per_sample[s]), None)
+    else:
+        r_saved = values[r_index].storage
+    lora_result = values[1].storage
+    later = [s for s in released if s not in (wn, minus_one, scale, r_saved, lora_result)]
+
+    if values[0].requires_grad:  # the final add hands g to the base output too
+        em.refs[g] = em.refs.get(g, 1) + 1
+        em._deliver(keys[0], g, [], [])
+    # 1. g * scaling, mag_norm_scale * lora_result
+    g3, p_scale, p_lora, s1 = full(), full(), full(), vector()
+    frees = [g3, p_scale] + [s for s in (lora_result, scale) if s is not None and s in released]
+    em.step([g3, p_scale, p_lora, s1], frees, "backward", index)
+    em.refs[p_lora] = 1
+    allocs: List[int] = []
+    dropped: List[int] = []
+    em._deliver(keys[1], p_lora, allocs, dropped)
+    if allocs or dropped:
+        em.step(allocs, dropped, "backward", index)
+    # 2. (mag_norm_scale - 1) * base_result
+    q1, s2 = full(), vector()
+    q2 = full() if base_grad else None
+    frees = [q1] + [s for s in (r_saved, minus_one) if s is not None and s in released]
+    em._unref(g, frees)
+    em.step([q1] + ([q2] if q2 is not None else []) + [s2], frees, "backward", index)
+    if q2 is not None and not has_bias:
+        _hand_on(em, keys[r_index], q2, index)
+    # 3. the magnitude's two gradients summed
+    total = vector()
+    em.step([total], [s1, s2], "backward", index)
+    # 4. result - bias
+    if q2 is not None and has_bias:
+        if bias_trained:
+            negated, bias_grad = full(), vector(GRADIENTS)
+            em.grads[bias_key] = bias_grad
+            em.step([negated, bias_grad], [negated], "backward", index)
+        if values[0].requires_grad:
+            _hand_on(em, keys[0], q2, index)
+        else:
+            em.step((), [q2], "backward", index)
+    if later:
+        em.step((), later, "backward", index)
+    lora_a = _lora_a(em.shapes, node.sources[1].node)
+    grad = vector(GRADIENTS)
+    em.grads[(index, MAGNITUDE)] = grad
+    return [(lora_a if lora_a is not None else index, [grad], [total] + ([wn] if wn is not None else []))]
+
+
+def _hand_on(em: Any, key: Any, grad: int, index: int) -> None:
+    em.refs[grad] = 1
+    allocs: List[int] = []
+    frees: List[int] = []
+    em._deliver(key, grad, allocs, frees)
+    if allocs or frees:
+        em.step(allocs, frees, "backward", index)
