@@ -4,6 +4,7 @@ bf16 autocast) and the peak of a whole training step."""
 from __future__ import annotations
 
 import copy
+import math
 import os
 import warnings
 from pathlib import Path
@@ -57,6 +58,9 @@ CASES: List[Tuple[str, Mapping[str, Any], Dict[str, Any]]] = [
     ("mlp-dora-all-biases-dropout", MLP, dict(r=4, target_modules=["stem", "hidden", "out"], use_dora=True,
                                               lora_dropout=0.1, bias="all")),
     ("cnn-dora-fc", CNN, dict(r=2, target_modules=["fc"], use_dora=True, lora_dropout=0.1)),
+    ("cnn-dora-conv", CNN, dict(r=2, target_modules=["conv1", "conv2"], use_dora=True, bias="lora_only")),
+    ("cnn-dora-conv-dropout", CNN, dict(r=2, target_modules=["conv1", "conv2", "fc"], use_dora=True,
+                                        lora_dropout=0.1, bias="all")),
 ]
 
 
@@ -113,14 +117,23 @@ def test_lora_forward_saves_what_torch_saves(name: str, data: Mapping[str, Any],
 
 def _dora_eye_bytes(analysis: Any, precision: str) -> int:
     """DoRA's lora_B(lora_A(eye(in))) packs eye(in) and lora_A(eye) and dies with the layer's forward
-    (its result is used detached): in x in and in x r values in the adapters' compute dtype."""
+    (its result is used detached): in x in and in x r values in the adapters' compute dtype.  A
+    convolution's mm(lora_B.weight, lora_A.weight) packs the weights themselves, and under autocast
+    their half copies (as many values as lora_A and lora_B hold)."""
     if not analysis.finetune.finetune.settings.use_dora:
         return 0
     r = analysis.finetune.finetune.settings.r
     size = 2 if precision == "bf16-mixed" else 4
     layers = analysis.shapes.layers
-    return sum((layers[i].result.params["weight"][1] ** 2 + layers[i].result.params["weight"][1] * r) * size
-               for i in analysis.finetune.finetune.adapted if layers[i].node.type == "Linear")
+    total = 0
+    for i in analysis.finetune.finetune.adapted:
+        weight = layers[i].result.params["weight"]
+        if layers[i].node.type == "Linear":
+            total += (weight[1] ** 2 + weight[1] * r) * size
+        elif layers[i].node.type.startswith("Conv") and precision == "bf16-mixed":
+            groups = (layers[i].result.args or layers[i].node.args).get("groups", 1)
+            total += (weight[0] * r // groups + r * weight[1] * groups * math.prod(weight[2:])) * size
+    return total
 
 
 @pytest.mark.parametrize("name, data, lora", CASES, ids=[c[0] for c in CASES])

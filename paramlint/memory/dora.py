@@ -34,11 +34,16 @@ embedding keeps plain LoRA's activations (its parameters are exact).
 """
 from __future__ import annotations
 
+import math
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from ..model.analysis import LayerInfo, ShapeAnalysis
 from ..model.graph import Source
 from ..model.layers.base import SavedTensor
+
+
+# The layers whose DoRA is modelled here: peft's DoraLinearLayer and _DoraConvNdLayer, whose forwards end alike.
+DORA_TYPES = ("Linear", "Conv1d", "Conv2d", "Conv3d")
 
 
 def _weight_norm_node(shapes: ShapeAnalysis, index: int) -> Optional[int]:
@@ -73,14 +78,15 @@ def dora_saved(base: LayerInfo, x_needs_grad: bool, *, dropout: bool, weight_cop
     """What the ``lora_add`` node of a DoRA Linear keeps (inputs: base output, lora_B output).
     ``weight_copy``: the dtype of the copy of the frozen weight F.linear keeps with dropout
     (None: the parameter itself)."""
-    out, inp = base.result.params["weight"]
+    weight = base.result.params["weight"]
+    out = weight[0]
     numel = base.result.outputs[0].numel
     has_bias = "bias" in base.result.params
     saved: List[SavedTensor] = []
     if dropout:  # base_result = F.linear(dropout(x), W): the lora_add's third input, its own Linear node
         saved.append(SavedTensor("input", numel, index=2))
         if x_needs_grad and weight_copy is not None:  # W.to(x.dtype) of a narrower or quantized weight
-            saved.append(SavedTensor("new", out * inp, weight_copy, per_sample=False, stats=True))
+            saved.append(SavedTensor("new", math.prod(weight), weight_copy, per_sample=False, stats=True))
         base_grad = x_needs_grad
     elif has_bias:  # base_result = result - bias: float32 under autocast (a half output less a float32 bias)
         saved.append(SavedTensor("new", numel, "float32", stats=True) if autocast else SavedTensor("new", numel))
@@ -96,22 +102,37 @@ def dora_saved(base: LayerInfo, x_needs_grad: bool, *, dropout: bool, weight_cop
     return saved
 
 
-def dora_temporaries(base: LayerInfo, r: int, *, weight_copy: bool) -> Tuple[List[SavedTensor], List[SavedTensor]]:
+def dora_temporaries(base: LayerInfo, r: int, *, weight_copy: bool,
+                     autocast: bool = False) -> Tuple[List[SavedTensor], List[SavedTensor]]:
     """(at the weight norm, at the sum): the temporaries of peft's DoRA forward.
-    At ``weight + scaling * lora_weight``: eye(in), lora_A(eye) (in the
+    Linear: at ``weight + scaling * lora_weight``, eye(in), lora_A(eye) (in the
     adapters' compute dtype), lora_weight, ``scaling * lora_weight`` and the
-    sum (in x out, float32).  At ``mag_norm_scale * lora_result * scaling``:
+    sum (in x out, float32); at ``mag_norm_scale * lora_result * scaling``,
     eye, lora_A(eye), lora_weight, and two of the three output-sized float32
     products (the third stands where the layer's output will be).  A frozen
     weight that is not float32 (stored narrower, or quantized) is copied to
-    float32 for the whole forward (``weight.to(x.dtype)``)."""
-    out, inp = base.result.params["weight"]
+    float32 for the whole forward (``weight.to(x.dtype)``).  A convolution
+    (``_DoraConvNdLayer``): ``lora_weight = mm(lora_B.weight, lora_A.weight)``
+    in the compute dtype (under autocast with the half casts of both weights
+    packed into its graph) instead of eye, and no weight copy."""
+    weight = base.result.params["weight"]
+    size = math.prod(weight)
     numel = base.result.outputs[0].numel
-    held = [SavedTensor("new", inp * inp, per_sample=False), SavedTensor("new", inp * r, per_sample=False),
-            SavedTensor("new", inp * out, per_sample=False, stats=True)]
+    if base.node.type == "Linear":  # lora_B(lora_A(eye(in))): eye and lora_A(eye) packed with it
+        inp = weight[1]
+        held = [SavedTensor("new", inp * inp, per_sample=False), SavedTensor("new", inp * r, per_sample=False),
+                SavedTensor("new", size, per_sample=False, stats=True)]
+        product = SavedTensor("new", size, per_sample=False, stats=True)
+    else:
+        held = [SavedTensor("new", size, per_sample=False)]
+        if autocast:  # mm's half copies of lora_B.weight and lora_A.weight
+            groups = (base.result.args or base.node.args).get("groups", 1)
+            held += [SavedTensor("new", weight[0] * r // groups, per_sample=False),
+                     SavedTensor("new", r * weight[1] * groups * math.prod(weight[2:]), per_sample=False)]
+        product = SavedTensor("new", size, per_sample=False)
     if weight_copy:
-        held.append(SavedTensor("new", inp * out, per_sample=False, stats=True))
-    norm = held + [SavedTensor("new", inp * out, per_sample=False, stats=True)] * 2
+        held.append(SavedTensor("new", size, per_sample=False, stats=True))
+    norm = held + [product, SavedTensor("new", size, per_sample=False, stats=True)]
     total = held + [SavedTensor("new", numel, stats=True)] * 2
     return norm, total
 
@@ -132,18 +153,19 @@ def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Op
         if node.type != "Add" or not node.label.endswith(".lora_add"):
             continue
         base = shapes.layers[node.sources[0].node]  # type: ignore[index]
-        if base.node.type != "Linear":
+        if base.node.type not in DORA_TYPES:
             continue
         x_source = base.node.sources[0]
         x_needs_grad = x_source.node is not None and needs[x_source.node]
         # W.to(x.dtype) of a dequantized or narrower weight; under autocast F.linear keeps its half cast
         # instead (the recompute Linear's own saved weight cast)
-        copy = None if autocast_half else frozen_dtypes.get(base.node.index)
+        copy = None if autocast_half or base.node.type != "Linear" else frozen_dtypes.get(base.node.index)
         bias_trainable = "bias" in base.result.params and (biases_trained or base.node.trainable)
         saved = dora_saved(base, x_needs_grad, dropout=dropout, weight_copy=copy, bias_trainable=bias_trainable,
                            autocast=autocast_half is not None)
         out = base.result.params["weight"][0]
-        at_norm, at_sum = dora_temporaries(base, r, weight_copy=base.node.index in frozen_dtypes)
+        at_norm, at_sum = dora_temporaries(base, r, weight_copy=base.node.type == "Linear"
+                                           and base.node.index in frozen_dtypes, autocast=autocast_half is not None)
         # peft's forward holds x until it returns; in the graph its last reader is the dropout (a model
         # input lives through the step anyway)
         if dropout and x_source.node is not None \

@@ -31,7 +31,7 @@ torch 2.13 CPU; every tensor below is autograd's own, so the same on CUDA):
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from .plan import GRADIENTS, TRANSIENT, value_key
 
@@ -48,10 +48,10 @@ def _lora_a(shapes: Any, lora_b: int) -> Optional[int]:
         else None
 
 
-def dora_backward(em: Any, index: int, released: List[int]) -> List[Tuple[int, List[int], List[int]]]:
+def dora_backward(em: Any, index: int, released: List[int]) -> List[Tuple[int, Callable[[int], None]]]:
     """Emit the steps of a DoRA ``lora_add``'s backward on emitter ``em``
-    (memory.steps._Emitter); returns the deferred steps, (after layer, allocs, frees):
-    the magnitude's gradient, after lora_A's backward."""
+    (memory.steps._Emitter); returns what runs later, (after which layer's
+    backward, the function that emits it given that layer)."""
     info = em.shapes.layers[index]
     node = info.node
     storages = em.storages
@@ -104,33 +104,44 @@ def dora_backward(em: Any, index: int, released: List[int]) -> List[Tuple[int, L
     em._deliver(keys[1], p_lora, allocs, dropped)
     if allocs or dropped:
         em.step(allocs, dropped, "backward", index)
-    # 2. (mag_norm_scale - 1) * base_result
-    q1, s2 = full(), vector()
-    q2 = full() if base_grad else None
-    frees = [q1] + [s for s in (r_saved, minus_one) if s is not None and s in released]
-    em._unref(g, frees)
-    em.step([q1] + ([q2] if q2 is not None else []) + [s2], frees, "backward", index)
-    if q2 is not None and not has_bias:
-        _hand_on(em, keys[r_index], q2, index)
-    # 3. the magnitude's two gradients summed
     total = vector()
-    em.step([total], [s1, s2], "backward", index)
-    # 4. result - bias
-    if q2 is not None and has_bias:
-        if bias_trained:
-            negated, bias_grad = full(), vector(GRADIENTS)
-            em.grads[bias_key] = bias_grad
-            em.step([negated, bias_grad], [negated], "backward", index)
-        if values[0].requires_grad:
-            _hand_on(em, keys[0], q2, index)
-        else:
-            em.step((), [q2], "backward", index)
-    if later:
-        em.step((), later, "backward", index)
-    lora_a = _lora_a(em.shapes, node.sources[1].node)
     grad = vector(GRADIENTS)
-    em.grads[(index, MAGNITUDE)] = grad
-    return [(lora_a if lora_a is not None else index, [grad], [total] + ([wn] if wn is not None else []))]
+
+    def rest(at: int) -> None:
+        # 2. (mag_norm_scale - 1) * base_result
+        q1, s2 = full(), vector()
+        q2 = full() if base_grad else None
+        frees = [q1] + [s for s in (r_saved, minus_one) if s is not None and s in released]
+        em._unref(g, frees)
+        em.step([q1] + ([q2] if q2 is not None else []) + [s2], frees, "backward", at)
+        if q2 is not None and not has_bias:
+            _hand_on(em, keys[r_index], q2, at)
+        # 3. the magnitude's two gradients summed
+        em.step([total], [s1, s2], "backward", at)
+        # 4. result - bias
+        if q2 is not None and has_bias:
+            if bias_trained:
+                negated, bias_grad = full(), vector(GRADIENTS)
+                em.grads[bias_key] = bias_grad
+                em.step([negated, bias_grad], [negated], "backward", at)
+            if values[0].requires_grad:
+                _hand_on(em, keys[0], q2, at)
+            else:
+                em.step((), [q2], "backward", at)
+        if later:
+            em.step((), later, "backward", at)
+
+    def magnitude(at: int) -> None:  # magnitude / weight_norm
+        em.grads[(index, MAGNITUDE)] = grad
+        em.step([grad], [total] + ([wn] if wn is not None else []), "backward", at)
+
+    lora_a = _lora_a(em.shapes, node.sources[1].node)
+    if base.node.type == "Linear" or lora_a is None:  # lora_B(lora_A(x)) ran before (mag_norm_scale - 1) * ...
+        rest(index)
+        return [(lora_a if lora_a is not None else index, magnitude)]
+    # a convolution computes lora_B(lora_A(x)) last: its backward runs before (mag_norm_scale - 1) * ...,
+    # and magnitude / weight_norm before the recomputed base output (dropout) or right after
+    return [(lora_a, rest), (node.sources[2].node if r_index == 2 else lora_a, magnitude)]
 
 
 def _hand_on(em: Any, key: Any, grad: int, index: int) -> None:

@@ -16,7 +16,7 @@ forwarded alive across its block.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..core.record import Record
 from ..model.analysis import ShapeAnalysis
@@ -128,7 +128,7 @@ class _Emitter:
             self.params = [p.replace(trainable=tuning.trainable.get(p.key, p.trainable)) for p in self.params]
         self.input_names = list(shapes.inputs)
         self.param_numel = {p.key: p.numel for p in self.params}
-        self.deferred: Dict[int, List[Tuple[List[int], List[int]]]] = {}  # layer -> steps run after its backward
+        self.deferred: Dict[int, List[Callable[[int], None]]] = {}  # layer -> what runs after its backward
 
     def step(self, allocs: Sequence[int] = (), frees: Sequence[int] = (), phase: str = "", layer: int = -1,
              before: Sequence[int] = ()) -> None:
@@ -252,8 +252,8 @@ class _Emitter:
                 self._layer_backward(index, released)
             elif released:
                 self.step((), released, "backward", index)
-            for allocs, frees in self.deferred.pop(index, ()):
-                self.step(allocs, frees, "backward", index)
+            for emit in self.deferred.pop(index, ()):
+                emit(index)
         self.storages.owner_now = -1
 
     def _layer_backward(self, index: int, released: List[int]) -> None:
@@ -264,8 +264,8 @@ class _Emitter:
         the same value is summed)."""
         info = self.shapes.layers[index]
         if is_dora_add(info):  # memory/dora_backward.py: its small nodes one by one
-            for after, allocs, frees in dora_backward(self, index, released):
-                self.deferred.setdefault(after, []).append((allocs, frees))
+            for after, emit in dora_backward(self, index, released):
+                self.deferred.setdefault(after, []).append(emit)
             self._flush(index, [])
             return
         node = info.node
@@ -351,6 +351,9 @@ class _Emitter:
         dropped: List[int] = []
         for key, grad in deliveries:
             self._deliver(key, grad, sums, dropped)
+        if sums and self.pending:  # the input buffers sum as the gradients arrive, AccumulateGrad runs after
+            self.step(sums, dropped, "backward", index)
+            sums, dropped = [], []
         for param, extra in self.pending:
             total = self.storages.new_fixed(self.storages.fixed[extra], GRADIENTS)
             sums.append(total)
