@@ -9,8 +9,7 @@ Scale, Add), and every consumer of the adapted layer reads the Add.  So the
 simulator sees what autograd saves: the dropout mask, lora_A's input,
 lora_B's input, and nothing for the frozen base layer's weight.  An adapted
 Embedding is ``embedding(x, A.T) @ B.T``: an Embedding of r values and a
-Linear.  (DoRA's magnitude and weight-norm terms are counted as
-parameters, but its extra activations are not written out.)
+Linear.  (DoRA's tensors go on its ``lora_add``: memory/dora.py.)
 
 Per parameter tensor: a quantized weight takes bitsandbytes' bytes
 (memory/quantization.py) and its layer dequantizes a copy in the compute
@@ -83,6 +82,8 @@ def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int,
     if cast and node.type != "Embedding":  # _cast_input_dtype: x.to(lora_A.weight.dtype), float32
         layers.append(("cast_input", {"type": "Cast", "dtype": "float32"}))
     if node.type == "Embedding":
+        if dora:  # the moment DoRA computes its weight norm (memory/dora.py)
+            layers.append(("dora_weight_norm", {"type": "Identity"}))
         layers.append(("lora_embedding_A", {"type": "Embedding", "num_embeddings": weight[0], "embedding_dim": r}))
         layers.append(("lora_embedding_B", {"type": "Linear", "out_features": weight[1], "bias": False}))
     else:
@@ -100,7 +101,7 @@ def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int,
                                       "bias": False}))
             layers.append(("lora_B", {"type": node.type, "out_channels": weight[0], "kernel_size": [1] * len(kernel),
                                       "groups": info_args.get("groups", 1), "bias": False}))
-    if not (dora and node.type != "Embedding"):  # DoRA scales inside its lora_add (memory/dora.py)
+    if not dora:  # DoRA scales inside its lora_add (memory/dora.py)
         layers.append(("scale", {"type": "Scale", "factor": factor}))
     return layers
 

@@ -40,6 +40,7 @@ from typing import Dict, FrozenSet, List, Optional, Tuple
 from ..model.analysis import LayerInfo, ShapeAnalysis
 from ..model.graph import Source
 from ..model.layers.base import SavedTensor
+from .layer_rules import VIEWS
 
 
 # The layers whose DoRA is modelled here: peft's DoraLinearLayer and _DoraConvNdLayer, whose forwards end alike.
@@ -61,6 +62,22 @@ def _weight_norm_node(shapes: ShapeAnalysis, index: int) -> Optional[int]:
 def _read_after(shapes: ShapeAnalysis, source: Source, after: int) -> bool:
     """Whether a node after ``after`` reads ``source``."""
     return any(source in info.node.sources for info in shapes.layers[after + 1:])
+
+
+def _kept_anyway(shapes: ShapeAnalysis, source: Source, after: int, needs: List[bool]) -> bool:
+    """Whether ``source``'s storage outlives DoRA's forward without peft holding it: a model input, a
+    value read later, or (through views) the output of a layer that saves its output (ReLU, when its
+    output needs a gradient)."""
+    while True:
+        if source.node is None or _read_after(shapes, source, after):
+            return True
+        info = shapes.layers[source.node]
+        if needs[source.node] and any(saved.kind == "output" and saved.index == source.output
+                                      for saved in info.result.saved):
+            return True
+        if info.node.type not in VIEWS or not info.node.sources:
+            return False
+        source = info.node.sources[0]
 
 
 def _requires_grad(shapes: ShapeAnalysis, trained: FrozenSet[int]) -> List[bool]:
@@ -125,16 +142,50 @@ def dora_temporaries(base: LayerInfo, r: int, *, weight_copy: bool,
         product = SavedTensor("new", size, per_sample=False, stats=True)
     else:
         held = [SavedTensor("new", size, per_sample=False)]
-        if autocast:  # mm's half copies of lora_B.weight and lora_A.weight
-            groups = (base.result.args or base.node.args).get("groups", 1)
-            held += [SavedTensor("new", weight[0] * r // groups, per_sample=False),
-                     SavedTensor("new", r * weight[1] * groups * math.prod(weight[2:]), per_sample=False)]
+        if autocast:  # mm's half copies of lora_B's and lora_A's weights
+            held += [SavedTensor("new", numel, per_sample=False) for numel in _adapter_sizes(base, r)]
         product = SavedTensor("new", size, per_sample=False)
     if weight_copy:
         held.append(SavedTensor("new", size, per_sample=False, stats=True))
     norm = held + [product, SavedTensor("new", size, per_sample=False, stats=True)]
     total = held + [SavedTensor("new", numel, stats=True)] * 2
     return norm, total
+
+
+def _adapter_sizes(base: LayerInfo, r: int) -> Tuple[int, int]:
+    """The values of lora_B's and lora_A's weights."""
+    weight = base.result.params["weight"]
+    if base.node.type == "Embedding":  # lora_embedding_A: r x num, lora_embedding_B: dim x r
+        return weight[1] * r, r * weight[0]
+    groups = (base.result.args or base.node.args).get("groups", 1)
+    return weight[0] * r // groups, r * weight[1] * groups * math.prod(weight[2:])
+
+
+def embedding_tensors(base: LayerInfo, r: int, *, autocast: bool
+                      ) -> Tuple[List[SavedTensor], List[SavedTensor], List[SavedTensor], List[SavedTensor]]:
+    """peft's ``DoraEmbeddingLayer`` and ``DoraEmbeddingVariant.forward``::
+
+        lora_weight = (lora_embedding_A.T @ lora_embedding_B.T).T     # num x dim, compute dtype
+        weight_norm = norm(W.T + scaling * lora_weight, dim=1)        # dim values
+        mag_norm_scale = magnitude / weight_norm
+        dora_result = mag_norm_scale * (embedding(x, A.T) @ B.T) * scaling
+        result = mag_norm_scale * result + dora_result
+
+    Returns (saved by the lora_add, its temporaries, the temporaries at
+    lora_embedding_B, at the weight norm).  Saved: the base output and
+    ``embedding(x, A.T) @ B.T`` (the lora_add's two inputs), ``weight_norm``
+    and ``mag_norm_scale``.  At lora_embedding_B's product: lora_weight (and
+    under autocast the half copies of A and B its matmul packed) with
+    ``mag_norm_scale * ...`` and its ``* scaling``; at the sum: that and
+    ``mag_norm_scale * result``."""
+    dim = base.result.params["weight"][1]
+    numel = base.result.outputs[0].numel
+    saved = [SavedTensor("input", numel, index=0), SavedTensor("input", numel, index=1),
+             SavedTensor("new", dim, per_sample=False, stats=True),  # weight_norm
+             SavedTensor("new", dim, per_sample=False, stats=True)]  # mag_norm_scale
+    norm, _ = dora_temporaries(base, r, weight_copy=False, autocast=autocast)
+    products = [SavedTensor("new", numel, stats=True)] * 2
+    return saved, products, norm[:-2] + products, norm
 
 
 def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Optional[str],
@@ -153,6 +204,13 @@ def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Op
         if node.type != "Add" or not node.label.endswith(".lora_add"):
             continue
         base = shapes.layers[node.sources[0].node]  # type: ignore[index]
+        if base.node.type == "Embedding":
+            saved, at_sum, at_b, at_norm = embedding_tensors(base, r, autocast=autocast_half is not None)
+            out = base.result.params["weight"][1]
+            lora_b = shapes.layers[node.sources[1].node]  # type: ignore[index]
+            layers[lora_b.node.index] = lora_b.replace(result=lora_b.result.replace(scratch=tuple(at_b)))
+            _place(shapes, layers, info, saved, at_sum, at_norm, out)
+            continue
         if base.node.type not in DORA_TYPES:
             continue
         x_source = base.node.sources[0]
@@ -166,17 +224,21 @@ def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Op
         out = base.result.params["weight"][0]
         at_norm, at_sum = dora_temporaries(base, r, weight_copy=base.node.type == "Linear"
                                            and base.node.index in frozen_dtypes, autocast=autocast_half is not None)
-        # peft's forward holds x until it returns; in the graph its last reader is the dropout (a model
-        # input lives through the step anyway)
-        if dropout and x_source.node is not None \
-                and not _read_after(shapes, x_source, node.sources[2].node):  # type: ignore[arg-type]
+        # peft's forward holds x until it returns; in the graph its last reader is the dropout
+        if dropout and not _kept_anyway(shapes, x_source, node.sources[2].node, needs):  # type: ignore[arg-type]
             held = SavedTensor("new", base.inputs[0].numel)
             at_norm, at_sum = at_norm + [held], at_sum + [held]
-        result = info.result.replace(params={"lora_magnitude_vector": (out,)}, saved=tuple(saved),
-                                     scratch=tuple(at_sum))
-        layers[node.index] = info.replace(result=result, params=out, trainable_params=out)
-        norm_node = _weight_norm_node(shapes, node.sources[1].node)  # type: ignore[arg-type]
-        if norm_node is not None:
-            norm = shapes.layers[norm_node]
-            layers[norm_node] = norm.replace(result=norm.result.replace(scratch=tuple(at_norm)))
+        _place(shapes, layers, info, saved, at_sum, at_norm, out)
     return shapes.replace(layers=tuple(layers))
+
+
+def _place(shapes: ShapeAnalysis, layers: List[LayerInfo], info: LayerInfo, saved: List[SavedTensor],
+           at_sum: List[SavedTensor], at_norm: List[SavedTensor], out: int) -> None:
+    """The lora_add holds the magnitude, keeps ``saved`` and has ``at_sum``; the weight norm has ``at_norm``."""
+    node = info.node
+    result = info.result.replace(params={"lora_magnitude_vector": (out,)}, saved=tuple(saved), scratch=tuple(at_sum))
+    layers[node.index] = info.replace(result=result, params=out, trainable_params=out)
+    norm_node = _weight_norm_node(shapes, node.sources[1].node)  # type: ignore[arg-type]
+    if norm_node is not None:
+        norm = shapes.layers[norm_node]
+        layers[norm_node] = norm.replace(result=norm.result.replace(scratch=tuple(at_norm)))

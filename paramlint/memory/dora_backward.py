@@ -44,8 +44,49 @@ def is_dora_add(info: Any) -> bool:
 
 def _lora_a(shapes: Any, lora_b: int) -> Optional[int]:
     source = shapes.layers[lora_b].node.sources[0]
-    return source.node if source.node is not None and shapes.layers[source.node].node.label.endswith(".lora_A") \
-        else None
+    if source.node is None:
+        return None
+    return source.node if shapes.layers[source.node].node.label.endswith((".lora_A", ".lora_embedding_A")) else None
+
+
+def _embedding(em: Any, index: int, g: int, keys: List[Any], values: List[Any], released: List[int],
+               full: Callable[[], int], vector: Callable[..., int]) -> List[Tuple[int, Callable[[int], None]]]:
+    """``result = mag_norm_scale * result + mag_norm_scale * M * scaling`` (M = embedding(x, A.T) @ B.T):
+    ``mag_norm_scale * result``'s node first (``g * result`` and its sum), then ``g * scaling``, then
+    ``mag_norm_scale * M``'s (``g * scaling * M`` and its sum, ``g * scaling * mag_norm_scale`` for M)."""
+    storages = em.storages
+    out = em.shapes.layers[index].result.params[MAGNITUDE][0]
+    result, product = values[0].storage, values[1].storage
+    vectors: List[Optional[int]] = [s for s in sorted(released) if not storages.per_sample[s]
+                                    and storages.fixed[s] == out * 4 and s not in (result, product)]
+    vectors = [None] * max(0, 2 - len(vectors)) + vectors
+    wn, scale = vectors[-2], vectors[-1]
+    later = [s for s in released if s not in (wn, scale, result, product)]
+    # mag_norm_scale * result
+    q1, s1 = full(), vector()
+    grad_result = [full()] if values[0].requires_grad else []
+    em.step([q1, s1] + grad_result, [q1] + ([result] if result in released else []), "backward", index)
+    for grad in grad_result:
+        _hand_on(em, keys[0], grad, index)
+    # * scaling, then mag_norm_scale * M
+    g3 = full()
+    frees: List[int] = []
+    em._unref(g, frees)
+    em.step([g3], frees, "backward", index)
+    p_scale, p_lora, s2 = full(), full(), vector()
+    frees = [p_scale, g3] + [s for s in (product, scale) if s is not None and s in released]
+    em.step([p_scale, p_lora, s2], frees, "backward", index)
+    _hand_on(em, keys[1], p_lora, index)
+    total = vector()
+    em.step([total], [s1, s2] + later, "backward", index)
+    grad = vector(GRADIENTS)
+
+    def magnitude(at: int) -> None:  # magnitude / weight_norm
+        em.grads[(index, MAGNITUDE)] = grad
+        em.step([grad], [total] + ([wn] if wn is not None else []), "backward", at)
+
+    lora_a = _lora_a(em.shapes, em.shapes.layers[index].node.sources[1].node)
+    return [(lora_a if lora_a is not None else index, magnitude)]
 
 
 def dora_backward(em: Any, index: int, released: List[int]) -> List[Tuple[int, Callable[[int], None]]]:
@@ -77,6 +118,8 @@ def dora_backward(em: Any, index: int, released: List[int]) -> List[Tuple[int, C
     def vector(category: int = TRANSIENT) -> int:
         return storages.new_fixed(out * 4, category)
 
+    if base.node.type == "Embedding":
+        return _embedding(em, index, g, keys, values, released, full, vector)
     # the saved tensors (memory/dora.py's order; a checkpointed layer's are its recomputed twins)
     out_storage = em.plan.values[(index, 0)].storage
     mine = sorted(s for s in released if s != out_storage and s not in (values[0].storage, values[1].storage)
