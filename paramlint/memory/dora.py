@@ -28,9 +28,12 @@ saved tensors (the tests check the hooks see exactly these two more).
 
 In the adapted graph the branch ends in the ``lora_add`` node, an ``Add`` of
 the base output and lora_B's output; :func:`with_dora_tensors` gives that
-node the magnitude as its parameter and the saved tensors above.  Only
-``Linear`` layers are modelled this way; DoRA on a convolution or an
-embedding keeps plain LoRA's activations (its parameters are exact).
+node the magnitude as its parameter and the saved tensors above.  A
+convolution (``_DoraConvNdLayer``) ends the same way: its ``lora_weight`` is
+``mm(lora_B.weight, lora_A.weight)`` (no eye), its recomputed base output
+(dropout) is ``conv_fn(dropout(x), W)``, computed before lora_A.  An
+Embedding (``DoraEmbeddingLayer``) differs: :func:`embedding_tensors`.  Its
+backward, node by node: memory/dora_backward.py.
 """
 from __future__ import annotations
 
