@@ -1,4 +1,4 @@
-"""DoRA's backward, node by node (peft 0.21, ``use_dora: true`` on a Linear).
+"""DoRA's backward, node by node (peft 0.21, ``use_dora: true``).
 
 peft's DoRA forward (memory/dora.py) ends in::
 
@@ -28,6 +28,10 @@ torch 2.13 CPU; every tensor below is autograd's own, so the same on CUDA):
    gradient ``-(g * (mag_norm_scale - 1))`` summed over the batch (a
    full-size temporary, then the bias's first gradient; the base Linear's
    own is summed into it later as a second one).
+
+A convolution computes ``lora_B(lora_A(x))`` inside that last line, after
+``(mag_norm_scale - 1) * base_result``: lora_B's and lora_A's backward run
+between 1 and 2.  An Embedding ends differently: :func:`_embedding`.
 """
 from __future__ import annotations
 
