@@ -9,8 +9,7 @@ Scale, Add), and every consumer of the adapted layer reads the Add.  So the
 simulator sees what autograd saves: the dropout mask, lora_A's input,
 lora_B's input, and nothing for the frozen base layer's weight.  An adapted
 Embedding is ``embedding(x, A.T) @ B.T``: an Embedding of r values and a
-Linear.  (DoRA's magnitude and weight-norm terms are counted as
-parameters, but its extra activations are not written out.)
+Linear.  (DoRA's tensors go on its ``lora_add``: memory/dora.py.)
 
 Per parameter tensor: a quantized weight takes bitsandbytes' bytes
 (memory/quantization.py) and its layer dequantizes a copy in the compute
@@ -83,12 +82,14 @@ def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int,
     if cast and node.type != "Embedding":  # _cast_input_dtype: x.to(lora_A.weight.dtype), float32
         layers.append(("cast_input", {"type": "Cast", "dtype": "float32"}))
     if node.type == "Embedding":
+        if dora:  # the moment DoRA computes its weight norm (memory/dora.py)
+            layers.append(("dora_weight_norm", {"type": "Identity"}))
         layers.append(("lora_embedding_A", {"type": "Embedding", "num_embeddings": weight[0], "embedding_dim": r}))
         layers.append(("lora_embedding_B", {"type": "Linear", "out_features": weight[1], "bias": False}))
     else:
         if dropout > 0:
             layers.append(("lora_dropout", {"type": "Dropout", "p": dropout}))
-        if dora and node.type == "Linear":  # the moment DoRA computes its weight norm (memory/dora.py)
+        if dora:  # the moment DoRA computes its weight norm (memory/dora.py)
             layers.append(("dora_weight_norm", {"type": "Identity"}))
         if node.type == "Linear":
             layers.append(("lora_A", {"type": "Linear", "out_features": r, "bias": False}))
@@ -100,9 +101,26 @@ def _adapter_layers(node: Node, info_args: Mapping[str, Any], weight: Tuple[int,
                                       "bias": False}))
             layers.append(("lora_B", {"type": node.type, "out_channels": weight[0], "kernel_size": [1] * len(kernel),
                                       "groups": info_args.get("groups", 1), "bias": False}))
-    if not (dora and node.type == "Linear"):  # DoRA scales inside its lora_add (memory/dora.py)
+    if not dora:  # DoRA scales inside its lora_add (memory/dora.py)
         layers.append(("scale", {"type": "Scale", "factor": factor}))
     return layers
+
+
+def _base_result_args(layer_type: str, args: Mapping[str, Any], weight: Tuple[int, ...]) -> Dict[str, Any]:
+    """The arguments of DoRA's recomputed base output (dropout): the base layer's, without its bias."""
+    if layer_type == "Linear":
+        return {"out_features": weight[0], "bias": False}
+    kept = {k: args[k] for k in ("stride", "padding", "dilation", "groups", "padding_mode") if k in args}
+    return {"out_channels": weight[0], "kernel_size": list(weight[2:]), **kept, "bias": False}
+
+
+def _base_result(nodes: List[Node], node: Node, args: Mapping[str, Any], weight: Tuple[int, ...], dropped: int,
+                 base: int) -> int:
+    """DoRA with dropout recomputes the base output from the dropped input without the bias:
+    ``F.linear(dropout(x), W)`` after lora_B, ``conv_fn(dropout(x), W)`` before lora_A (peft's order)."""
+    nodes.append(Node(len(nodes), node.type, _base_result_args(node.type, args, weight), (Source(dropped),),
+                      node.config_path, f"{node.label}.dora_base_result", node.frames, False, shares=base))
+    return len(nodes) - 1
 
 
 def adapted_size(graph: Graph, finetune: FineTune, *, cast: bool = True) -> int:
@@ -115,7 +133,7 @@ def adapted_size(graph: Graph, finetune: FineTune, *, cast: bool = True) -> int:
         if node_type not in per_type:
             branch = _adapter_layers(graph.nodes[index], {}, (1, 1, 1), settings.r, settings.lora_dropout, 1.0,
                                      cast, settings.use_dora)
-            dora_base = settings.use_dora and node_type == "Linear" and settings.lora_dropout > 0
+            dora_base = settings.use_dora and node_type != "Embedding" and settings.lora_dropout > 0
             per_type[node_type] = len(branch) + 1 + dora_base  # the branch, its Add (and DoRA's base result)
         total += per_type[node_type]
     return total
@@ -164,18 +182,17 @@ def adapted_graph(graph: Graph, shapes: ShapeAnalysis, finetune: FineTune, *,
                 for suffix, entry in _adapter_layers(node, args, weight, settings.r, settings.lora_dropout, factor,
                                                      cast, settings.use_dora)]
         dropped = None
+        recomputed: Optional[int] = None
         for suffix, layer_type, layer_args in branch:
             nodes.append(Node(len(nodes), layer_type, layer_args, (previous,), node.config_path,
                               f"{node.label}.{suffix}", node.frames, True))
             previous = Source(len(nodes) - 1)
             dropped = previous.node if suffix == "lora_dropout" else dropped
-        added = (Source(base.index), previous)
+            if suffix == "dora_weight_norm" and dropped is not None and node.type != "Linear":
+                recomputed = _base_result(nodes, node, args, weight, dropped, base.index)  # before lora_A
         if settings.use_dora and node.type == "Linear" and dropped is not None:
-            # DoRA with dropout recomputes the base output from the dropped input: F.linear(dropout(x), W)
-            nodes.append(Node(len(nodes), "Linear", {"out_features": weight[0], "bias": False}, (Source(dropped),),
-                              node.config_path, f"{node.label}.dora_base_result", node.frames, False,
-                              shares=base.index))
-            added += (Source(len(nodes) - 1),)
+            recomputed = _base_result(nodes, node, args, weight, dropped, base.index)  # after lora_B
+        added = (Source(base.index), previous) + ((Source(recomputed),) if recomputed is not None else ())
         nodes.append(Node(len(nodes), "Add", {}, added, node.config_path,
                           f"{node.label}.lora_add", node.frames, True))
         renumber[node.index] = len(nodes) - 1

@@ -16,7 +16,7 @@ forwarded alive across its block.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..core.record import Record
 from ..model.analysis import ShapeAnalysis
@@ -29,6 +29,7 @@ from ..model.training import (
     state_tensor_bytes,
     step_temporaries,
 )
+from .dora_backward import dora_backward, is_dora_add
 from .layer_rules import backward_temporaries, gradient_is_view
 from .plan import (
     ACTIVATIONS,
@@ -127,6 +128,7 @@ class _Emitter:
             self.params = [p.replace(trainable=tuning.trainable.get(p.key, p.trainable)) for p in self.params]
         self.input_names = list(shapes.inputs)
         self.param_numel = {p.key: p.numel for p in self.params}
+        self.deferred: Dict[int, List[Callable[[int], None]]] = {}  # layer -> what runs after its backward
 
     def step(self, allocs: Sequence[int] = (), frees: Sequence[int] = (), phase: str = "", layer: int = -1,
              before: Sequence[int] = ()) -> None:
@@ -250,6 +252,8 @@ class _Emitter:
                 self._layer_backward(index, released)
             elif released:
                 self.step((), released, "backward", index)
+            for emit in self.deferred.pop(index, ()):
+                emit(index)
         self.storages.owner_now = -1
 
     def _layer_backward(self, index: int, released: List[int]) -> None:
@@ -259,6 +263,11 @@ class _Emitter:
         cast from; then the gradients reach their values (a second one for
         the same value is summed)."""
         info = self.shapes.layers[index]
+        if is_dora_add(info):  # memory/dora_backward.py: its small nodes one by one
+            for after, emit in dora_backward(self, index, released):
+                self.deferred.setdefault(after, []).append(emit)
+            self._flush(index, [])
+            return
         node = info.node
         layer = self.plan.layers[index]
         incoming = [self.buffers.pop((index, j)) for j in range(len(info.result.outputs)) if (index, j) in self.buffers]
@@ -342,6 +351,9 @@ class _Emitter:
         dropped: List[int] = []
         for key, grad in deliveries:
             self._deliver(key, grad, sums, dropped)
+        if sums and self.pending:  # the input buffers sum as the gradients arrive, AccumulateGrad runs after
+            self.step(sums, dropped, "backward", index)
+            sums, dropped = [], []
         for param, extra in self.pending:
             total = self.storages.new_fixed(self.storages.fixed[extra], GRADIENTS)
             sums.append(total)
