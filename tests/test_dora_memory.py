@@ -51,17 +51,26 @@ def _conv_networks(draw: Any) -> Tuple[Dict[str, Any], Dict[str, Any], str]:
     return data, lora, draw(st.sampled_from(["fp32", "bf16-mixed"]))
 
 
-@settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_conv_networks())
-def test_random_conv_dora_saved_tensors_and_peak(case: Tuple[Dict[str, Any], Dict[str, Any], str]) -> None:
-    data, lora, precision = case
+def _saved_alike(data: Dict[str, Any], lora: Dict[str, Any], precision: str, *, hook_cycle: bool = False
+                 ) -> Tuple[Any, Any, Any]:
+    """Saved tensors byte-exact against saved_tensors_hooks (``hook_cycle``: plus what a returning pack
+    hook keeps alive of a DoRA Embedding); returns (analysis, memory model, torch model)."""
     analysis = _analysis(_config(data, lora, precision))
     model = _memory_model(analysis)
     bridge, _ = _peft_model(data, lora)
     context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
     with context:
         kept, freed = saved_by_lifetime(bridge, _inputs(data))
-    assert (saved_bytes(model.training, BATCH), freed) == (kept, _dora_eye_bytes(analysis, precision))
+    extra = _dora_hook_cycle_bytes(analysis) if hook_cycle else 0
+    assert (saved_bytes(model.training, BATCH) + extra, freed) == (kept, _dora_eye_bytes(analysis, precision))
+    return analysis, model, bridge
+
+
+@settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_conv_networks())
+def test_random_conv_dora_saved_tensors_and_peak(case: Tuple[Dict[str, Any], Dict[str, Any], str]) -> None:
+    data, lora, precision = case
+    analysis, model, bridge = _saved_alike(data, lora, precision)
     if precision == "fp32" and not _trained_conv_bias(data, lora):
         classes = analysis.shapes.output.shape[-1]
         target = torch.randint(0, classes, (BATCH * (analysis.shapes.output.numel // classes),))
@@ -110,11 +119,4 @@ def test_random_embedding_dora_saved_tensors(case: Tuple[Dict[str, Any], Dict[st
     paramlint is 512 bytes high after lora_embedding_A's backward with or without DoRA (plain LoRA on an
     Embedding, not DoRA's; the Llama-style case in test_finetune_memory checks a DoRA Embedding's peak)."""
     data, lora, precision = case
-    analysis = _analysis(_config(data, lora, precision))
-    model = _memory_model(analysis)
-    bridge, _ = _peft_model(data, lora)
-    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
-    with context:
-        kept, freed = saved_by_lifetime(bridge, _inputs(data))
-    assert (saved_bytes(model.training, BATCH) + _dora_hook_cycle_bytes(analysis), freed) \
-        == (kept, _dora_eye_bytes(analysis, precision))
+    _saved_alike(data, lora, precision, hook_cycle=True)
