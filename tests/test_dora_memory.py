@@ -5,7 +5,6 @@ backward byte-exact (fp32 and bf16 autocast) and the fp32 step peak exact
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any, Dict, List, Tuple
 
 import pytest
@@ -18,7 +17,7 @@ peft = pytest.importorskip("peft")
 from helpers import saved_bytes  # noqa: E402
 from test_finetune_memory import (  # noqa: E402
     BATCH, _analysis, _config, _dora_eye_bytes, _dora_hook_cycle_bytes, _inputs, _memory_model, _peft_model)
-from torch_memory import run_graph, saved_by_lifetime, training_step  # noqa: E402
+from torch_memory import run_graph, saved_in_precision, training_step  # noqa: E402
 
 CASES = int(os.environ.get("PARAMLINT_DORA_CONV_CASES", "15"))
 
@@ -58,9 +57,7 @@ def _saved_alike(data: Dict[str, Any], lora: Dict[str, Any], precision: str, *, 
     analysis = _analysis(_config(data, lora, precision))
     model = _memory_model(analysis)
     bridge, _ = _peft_model(data, lora)
-    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
-    with context:
-        kept, freed = saved_by_lifetime(bridge, _inputs(data))
+    kept, freed = saved_in_precision(precision, bridge, _inputs(data))
     extra = _dora_hook_cycle_bytes(analysis) if hook_cycle else 0
     assert (saved_bytes(model.training, BATCH) + extra, freed) == (kept, _dora_eye_bytes(analysis, precision))
     return analysis, model, bridge

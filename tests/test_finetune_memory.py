@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 
 from helpers import saved_bytes  # noqa: E402
-from torch_memory import run_graph, saved_by_lifetime, training_step  # noqa: E402
+from torch_memory import run_graph, saved_in_precision, training_step  # noqa: E402
 
 from paramlint.lint import analyze_document  # noqa: E402
 from paramlint.memory.model import MemoryModel  # noqa: E402
@@ -107,11 +107,7 @@ def test_lora_forward_saves_what_torch_saves(name: str, data: Mapping[str, Any],
     ours = saved_bytes(model.training, BATCH)
     bridge, _ = _peft_model(data, lora)
     inputs = _inputs(data)
-    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else torch.no_grad()
-    if precision == "fp32":
-        context = warnings.catch_warnings()
-    with context:
-        kept, freed = saved_by_lifetime(bridge, inputs)
+    kept, freed = saved_in_precision(precision, bridge, inputs)
     assert ours + _dora_hook_cycle_bytes(analysis) == kept
     assert freed == _dora_eye_bytes(analysis, precision)
 
@@ -196,9 +192,7 @@ def test_random_lora_and_dora_saved_tensors_and_peak(case: Tuple[Dict[str, Any],
     ours = saved_bytes(model.training, BATCH)
     bridge, _ = _peft_model(data, lora)
     inputs = _inputs(data)
-    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
-    with context:
-        kept, freed = saved_by_lifetime(bridge, inputs)
+    kept, freed = saved_in_precision(precision, bridge, inputs)
     assert (ours, freed) == (kept, _dora_eye_bytes(analysis, precision))
     # The peak, LoRA and DoRA alike (DoRA's backward node by node: memory/dora_backward.py).
     if precision == "fp32":

@@ -27,7 +27,7 @@ bnb = pytest.importorskip("bitsandbytes")
 
 from helpers import saved_bytes  # noqa: E402
 from test_finetune_memory import BATCH, LLAMA, MLP, _analysis, _inputs, _memory_model  # noqa: E402
-from torch_memory import run_graph, saved_by_lifetime, training_step  # noqa: E402
+from torch_memory import run_graph, saved_by_lifetime, saved_in_precision, training_step  # noqa: E402
 
 from paramlint.torch import build  # noqa: E402
 
@@ -97,9 +97,7 @@ def test_qlora_forward_saves_what_torch_saves(name: str, data: Any, lora: Dict[s
     model = _memory_model(analysis)
     ours = saved_bytes(model.training, BATCH)
     bridge = _peft(analysis, data, lora, setting)
-    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
-    with context:
-        kept, freed = saved_by_lifetime(bridge, _inputs(data))
+    kept, freed = saved_in_precision(precision, bridge, _inputs(data))
     assert (ours, freed) == (kept, 0)
 
 
@@ -180,7 +178,5 @@ def test_qdora_forward_saves_what_torch_saves(dropout: float, precision: str) ->
     model = _memory_model(analysis)
     ours = saved_bytes(model.training, BATCH)
     bridge = _peft(analysis, LLAMA, lora, setting)
-    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
-    with context:
-        kept, freed = saved_by_lifetime(bridge, _inputs(LLAMA))
+    kept, freed = saved_in_precision(precision, bridge, _inputs(LLAMA))
     assert (ours, freed) == (kept, _dora_eye_bytes(analysis, precision))

@@ -16,6 +16,7 @@ its last consumer, as hand-written eager code does.
 """
 from __future__ import annotations
 
+import warnings
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -209,6 +210,14 @@ def _setter(current: List[int], index: int) -> Callable[..., None]:
     def hook(module: Any, args: Any) -> None:
         current[0] = index
     return hook
+
+
+def saved_in_precision(precision: str, model: Any, inputs: Sequence[Any], **options: Any) -> Tuple[int, int]:
+    """:func:`saved_by_lifetime` in the forward a precision runs: under bf16 autocast for ``bf16-mixed``,
+    in float32 otherwise (peft's warnings silenced)."""
+    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else warnings.catch_warnings()
+    with context:
+        return saved_by_lifetime(model, inputs, **options)
 
 
 def saved_by_lifetime(model: Any, inputs: Sequence[Any], *, run: Optional[Callable[..., Any]] = None,
