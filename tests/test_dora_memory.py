@@ -8,7 +8,7 @@ import os
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
@@ -63,8 +63,19 @@ def _saved_alike(data: Dict[str, Any], lora: Dict[str, Any], precision: str, *, 
     return analysis, model, bridge
 
 
+_FROZEN_CONV_READS_DORA = (  # found by hypothesis: c1's frozen conv keeps c0's output, peft's held x is no more
+    {"paramlint": 1, "input": [1, 3, 3], "layers": [
+        {"type": "Conv2d", "out_channels": 6, "kernel_size": 1, "padding": 1, "stride": 1, "groups": 1,
+         "bias": False, "name": "c0"},
+        {"type": "Conv2d", "out_channels": 1, "kernel_size": 1, "padding": 1, "stride": 1, "groups": 1,
+         "bias": False, "name": "c1"},
+        {"type": "Flatten"}, {"type": "Linear", "out_features": 2, "name": "fc"}]},
+    {"r": 1, "target_modules": ["c0", "c1"], "use_dora": True, "lora_dropout": 0.2, "bias": "none"}, "fp32")
+
+
 @settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_conv_networks())
+@example(_FROZEN_CONV_READS_DORA)
 def test_random_conv_dora_saved_tensors_and_peak(case: Tuple[Dict[str, Any], Dict[str, Any], str]) -> None:
     data, lora, precision = case
     analysis, model, bridge = _saved_alike(data, lora, precision)

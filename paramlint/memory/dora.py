@@ -43,7 +43,7 @@ from typing import Dict, FrozenSet, List, Optional, Tuple
 from ..model.analysis import LayerInfo, ShapeAnalysis
 from ..model.graph import Source
 from ..model.layers.base import SavedTensor
-from .layer_rules import VIEWS
+from .layer_rules import VIEWS, keeps_input
 
 
 # The layers whose DoRA is modelled here: peft's DoraLinearLayer and _DoraConvNdLayer, whose forwards end alike.
@@ -69,10 +69,11 @@ def _read_after(shapes: ShapeAnalysis, source: Source, after: int) -> bool:
 
 def _kept_anyway(shapes: ShapeAnalysis, source: Source, after: int, needs: List[bool]) -> bool:
     """Whether ``source``'s storage outlives DoRA's forward without peft holding it: a model input, a
-    value read later, or (through views) the output of a layer that saves its output (ReLU, when its
+    value read later, one a reader keeps as its saved input (a frozen convolution's, as the memory
+    plan keeps it), or (through views) the output of a layer that saves its output (ReLU, when its
     output needs a gradient)."""
     while True:
-        if source.node is None or _read_after(shapes, source, after):
+        if source.node is None or _read_after(shapes, source, after) or _saved_by_reader(shapes, source, needs):
             return True
         info = shapes.layers[source.node]
         if needs[source.node] and any(saved.kind == "output" and saved.index == source.output
@@ -81,6 +82,25 @@ def _kept_anyway(shapes: ShapeAnalysis, source: Source, after: int, needs: List[
         if info.node.type not in VIEWS or not info.node.sources:
             return False
         source = info.node.sources[0]
+
+
+def _saved_by_reader(shapes: ShapeAnalysis, source: Source, needs: List[bool]) -> bool:
+    """Whether a layer reading ``source`` keeps it for backward as its own saved input (as memory.plan
+    decides it, for a float32 input: a half-only or up-cast copy is another storage)."""
+    for info in shapes.layers[source.node + 1:]:  # type: ignore[operator]
+        node = info.node
+        if source not in node.sources or not needs[node.index]:
+            continue
+        trainable = node.trainable and bool(info.result.params)
+        for saved in info.result.saved:
+            if saved.kind != "input" or saved.index >= len(node.sources) or node.sources[saved.index] != source \
+                    or not saved.numel or saved.half_only or saved.upcast:
+                continue
+            other = node.sources[1 - saved.index] if len(node.sources) == 2 else None
+            other_needs = other is None or (other.node is not None and needs[other.node])
+            if keeps_input(node.type, trainable, other_needs):
+                return True
+    return False
 
 
 def _requires_grad(shapes: ShapeAnalysis, trained: FrozenSet[int]) -> List[bool]:

@@ -40,6 +40,15 @@ NO_GRAD_OUTPUTS = frozenset({"RotaryEmbedding"})
 # Linear layers whose backward needs the input only for the weight's gradient:
 # frozen, they save no activation.
 WEIGHT_ONLY_INPUT = frozenset({"Linear"})
+def keeps_input(node_type: str, trainable: bool, other_input_needs_grad: bool) -> bool:
+    """Whether a layer that lists an ``"input"`` saved tensor keeps that input's storage for backward: a
+    frozen Linear does not (its input serves only the weight's gradient), nor does ``a * b`` keep ``a``
+    when ``b`` needs no gradient (Gemma's embedding times its scale buffer)."""
+    if node_type in WEIGHT_ONLY_INPUT and not trainable:
+        return False
+    return node_type != "Multiply" or other_input_needs_grad
+
+
 # Layers whose saved "new" tensor serves only the weight's gradient (RMSNorm's
 # normalized input): a frozen weight, and it is not kept (measured, torch 2.13).
 WEIGHT_GRAD_ONLY_NEW = frozenset({"RMSNorm"})

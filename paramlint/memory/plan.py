@@ -24,10 +24,10 @@ from .layer_rules import (
     NO_GRAD_OUTPUTS,
     RESHAPES,
     WEIGHT_GRAD_ONLY_NEW,
-    WEIGHT_ONLY_INPUT,
     Layout,
     identity,
     is_contiguous,
+    keeps_input,
     output_alias,
     output_layout,
     promotes_with_weight,
@@ -337,10 +337,8 @@ class _Planner:
                     and saved.numel == info.inputs[0].numel:
                 continue  # the normalized input, kept only for the weight's gradient
             if saved.kind == "input" and saved.index < len(inputs):
-                if node.type in WEIGHT_ONLY_INPUT and not trainable:
+                if not keeps_input(node.type, trainable, len(inputs) != 2 or inputs[1 - saved.index].requires_grad):
                     continue
-                if node.type == "Multiply" and len(inputs) == 2 and not inputs[1 - saved.index].requires_grad:
-                    continue  # a * b keeps a for b's gradient only (Gemma's embedding times its scale buffer)
                 if saved.upcast and inputs[saved.index].dtype != "float32":  # its float32 copy instead
                     storage = self.storages.new(saved.numel, "float32", saved.per_sample, ACTIVATIONS)
                     plan.allocs.append(storage)
