@@ -214,13 +214,7 @@ def _adapted_repeats(graph: Graph, position: Mapping[int, int], total: int,
         sizes = {after - before for before, after in zip(starts, starts[1:])}
         if len(sizes) != 1:
             continue
-        cloned = repeat.cloned
-        if cloned:
-            first = repeat.start + (cloned - 1) * repeat.size  # the copy the cloned ones follow
-            pattern = [kinds[first + local] for local in range(repeat.size)]
-            if any(kinds[first + copy * repeat.size + local] != kind
-                   for copy in range(1, repeat.count - cloned + 1) for local, kind in enumerate(pattern)):
-                cloned = 0
+        cloned = repeat.cloned if repeat.cloned and cloned_copies_alike(repeat, kinds.__getitem__) else 0
         kept.append(repeat.replace(start=starts[0], size=sizes.pop(), cloned=cloned))
     return tuple(kept)
 
@@ -241,6 +235,15 @@ def _tied_adapter_keys(finetune: FineTune, position: Callable[[int], Optional[in
             if tensor.view_of is not None:
                 keys[(new + 1 + branch.index(tensor.name), "weight")] = tensor.numel  # type: ignore[index]
     return keys
+
+
+def cloned_copies_alike(repeat: Any, kind: Callable[[int], Any]) -> bool:
+    """Whether every copy of ``repeat`` from the first cloned one on has, node for node, the ``kind`` of
+    the copy before it (its adaptation, training, quantization: what makes its branches that copy's)."""
+    first = repeat.start + (repeat.cloned - 1) * repeat.size  # the copy the cloned ones follow
+    pattern = [kind(first + local) for local in range(repeat.size)]
+    return all(kind(first + copy * repeat.size + local) == expected
+               for copy in range(1, repeat.count - repeat.cloned + 1) for local, expected in enumerate(pattern))
 
 
 def tuning_memory(finetune: FineTune, position: Callable[[int], Optional[int]],

@@ -29,6 +29,7 @@ from ..core.record import Record
 from ..model.analysis import ShapeAnalysis
 from ..model.finetune import FineTune
 from ..model.graph import Graph, Repeat, Source
+from .adapters import cloned_copies_alike
 from .folding import MIN_COPIES, Fold, folded_shapes, read_through_last_copy
 
 KEPT = 4  # copies written: the memory model plans three and checks against four
@@ -101,10 +102,7 @@ def _adapted_alike(repeat: Repeat, finetune: FineTune, quantized: Set[int]) -> b
         return (node in finetune.adapted, node in finetune.copies, tuple(t.trainable for t in tensors),
                 node in quantized)
 
-    first = repeat.start + (repeat.cloned - 1) * repeat.size
-    pattern = [kind(first + local) for local in range(repeat.size)]
-    return all(kind(first + copy * repeat.size + local) == expected
-               for copy in range(1, repeat.count - repeat.cloned + 1) for local, expected in enumerate(pattern))
+    return cloned_copies_alike(repeat, kind)
 
 
 def _cut_repeats(repeats: Tuple[Repeat, ...], cut: Repeat) -> List[Repeat]:
