@@ -181,3 +181,15 @@ def test_ensure_weight_tying_findings_land_on_the_lora_line() -> None:
     assert [(d.code, d.line) for d in lint_text(text).diagnostics] == [("PL522", text.count("\n"))]
     bad = config("  lora: {r: 4, target_modules: [q_proj], ensure_weight_tying: 1}\n")
     assert [d.code for d in lint_text(bad).diagnostics] == ["PL202"]
+
+
+def test_dora_with_dropout_on_many_layers_is_linear():
+    """DoRA's check whether peft's held input is kept anyway looked up each value's readers by scanning
+    every later layer, once per DoRA layer: 2,000 adapted Linears took 45 s. A hang guard, not a timing."""
+    from test_hostile_round2 import lint
+
+    text = "paramlint: 1\ninput: [8]\nlayers:\n" + "".join(
+        f"- {{type: Linear, out_features: 8, name: fc{i}}}\n" for i in range(2000))
+    text += "training:\n  lora: {r: 2, target_modules: all-linear, lora_dropout: 0.1, use_dora: true}\n"
+    report = lint(text)
+    assert report.analysis is not None and len(report.analysis.finetune.finetune.adapted) == 2000

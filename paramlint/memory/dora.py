@@ -62,18 +62,26 @@ def _weight_norm_node(shapes: ShapeAnalysis, index: int) -> Optional[int]:
     return None
 
 
-def _read_after(shapes: ShapeAnalysis, source: Source, after: int) -> bool:
-    """Whether a node after ``after`` reads ``source``."""
-    return any(source in info.node.sources for info in shapes.layers[after + 1:])
+Readers = Dict[Source, List[int]]  # a value -> the nodes that read it, in order
 
 
-def _kept_anyway(shapes: ShapeAnalysis, source: Source, after: int, needs: List[bool]) -> bool:
+def _readers(shapes: ShapeAnalysis) -> Readers:
+    """Each value's readers, found in one pass (looking them up per DoRA layer was quadratic)."""
+    readers: Readers = {}
+    for info in shapes.layers:
+        for source in info.node.sources:
+            readers.setdefault(source, []).append(info.node.index)
+    return readers
+
+
+def _kept_anyway(shapes: ShapeAnalysis, source: Source, after: int, needs: List[bool], readers: Readers) -> bool:
     """Whether ``source``'s storage outlives DoRA's forward without peft holding it: a model input, a
-    value read later, one a reader keeps as its saved input (a frozen convolution's, as the memory
-    plan keeps it), or (through views) the output of a layer that saves its output (ReLU, when its
-    output needs a gradient)."""
+    value read after ``after``, one a reader keeps as its saved input (a frozen convolution's, as the
+    memory plan keeps it), or (through views) the output of a layer that saves its output (ReLU, when
+    its output needs a gradient)."""
     while True:
-        if source.node is None or _read_after(shapes, source, after) or _saved_by_reader(shapes, source, needs):
+        if source.node is None or any(reader > after for reader in readers.get(source, ())) or \
+                _saved_by_reader(shapes, source, needs, readers):
             return True
         info = shapes.layers[source.node]
         if needs[source.node] and any(saved.kind == "output" and saved.index == source.output
@@ -84,12 +92,13 @@ def _kept_anyway(shapes: ShapeAnalysis, source: Source, after: int, needs: List[
         source = info.node.sources[0]
 
 
-def _saved_by_reader(shapes: ShapeAnalysis, source: Source, needs: List[bool]) -> bool:
+def _saved_by_reader(shapes: ShapeAnalysis, source: Source, needs: List[bool], readers: Readers) -> bool:
     """Whether a layer reading ``source`` keeps it for backward as its own saved input (as memory.plan
     decides it, for a float32 input: a half-only or up-cast copy is another storage)."""
-    for info in shapes.layers[source.node + 1:]:  # type: ignore[operator]
+    for reader in readers.get(source, ()):
+        info = shapes.layers[reader]
         node = info.node
-        if source not in node.sources or not needs[node.index]:
+        if not needs[node.index]:
             continue
         trainable = node.trainable and bool(info.result.params)
         for saved in info.result.saved:
@@ -221,6 +230,7 @@ def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Op
     that is a copy; ``biases_trained``: ``bias`` is ``all`` or ``lora_only``; ``trained``: frozen
     nodes with a trained parameter (a bias), whose outputs need a gradient."""
     needs = _requires_grad(shapes, trained)
+    readers = _readers(shapes)
     layers = list(shapes.layers)
     for info in shapes.layers:
         node = info.node
@@ -248,7 +258,7 @@ def with_dora_tensors(shapes: ShapeAnalysis, *, dropout: bool, autocast_half: Op
         at_norm, at_sum = dora_temporaries(base, r, weight_copy=base.node.type == "Linear"
                                            and base.node.index in frozen_dtypes, autocast=autocast_half is not None)
         # peft's forward holds x until it returns; in the graph its last reader is the dropout
-        if dropout and not _kept_anyway(shapes, x_source, node.sources[2].node, needs):  # type: ignore[arg-type]
+        if dropout and not _kept_anyway(shapes, x_source, node.sources[2].node, needs, readers):  # type: ignore[arg-type]
             held = SavedTensor("new", base.inputs[0].numel)
             at_norm, at_sum = at_norm + [held], at_sum + [held]
         _place(shapes, layers, info, saved, at_sum, at_norm, out)
